@@ -1,0 +1,109 @@
+"""The leaderboard as one JSON-serialisable dict, and a plain-text table of it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ratings.engine.bradley_terry import (
+    bootstrap_intervals,
+    fit_ratings,
+    predicted_win_matrix,
+    ranks,
+    sandwich_intervals,
+)
+from ratings.engine.counts import PairCounts
+from ratings.engine.matrices import battle_count_matrix, win_fraction_matrix
+
+
+def _number(value: float) -> float | None:
+    """A float for JSON, with NaN and infinities as None."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _matrix(values: np.ndarray) -> list[list[float | None]]:
+    """A float matrix as nested lists, NaN as None."""
+    return [[_number(v) for v in row] for row in values.tolist()]
+
+
+def compute_leaderboard(
+    pc: PairCounts,
+    *,
+    rounds: int = 1000,
+    seed: int = 0,
+    anchor: tuple[str, float] | None = None,
+    bootstrap: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    level: float = 0.95,
+) -> dict:
+    """Ratings, intervals, ranks and matrices; bootstrap=False uses the sandwich intervals throughout.
+
+    Models without battles are left out of the board and the matrices.
+    """
+    ratings = fit_ratings(pc, anchor=anchor)
+    sandwich_lower, sandwich_upper = sandwich_intervals(pc, ratings, level=level, anchor=anchor)
+    if bootstrap and rounds > 0:
+        ci_lower, ci_upper, _ = bootstrap_intervals(
+            pc, rounds=rounds, seed=seed, level=level, anchor=anchor, progress=progress
+        )
+        interval_method = "bootstrap"
+    else:
+        ci_lower, ci_upper = sandwich_lower, sandwich_upper
+        interval_method = "sandwich"
+    votes = pc.votes_per_model()
+    shown = np.flatnonzero(votes > 0)
+    shown = shown[np.argsort(-ratings[shown], kind="stable")]
+    model_ranks = ranks(ci_lower[shown], ci_upper[shown])
+    rows = [
+        {
+            "name": pc.models[i],
+            "rating": float(ratings[i]),
+            "ci_lower": _number(ci_lower[i]),
+            "ci_upper": _number(ci_upper[i]),
+            "sandwich_lower": _number(sandwich_lower[i]),
+            "sandwich_upper": _number(sandwich_upper[i]),
+            "rank": int(rank),
+            "votes": int(votes[i]),
+        }
+        for i, rank in zip(shown.tolist(), model_ranks.tolist(), strict=True)
+    ]
+    grid = np.ix_(shown, shown)
+    return {
+        "method": "bradley-terry",
+        "params": {
+            "scale": 400.0,
+            "base": 10.0,
+            "init_rating": 1000.0,
+            "anchor": None if anchor is None else {"model": anchor[0], "rating": float(anchor[1])},
+            "intervals": interval_method,
+            "level": level,
+            "rounds": rounds if interval_method == "bootstrap" else 0,
+            "seed": seed,
+            "ties": "half a win each (tie and both-bad)",
+            "n_battles": pc.n_battles,
+        },
+        "models": rows,
+        "matrices": {
+            "models": [pc.models[i] for i in shown.tolist()],
+            "battles": battle_count_matrix(pc)[grid].tolist(),
+            "win_fraction": _matrix(win_fraction_matrix(pc)[grid]),
+            "predicted": _matrix(predicted_win_matrix(ratings[shown])),
+        },
+    }
+
+
+def format_table(board: dict) -> str:
+    """The board's model rows as a fixed-width text table."""
+    rows = board["models"]
+    width = max([len("model")] + [len(row["name"]) for row in rows])
+    lines = [f"{'rank':>4}  {'model':<{width}}  {'rating':>7}  {'95% interval':>17}  {'votes':>8}"]
+    for row in rows:
+        lower = "-" if row["ci_lower"] is None else f"{row['ci_lower']:.1f}"
+        upper = "-" if row["ci_upper"] is None else f"{row['ci_upper']:.1f}"
+        lines.append(
+            f"{row['rank']:>4}  {row['name']:<{width}}  {row['rating']:>7.1f}  {lower:>8}-{upper:<8}  {row['votes']:>8}"
+        )
+    return "\n".join(lines)

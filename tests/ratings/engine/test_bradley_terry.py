@@ -1,0 +1,207 @@
+"""Bradley-Terry fit, sandwich and bootstrap intervals, ranks."""
+
+import numpy as np
+import pytest
+
+from ratings.engine import bradley_terry as bt
+from ratings.engine.counts import PairCounts, pair_outcome_counts, swap_sides
+from ratings.engine.simulate import simulate_battles
+from tests.ratings.engine.conftest import ANCHOR
+
+TRUE_RATINGS = np.array([1000.0, 1080.0, 950.0, 1150.0, 1010.0, 900.0])
+
+
+def simulated_counts(n_battles: int, seed: int, ratings: np.ndarray = TRUE_RATINGS) -> PairCounts:
+    """Counts of battles simulated from `ratings`."""
+    model_a, model_b, outcome = simulate_battles(ratings, n_battles, seed=seed)
+    return pair_outcome_counts(model_a, model_b, outcome, [f"m{i}" for i in range(ratings.size)])
+
+
+def doubled(pc: PairCounts) -> PairCounts:
+    """The same battles, each seen twice."""
+    return PairCounts(pc.models, pc.pairs, pc.counts * 2)
+
+
+def centred(ratings: np.ndarray) -> np.ndarray:
+    """Ratings shifted to mean 1000, the fit's default gauge."""
+    return ratings - ratings.mean() + 1000.0
+
+
+def test_log_likelihood_gradient_is_zero_at_the_fit(real_counts):
+    data = bt.PairData.from_counts(real_counts)
+    theta = bt.fit_theta(data)
+    assert np.abs(bt.log_likelihood_gradient(theta, data)).max() < 1e-6
+    nudged = theta + 1e-3 * np.sin(np.arange(theta.size))
+    assert np.abs(bt.log_likelihood_gradient(nudged, data)).max() > 1.0
+
+
+def test_fit_maximises_the_likelihood_against_nearby_points():
+    data = bt.PairData.from_counts(simulated_counts(5000, seed=1))
+    theta = bt.fit_theta(data)
+    best = bt.log_likelihood(theta, data)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        assert bt.log_likelihood(theta + rng.normal(scale=1e-2, size=theta.size), data) < best
+
+
+def test_anchor_model_gets_exactly_its_rating_and_differences_are_kept():
+    pc = simulated_counts(3000, seed=2)
+    free = bt.fit_ratings(pc)
+    anchored = bt.fit_ratings(pc, anchor=("m2", 1114.0))
+    assert anchored[2] == pytest.approx(1114.0)
+    assert free.mean() == pytest.approx(1000.0)
+    assert np.allclose(anchored - anchored[2], free - free[2])
+
+
+def test_swapping_every_battles_sides_leaves_ratings_unchanged(real_counts):
+    original = bt.fit_ratings(real_counts, anchor=ANCHOR)
+    swapped = bt.fit_ratings(swap_sides(real_counts), anchor=ANCHOR)
+    assert np.abs(original - swapped).max() < 1e-8
+
+
+def test_duplicated_data_keeps_ratings_and_narrows_sandwich_intervals_by_root_two():
+    pc = simulated_counts(4000, seed=3)
+    ratings = bt.fit_ratings(pc)
+    ratings_twice = bt.fit_ratings(doubled(pc))
+    assert np.abs(ratings - ratings_twice).max() < 1e-8
+    lower, upper = bt.sandwich_intervals(pc, ratings)
+    lower2, upper2 = bt.sandwich_intervals(doubled(pc), ratings_twice)
+    assert np.allclose((upper - lower) / (upper2 - lower2), np.sqrt(2.0))
+
+
+def test_duplicated_data_narrows_bootstrap_intervals_by_about_root_two():
+    pc = simulated_counts(4000, seed=4)
+    lower, upper, _ = bt.bootstrap_intervals(pc, rounds=1000, seed=0)
+    lower2, upper2, _ = bt.bootstrap_intervals(doubled(pc), rounds=1000, seed=0)
+    ratio = np.median((upper - lower) / (upper2 - lower2))
+    assert 1.3 < ratio < 1.53
+
+
+def test_true_ratings_are_recovered_from_many_battles():
+    pc = simulated_counts(200_000, seed=5)
+    assert np.abs(bt.fit_ratings(pc) - centred(TRUE_RATINGS)).max() < 6.0
+
+
+def test_ninety_five_percent_intervals_cover_the_truth_about_95_percent_of_the_time():
+    # 60 arenas x 6 models = 360 intervals per method: 95% +/- 3.4 points is three standard errors.
+    truth = centred(TRUE_RATINGS)
+    covered_sandwich, covered_bootstrap = [], []
+    for arena in range(60):
+        pc = simulated_counts(600, seed=100 + arena)
+        ratings = bt.fit_ratings(pc)
+        lower, upper = bt.sandwich_intervals(pc, ratings)
+        covered_sandwich.extend((lower <= truth) & (truth <= upper))
+        lower, upper, _ = bt.bootstrap_intervals(pc, rounds=200, seed=arena)
+        covered_bootstrap.extend((lower <= truth) & (truth <= upper))
+    assert 0.915 <= np.mean(covered_sandwich) <= 0.985
+    assert 0.915 <= np.mean(covered_bootstrap) <= 0.985
+
+
+def test_sandwich_and_bootstrap_intervals_agree_on_well_sampled_models(real_counts):
+    ratings = bt.fit_ratings(real_counts, anchor=ANCHOR)
+    sandwich_lower, sandwich_upper = bt.sandwich_intervals(real_counts, ratings, anchor=ANCHOR)
+    lower, upper, _ = bt.bootstrap_intervals(real_counts, rounds=1000, seed=0, anchor=ANCHOR)
+    well_sampled = real_counts.votes_per_model() > 20_000
+    well_sampled[real_counts.models.index(ANCHOR[0])] = False  # zero-width in both: relative to itself
+    ratio = (upper - lower)[well_sampled] / (sandwich_upper - sandwich_lower)[well_sampled]
+    assert np.all(np.abs(ratio - 1.0) < 0.15)
+    assert np.abs(np.median(ratio) - 1.0) < 0.03
+
+
+def test_multinomial_draws_preserve_the_total_and_match_binomial_margins():
+    rng = np.random.default_rng(0)
+    counts = np.array([10, 30, 60, 0, 400])
+    draws = bt.multinomial_draws(rng, counts, 200_000)
+    assert np.all(draws.sum(axis=1) == counts.sum())
+    assert np.all(draws[:, 3] == 0)
+    p = counts / counts.sum()
+    assert np.allclose(draws.mean(axis=0), counts, atol=0.1)
+    assert np.allclose(draws.var(axis=0), counts.sum() * p * (1 - p), rtol=0.02)
+    # Multinomial cells are negatively correlated: cov = -n p_i p_j.
+    assert np.cov(draws[:, 0], draws[:, 4])[0, 1] == pytest.approx(-counts.sum() * p[0] * p[4], rel=0.05)
+
+
+def test_multinomial_draws_match_the_exact_distribution_of_a_small_cell():
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(1)
+    draws = bt.multinomial_draws(rng, np.array([3, 97]), 400_000)[:, 0]
+    observed = np.bincount(draws, minlength=15)[:15] / draws.size
+    assert np.abs(observed - binom.pmf(np.arange(15), 100, 0.03)).max() < 0.003
+
+
+def test_batched_bootstrap_fits_equal_one_by_one_fits_on_the_same_draws(real_counts):
+    data = bt.PairData.from_counts(real_counts)
+    theta_full = bt.fit_theta(data)
+    cells = np.column_stack([data.a_wins, data.b_wins, data.ties]).astype(np.int64).ravel()
+    draws = bt.multinomial_draws(np.random.default_rng(3), cells, 4).reshape(4, -1, 3).astype(float)
+    batched, last_step = bt.refit_rounds(data, theta_full, draws[:, :, 0], draws[:, :, 1], draws[:, :, 2])
+    assert np.all(last_step < bt.BOOTSTRAP_STEP_TOLERANCE)
+    units = bt.elo_units()
+    for row, theta in zip(draws, batched, strict=True):
+        resampled = bt.PairData(data.n_models, data.model_a, data.model_b, row[:, 0], row[:, 1], row[:, 2])
+        assert np.abs(bt.log_likelihood_gradient(theta, resampled)).max() < 1e-2
+        exact = bt.fit_theta(resampled)
+        assert np.abs(exact - exact.mean() - (theta - theta.mean())).max() / units < 1e-3
+
+
+def test_bootstrap_is_reproducible_for_a_seed_whatever_the_thread_count():
+    pc = simulated_counts(3000, seed=6)
+    *_, samples = bt.bootstrap_intervals(pc, rounds=120, seed=7, threads=1)
+    *_, again = bt.bootstrap_intervals(pc, rounds=120, seed=7, threads=3)
+    *_, other = bt.bootstrap_intervals(pc, rounds=120, seed=8, threads=1)
+    assert np.array_equal(samples, again)
+    assert not np.array_equal(samples, other)
+
+
+def test_bootstrap_reports_progress_up_to_the_total():
+    seen = []
+    bt.bootstrap_intervals(
+        simulated_counts(500, seed=9), rounds=130, progress=lambda done, total: seen.append((done, total))
+    )
+    assert seen[-1] == (130, 130)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_models_without_battles_get_the_mean_rating_and_no_interval():
+    pc = simulated_counts(2000, seed=10)
+    pc = PairCounts(pc.models + ["unplayed"], pc.pairs, pc.counts)
+    ratings = bt.fit_ratings(pc)
+    lower, upper = bt.sandwich_intervals(pc, ratings)
+    assert ratings[-1] == pytest.approx(1000.0)
+    assert ratings[:-1].mean() == pytest.approx(1000.0)
+    assert np.isnan(lower[-1]) and np.isnan(upper[-1])
+    assert np.all(np.isfinite(lower[:-1]))
+
+
+def test_a_model_that_only_wins_gets_a_finite_rating_far_above_the_rest():
+    model_a = np.array([0] * 20 + [1] * 10 + [2] * 10)
+    model_b = np.array([1] * 10 + [2] * 10 + [2] * 10 + [1] * 10)
+    outcome = np.array([0] * 20 + [0, 1] * 10)
+    ratings = bt.fit_ratings(pair_outcome_counts(model_a, model_b, outcome, ["winner", "b", "c"]))
+    assert np.all(np.isfinite(ratings))
+    assert ratings[0] > ratings[1] + 1000.0
+
+
+def test_rank_counts_the_models_that_are_clearly_better():
+    lower = np.array([10.0, 8.0, 1.0, 0.0])
+    upper = np.array([12.0, 11.0, 9.0, 2.0])
+    assert bt.ranks(lower, upper).tolist() == [1, 1, 2, 3]
+
+
+def test_predicted_win_matrix_is_half_between_equals_and_complementary():
+    matrix = bt.predicted_win_matrix(np.array([1000.0, 1000.0, 1400.0]))
+    assert matrix[0, 1] == pytest.approx(0.5)
+    assert matrix[2, 0] == pytest.approx(10 / 11)
+    assert matrix[0, 2] + matrix[2, 0] == pytest.approx(1.0)
+
+
+def test_real_board_top_is_led_by_the_gpt_4o_family_near_1300(real_counts):
+    ratings = dict(zip(real_counts.models, bt.fit_ratings(real_counts, anchor=ANCHOR), strict=True))
+    top_five = sorted(ratings, key=ratings.get, reverse=True)[:5]
+    assert top_five[0] == "chatgpt-4o-latest"
+    assert "gpt-4o-2024-05-13" in top_five
+    assert 1280 < ratings["chatgpt-4o-latest"] < 1350
+    assert ratings["mixtral-8x7b-instruct-v0.1"] == pytest.approx(1114.0)
+    assert ratings["gpt-4-turbo-2024-04-09"] > ratings["gpt-3.5-turbo-0125"] > ratings["llama-2-7b-chat"]
+    assert ratings["claude-3-opus-20240229"] > ratings["claude-3-sonnet-20240229"] > ratings["claude-3-haiku-20240307"]
