@@ -1,0 +1,54 @@
+"""Celery entry points: thin wrappers that call a service, then tell open leaderboard pages."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+from django.utils import timezone
+
+from ratings import events, selectors, services
+
+logger = logging.getLogger(__name__)
+
+
+def leaderboard_notify(*, reason: str) -> bool:
+    latest = selectors.snapshot_latest()
+    message = events.leaderboard_update(
+        reason=reason,
+        online_elo=selectors.elo_rows(),
+        snapshot_id=latest.pk if latest else None,
+        updated=timezone.now().isoformat(),
+    )
+    return events.leaderboard_broadcast(message)
+
+
+# A locked database (SQLite under load) is worth retrying; the service is idempotent, so a retry after
+# a partial failure can't count the vote twice.
+@shared_task(name="ratings.tasks.vote_rate", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def vote_rate(vote_id: int) -> bool:
+    applied = services.vote_rate(vote_id=vote_id)
+    if applied:
+        try:
+            leaderboard_notify(reason="vote")
+        except Exception:  # noqa: BLE001 - the rating is stored; a missed refresh is harmless
+            logger.warning("Leaderboard notification after vote %s failed", vote_id, exc_info=True)
+    return applied
+
+
+@shared_task(name="ratings.tasks.leaderboard_recompute")
+def leaderboard_recompute(rounds: int | None = None, seed: int | None = None) -> int | None:
+    """Add a new snapshot (beat runs this every LEADERBOARD_RECOMPUTE_INTERVAL). Returns its id."""
+    try:
+        snapshot = services.leaderboard_recompute(
+            rounds=settings.LEADERBOARD_BOOTSTRAP_ROUNDS if rounds is None else rounds,
+            seed=settings.LEADERBOARD_SEED if seed is None else seed,
+        )
+    except services.LeaderboardEmpty:
+        logger.info("No battles yet; leaderboard snapshot skipped")
+        return None
+    try:
+        leaderboard_notify(reason="snapshot")
+    except Exception:  # noqa: BLE001
+        logger.warning("Leaderboard notification after snapshot %s failed", snapshot.pk, exc_info=True)
+    return snapshot.pk
