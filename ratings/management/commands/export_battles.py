@@ -1,0 +1,20 @@
+"""Write the arena's own votes as a FastChat clean_battle JSON log."""
+
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from battles.models import Vote
+from ratings import battle_logs, selectors
+
+
+class Command(BaseCommand):
+    help = "Export every vote in FastChat clean_battle format (judges are hashed; no IPs or session keys)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("out")
+
+    def handle(self, *args, **options):
+        records = tqdm(selectors.clean_battle_records(), total=Vote.objects.count(), unit="vote",
+                       file=self.stderr._out, desc="export")  # fmt: skip
+        written = battle_logs.write_clean_battles(records, options["out"])
+        self.stdout.write(f"Wrote {written:,} battles to {options['out']}")

@@ -1,0 +1,84 @@
+"""Compute the Bradley-Terry leaderboard from the database, a clean_battle log or pair counts."""
+
+import json
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from ratings import battle_logs, selectors, services
+from ratings.engine.leaderboard import compute_leaderboard, format_table
+
+
+def parse_anchor(value: str | None) -> tuple[str, float] | None:
+    if not value:
+        return None
+    name, sep, rating = value.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, float(rating)
+    except ValueError:
+        raise CommandError(f"--anchor must look like NAME=RATING, e.g. mixtral-8x7b-instruct-v0.1=1114; got {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = "Print the Bradley-Terry leaderboard (from the database unless --battles or --pair-counts is given)."
+
+    def add_arguments(self, parser):
+        source = parser.add_mutually_exclusive_group()
+        source.add_argument("--battles", metavar="FILE", help="FastChat clean_battle JSON log.")
+        source.add_argument("--pair-counts", metavar="FILE", help='Pair counts JSON: {"models", "X", "Y"}.')
+        parser.add_argument("--rounds", type=int, default=1000, help="Bootstrap rounds (default 1000).")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--anchor", metavar="NAME=RATING", help="Shift ratings so that NAME has RATING.")
+        parser.add_argument("--no-bootstrap", action="store_true", help="Sandwich intervals only (fast).")
+        parser.add_argument("--json", metavar="OUT", help="Also write the full board as JSON here.")
+        parser.add_argument("--save", action="store_true", help="Store the result as the newest snapshot (database only).")
+
+    def handle(self, *args, **options):
+        anchor = parse_anchor(options["anchor"])
+        rounds, bootstrap = options["rounds"], not options["no_bootstrap"]
+        if rounds < 0:
+            raise CommandError("--rounds must be 0 or more.")
+        source = options["battles"] or options["pair_counts"]
+        if options["save"] and source:
+            raise CommandError("--save stores a snapshot of the database; it can't be used with a file.")
+        started = time.perf_counter()
+        with tqdm(total=rounds if bootstrap else 0, desc="bootstrap", unit="round", disable=not bootstrap or rounds == 0,
+                  file=self.stderr._out) as bar:  # fmt: skip
+
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.n)
+
+            try:
+                if options["save"]:
+                    snapshot = services.leaderboard_recompute(
+                        rounds=rounds, seed=options["seed"], anchor=anchor, bootstrap=bootstrap, progress=progress
+                    )
+                    payload = selectors.leaderboard_payload(snapshot_id=snapshot.pk)
+                    board = {**payload, "params": snapshot.params}
+                else:
+                    if source:
+                        fmt = battle_logs.CLEAN_BATTLE if options["battles"] else battle_logs.PAIR_COUNTS
+                        log = battle_logs.read_battle_log(source, fmt)
+                        pc, label = log.counts, source
+                    else:
+                        pc, label = selectors.pair_counts_load(), "database"
+                    if pc.n_battles == 0:
+                        raise CommandError(f"No battles in {label}.")
+                    board = compute_leaderboard(
+                        pc, rounds=rounds, seed=options["seed"], anchor=anchor, bootstrap=bootstrap, progress=progress
+                    )
+                    board["source"] = label
+            except (battle_logs.BattleLogError, services.LeaderboardEmpty, ValueError) as exc:
+                raise CommandError(str(exc)) from exc
+        self.stdout.write(format_table(board))
+        n_battles = sum(row["votes"] for row in board["models"]) // 2
+        self.stdout.write(f"\n{len(board['models'])} models, {n_battles:,} battles, {time.perf_counter() - started:.1f} s")
+        if options["save"]:
+            self.stdout.write(f"Saved snapshot #{snapshot.pk}.")
+        if options["json"]:
+            with open(options["json"], "w", encoding="utf-8") as handle:
+                json.dump(services.jsonable(board), handle, indent=1)
+            self.stdout.write(f"Wrote {options['json']}")
