@@ -1,0 +1,215 @@
+import pytest
+from django.utils import timezone
+
+from battles.models import Vote
+from inference.models import ArenaModel
+from ratings import services
+from ratings.models import EloRating, ImportedLog, LeaderboardSnapshot, PairCount
+from tests.factories import make_battle, make_model, make_vote
+from tests.ratings.conftest import REAL_PAIR_COUNTS, rated_vote
+
+
+def elo(model) -> EloRating:
+    return EloRating.objects.get(model=model)
+
+
+def pair(model_a, model_b) -> tuple[int, int, int, int]:
+    row = PairCount.objects.get(model_a=model_a, model_b=model_b)
+    return row.a_wins, row.b_wins, row.ties, row.both_bad
+
+
+# Online Elo
+
+
+def test_first_vote_for_a_moves_ratings_from_1000_to_1002_and_998(three_models):
+    alpha, bravo, _ = three_models
+    rated_vote(alpha, bravo, Vote.Outcome.A)
+    assert elo(alpha).rating == pytest.approx(1002.0)
+    assert elo(bravo).rating == pytest.approx(998.0)
+    assert elo(alpha).votes == elo(bravo).votes == 1
+
+
+def test_vote_for_b_moves_the_right_hand_model_up(three_models):
+    alpha, bravo, _ = three_models
+    rated_vote(alpha, bravo, Vote.Outcome.B)
+    assert elo(alpha).rating == pytest.approx(998.0)
+    assert elo(bravo).rating == pytest.approx(1002.0)
+
+
+@pytest.mark.parametrize("outcome", [Vote.Outcome.TIE, Vote.Outcome.BOTH_BAD])
+def test_tie_and_both_bad_count_as_half_a_win_for_each_side(three_models, outcome):
+    alpha, bravo, charlie = three_models
+    rated_vote(alpha, bravo, Vote.Outcome.A)  # alpha 1002, bravo 998
+    rated_vote(bravo, alpha, outcome)
+    expected_bravo = 1.0 / (1.0 + 10 ** ((1002.0 - 998.0) / 400))
+    assert elo(bravo).rating == pytest.approx(998.0 + 4 * (0.5 - expected_bravo))
+    assert elo(alpha).rating == pytest.approx(1002.0 - 4 * (0.5 - expected_bravo))
+    assert elo(bravo).rating > 998.0  # the weaker side gains from a tie
+
+
+def test_a_tie_between_equal_ratings_changes_nothing(three_models):
+    alpha, bravo, _ = three_models
+    rated_vote(alpha, bravo, Vote.Outcome.TIE)
+    assert elo(alpha).rating == elo(bravo).rating == pytest.approx(1000.0)
+
+
+def test_rating_the_same_vote_twice_counts_it_once(three_models):
+    alpha, bravo, _ = three_models
+    vote = make_vote(make_battle(model_a=alpha, model_b=bravo), outcome=Vote.Outcome.A)
+    assert services.vote_rate(vote_id=vote.pk) is True
+    assert services.vote_rate(vote_id=vote.pk) is False
+    assert elo(alpha).rating == pytest.approx(1002.0)
+    assert elo(alpha).votes == 1
+    assert pair(alpha, bravo) == (1, 0, 0, 0)
+
+
+def test_a_vote_already_marked_rated_is_left_alone(three_models):
+    alpha, bravo, _ = three_models
+    vote = make_vote(make_battle(model_a=alpha, model_b=bravo), rated=True)
+    assert services.vote_rate(vote_id=vote.pk) is False
+    assert not EloRating.objects.exists()
+    assert not PairCount.objects.exists()
+
+
+def test_rating_a_missing_vote_does_nothing(db):
+    assert services.vote_rate(vote_id=12345) is False
+
+
+def test_rating_sets_rated_at(three_models):
+    alpha, bravo, _ = three_models
+    before = timezone.now()
+    vote = rated_vote(alpha, bravo)
+    assert vote.rated_at is not None and vote.rated_at >= before
+
+
+def test_pair_counts_keep_sides_and_outcomes_apart(three_models):
+    alpha, bravo, _ = three_models
+    for outcome in [Vote.Outcome.A, Vote.Outcome.B, Vote.Outcome.B, Vote.Outcome.TIE, Vote.Outcome.BOTH_BAD]:
+        rated_vote(alpha, bravo, outcome)
+    rated_vote(bravo, alpha, Vote.Outcome.A)
+    assert pair(alpha, bravo) == (1, 2, 1, 1)
+    assert pair(bravo, alpha) == (1, 0, 0, 0)
+
+
+# Snapshots
+
+
+def test_recompute_stores_a_snapshot_over_all_pair_counts(small_arena):
+    alpha, bravo, charlie = small_arena
+    snapshot = services.leaderboard_recompute(rounds=20, seed=3)
+    names = [row["name"] for row in snapshot.rows]
+    assert names == ["alpha", "bravo", "charlie"]
+    assert snapshot.vote_count == 12
+    assert snapshot.seed == 3
+    assert snapshot.params["rounds"] == 20
+    assert snapshot.data_cutoff == Vote.objects.latest("created").created
+    assert all(row["ci_lower"] <= row["rating"] <= row["ci_upper"] for row in snapshot.rows)
+    assert snapshot.extras["matrices"]["models"] == names
+    assert snapshot.style_rows["models"] == [] and "at least" in snapshot.style_rows["reason"]
+
+
+def test_recompute_with_the_same_seed_gives_the_same_intervals(small_arena):
+    first = services.leaderboard_recompute(rounds=20, seed=7)
+    second = services.leaderboard_recompute(rounds=20, seed=7)
+    assert first.rows == second.rows
+    assert LeaderboardSnapshot.objects.count() == 2
+
+
+def test_recompute_reads_pair_counts_not_votes(small_arena, django_assert_max_num_queries):
+    for _ in range(20):
+        rated_vote(small_arena[0], small_arena[1])
+    with django_assert_max_num_queries(6):
+        services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False, style_min_votes=10**9)
+
+
+def test_recompute_without_battles_raises_and_stores_nothing(db):
+    with pytest.raises(services.LeaderboardEmpty):
+        services.leaderboard_recompute(rounds=10, seed=0)
+    assert not LeaderboardSnapshot.objects.exists()
+
+
+def test_failed_recompute_keeps_the_previous_snapshot(small_arena):
+    old = services.leaderboard_recompute(rounds=10, seed=0)
+    rated_vote(small_arena[2], small_arena[0], Vote.Outcome.A)
+    with pytest.raises(ValueError, match="anchor"):
+        services.leaderboard_recompute(rounds=10, seed=0, anchor=("no-such-model", 1000.0))
+    assert list(LeaderboardSnapshot.objects.all()) == [old]
+
+
+def test_recompute_interrupted_mid_bootstrap_stores_nothing(small_arena):
+    old = services.leaderboard_recompute(rounds=10, seed=0)
+
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        services.leaderboard_recompute(rounds=100, seed=0, progress=interrupt)
+    assert list(LeaderboardSnapshot.objects.all()) == [old]
+
+
+def test_recompute_with_an_anchor_pins_that_model(small_arena):
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0, anchor=("bravo", 1200.0))
+    bravo = next(row for row in snapshot.rows if row["name"] == "bravo")
+    assert bravo["rating"] == pytest.approx(1200.0)
+
+
+# Imports
+
+
+def test_importing_pair_counts_adds_historical_inactive_models_and_counts(db):
+    record = services.battles_import(path=REAL_PAIR_COUNTS)
+    assert record.battle_count == 1_670_250
+    assert record.model_count == 129
+    assert ArenaModel.objects.filter(is_historical=True, is_active=False).count() == 129
+    assert not ArenaModel.objects.filter(endpoints__isnull=False).exists()
+    totals = PairCount.objects.values_list("a_wins", "b_wins", "ties", "both_bad")
+    assert [sum(col) for col in zip(*totals, strict=True)] == [595_570, 498_305, 281_121, 295_254]
+
+
+def test_importing_the_same_file_twice_is_refused_and_counts_once(db, tmp_path):
+    copy = tmp_path / "renamed.json"
+    copy.write_bytes(REAL_PAIR_COUNTS.read_bytes())
+    services.battles_import(path=REAL_PAIR_COUNTS)
+    with pytest.raises(services.ImportRefused, match="already imported"):
+        services.battles_import(path=copy)
+    assert ImportedLog.objects.count() == 1
+    assert sum(PairCount.objects.values_list("a_wins", flat=True)) == 595_570
+
+
+def test_import_adds_to_counts_of_an_existing_live_model(three_models, tmp_path):
+    alpha, bravo, _ = three_models
+    rated_vote(alpha, bravo, Vote.Outcome.A)
+    log = tmp_path / "log.json"
+    log.write_text('{"models": ["alpha", "bravo", "zulu"], "X": [[0, 1], [1, 2]], "Y": [[2, 1, 0, 1], [0, 0, 5, 0]]}')
+    services.battles_import(path=log)
+    assert pair(alpha, bravo) == (3, 1, 0, 1)
+    assert ArenaModel.objects.get(name="alpha").is_active  # a live model stays live
+    zulu = ArenaModel.objects.get(name="zulu")
+    assert zulu.is_historical and not zulu.is_active
+    assert pair(bravo, zulu) == (0, 0, 5, 0)
+
+
+def test_clean_battle_import_skips_named_battles_and_deduplicated_prompts(db, tmp_path):
+    log = tmp_path / "clean.json"
+    log.write_text(
+        '[{"model_a": "x", "model_b": "y", "winner": "model_a", "anony": true},'
+        ' {"model_a": "x", "model_b": "y", "winner": "tie (bothbad)", "anony": true},'
+        ' {"model_a": "y", "model_b": "x", "winner": "model_b", "anony": false},'
+        ' {"model_a": "y", "model_b": "x", "winner": "tie", "anony": true, "dedup_tag": {"sampled": false}}]'
+    )
+    record = services.battles_import(path=log)
+    assert record.format == "clean_battle"
+    assert record.battle_count == 2
+    x, y = ArenaModel.objects.get(name="x"), ArenaModel.objects.get(name="y")
+    assert pair(x, y) == (1, 0, 0, 1)
+    assert not PairCount.objects.filter(model_a=y).exists()
+
+
+def test_a_snapshot_over_imported_data_includes_historical_models(db):
+    services.battles_import(path=REAL_PAIR_COUNTS)
+    make_model("live-but-unvoted")
+    snapshot = services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False, anchor=("mixtral-8x7b-instruct-v0.1", 1114))
+    names = [row["name"] for row in snapshot.rows]
+    assert len(names) == 129
+    assert "live-but-unvoted" not in names
+    assert names[0] == "chatgpt-4o-latest"
