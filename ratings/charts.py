@@ -23,9 +23,11 @@ def ratings_figure(rows: list[dict], *, title: str = "Rating with 95% interval")
     has_intervals = any(v is not None for v in upper)
     figure = go.Figure(
         go.Scatter(
-            x=names, y=ratings, mode="markers", marker={"size": 8},
-            error_y={"type": "data", "symmetric": False, "array": upper, "arrayminus": lower,
-                     "visible": has_intervals},
+            x=names,
+            y=ratings,
+            mode="markers",
+            marker={"size": 8},
+            error_y={"type": "data", "symmetric": False, "array": upper, "arrayminus": lower, "visible": has_intervals},
             hovertemplate="%{x}<br>rating %{y:.1f}<extra></extra>",
         )  # fmt: skip
     )
@@ -44,7 +46,13 @@ def _heatmap(models: list[str], values: list[list], *, title: str, hover: str, o
     text = [["" if v is None else f"{v:.2f}" for v in row] for row in grid]
     figure = go.Figure(
         go.Heatmap(
-            z=grid, x=shown, y=shown, zmin=0, zmax=1, colorscale="RdBu", text=text,
+            z=grid,
+            x=shown,
+            y=shown,
+            zmin=0,
+            zmax=1,
+            colorscale="RdBu",
+            text=text,
             texttemplate="%{text}" if len(shown) <= 15 else None,
             hovertemplate=f"%{{y}} vs %{{x}}<br>{hover} %{{z:.2f}}<extra></extra>",
         )  # fmt: skip

@@ -21,7 +21,9 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         # Rebuild the message from its known fields so nothing else put on the group reaches browsers.
         await self.send_json(
             events.leaderboard_update(
-                reason=event["reason"], online_elo=event["online_elo"],
-                snapshot_id=event["snapshot_id"], updated=event["updated"],
+                reason=event["reason"],
+                online_elo=event["online_elo"],
+                snapshot_id=event["snapshot_id"],
+                updated=event["updated"],
             )  # fmt: skip
         )

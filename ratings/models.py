@@ -13,6 +13,9 @@ class EloRating(models.Model):
     votes = models.PositiveIntegerField(default=0)
     updated = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"{self.model}: {self.rating:.1f} ({self.votes} votes)"
+
 
 class PairCount(models.Model):
     """Outcome counts per ordered (left, right) model pair, kept current as votes arrive."""
@@ -26,6 +29,9 @@ class PairCount(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["model_a", "model_b"], name="unique_ordered_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.model_a} vs {self.model_b}"
 
 
 class LeaderboardSnapshot(models.Model):
@@ -44,6 +50,9 @@ class LeaderboardSnapshot(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"snapshot #{self.pk} ({self.method}, {self.vote_count:,} battles)"
 
 
 class ImportedLog(models.Model):

@@ -25,9 +25,7 @@ METHOD_ELO = "elo"
 
 def pair_counts_load() -> PairCounts:
     """All stored pair counts as engine input: one query, O(pairs). Only models with battles appear."""
-    rows = list(
-        PairCount.objects.values_list("model_a__name", "model_b__name", "a_wins", "b_wins", "ties", "both_bad")
-    )
+    rows = list(PairCount.objects.values_list("model_a__name", "model_b__name", "a_wins", "b_wins", "ties", "both_bad"))
     rows = [r for r in rows if r[2] + r[3] + r[4] + r[5] > 0]
     models = sorted({r[0] for r in rows} | {r[1] for r in rows})
     index = {name: i for i, name in enumerate(models)}
@@ -47,8 +45,15 @@ def style_votes() -> Iterator[tuple[str, str, int, list, list, list, list]]:
     rows = (
         Vote.objects.filter(rated_at__isnull=False)
         .order_by("pk")
-        .values_list("battle__model_a__name", "battle__model_b__name", "outcome",
-                     "conversation_a", "conversation_b", "timings_a", "timings_b")  # fmt: skip
+        .values_list(
+            "battle__model_a__name",
+            "battle__model_b__name",
+            "outcome",
+            "conversation_a",
+            "conversation_b",
+            "timings_a",
+            "timings_b",
+        )  # fmt: skip
     )
     for a, b, outcome, conv_a, conv_b, timings_a, timings_b in rows.iterator(chunk_size=2000):
         yield a, b, OUTCOME_CODES[outcome], conv_a, conv_b, timings_a, timings_b
@@ -58,9 +63,16 @@ def clean_battle_records() -> Iterator[dict]:
     """The arena's own votes in FastChat clean_battle format. Judges are the stored HMACs; no session
     keys, no IPs."""
     rows = (
-        Vote.objects.order_by("created", "pk")
-        .values_list("battle_id", "battle__model_a__name", "battle__model_b__name", "outcome", "judge_hash",
-                     "created", "conversation_a", "conversation_b")  # fmt: skip
+        Vote.objects.order_by("created", "pk").values_list(
+            "battle_id",
+            "battle__model_a__name",
+            "battle__model_b__name",
+            "outcome",
+            "judge_hash",
+            "created",
+            "conversation_a",
+            "conversation_b",
+        )  # fmt: skip
     )
     for battle_id, a, b, outcome, judge, created, conv_a, conv_b in rows.iterator(chunk_size=2000):
         yield {
@@ -80,8 +92,10 @@ def clean_battle_records() -> Iterator[dict]:
 
 def elo_rows() -> list[dict]:
     """Online Elo of every model with at least one rated vote, best first, ranked by rating."""
-    rows = EloRating.objects.filter(votes__gt=0).order_by("-rating", "model__name").values_list(
-        "model__name", "rating", "votes"
+    rows = (
+        EloRating.objects.filter(votes__gt=0)
+        .order_by("-rating", "model__name")
+        .values_list("model__name", "rating", "votes")
     )
     return [{"name": name, "rating": rating, "votes": votes} for name, rating, votes in rows]
 
@@ -96,9 +110,7 @@ def snapshot_get(snapshot_id: int) -> LeaderboardSnapshot | None:
 
 def snapshot_choices(limit: int = 50) -> list[dict]:
     """The newest snapshots, for the picker."""
-    return list(
-        LeaderboardSnapshot.objects.order_by("-id").values("id", "created", "method", "vote_count")[:limit]
-    )
+    return list(LeaderboardSnapshot.objects.order_by("-id").values("id", "created", "method", "vote_count")[:limit])
 
 
 class SnapshotNotFound(LookupError):

@@ -67,7 +67,10 @@ def vote_rate(*, vote_id: int) -> bool:
     # Lock rating rows in model-id order, whatever the sides, so two concurrent votes can't deadlock.
     for model_id in sorted({a_id, b_id}):
         EloRating.objects.get_or_create(model_id=model_id)
-    ratings = {r.model_id: r for r in EloRating.objects.select_for_update().filter(model_id__in=[a_id, b_id]).order_by("model_id")}
+    ratings = {
+        r.model_id: r
+        for r in EloRating.objects.select_for_update().filter(model_id__in=[a_id, b_id]).order_by("model_id")
+    }
     outcome = selectors.OUTCOME_CODES[vote.outcome]
     new_a, new_b = elo_update(
         ratings[a_id].rating, ratings[b_id].rating, outcome, k=ELO_K, scale=ELO_SCALE, base=ELO_BASE
@@ -95,9 +98,7 @@ def style_controlled_rows(*, pc_models: list[str], min_votes: int = STYLE_MIN_VO
     model_a = np.array([index[v[0]] for v in votes], dtype=np.int64)
     model_b = np.array([index[v[1]] for v in votes], dtype=np.int64)
     outcome = np.array([v[2] for v in votes], dtype=np.int64)
-    features = style_features(
-        [answer_style(v[3], v[5]) for v in votes], [answer_style(v[4], v[6]) for v in votes]
-    )
+    features = style_features([answer_style(v[3], v[5]) for v in votes], [answer_style(v[4], v[6]) for v in votes])
     result = fit_style_controlled(model_a, model_b, outcome, features, models)
     return {**jsonable(result), "reason": ""}
 

@@ -72,6 +72,6 @@ def leaderboard_csv(request):
 @require_GET
 def plotly_js(request):
     """plotly.min.js from the installed plotly package: no CDN, works offline."""
-    response = FileResponse(open(PLOTLY_JS, "rb"), content_type="text/javascript")
+    response = FileResponse(open(PLOTLY_JS, "rb"), content_type="text/javascript")  # noqa: SIM115 - closed by the response
     response["Cache-Control"] = "public, max-age=86400"
     return response

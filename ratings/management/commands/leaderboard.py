@@ -19,7 +19,9 @@ def parse_anchor(value: str | None) -> tuple[str, float] | None:
             raise ValueError
         return name, float(rating)
     except ValueError:
-        raise CommandError(f"--anchor must look like NAME=RATING, e.g. mixtral-8x7b-instruct-v0.1=1114; got {value!r}") from None
+        raise CommandError(
+            f"--anchor must look like NAME=RATING, e.g. mixtral-8x7b-instruct-v0.1=1114; got {value!r}"
+        ) from None
 
 
 class Command(BaseCommand):
@@ -34,7 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--anchor", metavar="NAME=RATING", help="Shift ratings so that NAME has RATING.")
         parser.add_argument("--no-bootstrap", action="store_true", help="Sandwich intervals only (fast).")
         parser.add_argument("--json", metavar="OUT", help="Also write the full board as JSON here.")
-        parser.add_argument("--save", action="store_true", help="Store the result as the newest snapshot (database only).")
+        parser.add_argument(
+            "--save", action="store_true", help="Store the result as the newest snapshot (database only)."
+        )
 
     def handle(self, *args, **options):
         anchor = parse_anchor(options["anchor"])
@@ -75,7 +79,9 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
         self.stdout.write(format_table(board))
         n_battles = sum(row["votes"] for row in board["models"]) // 2
-        self.stdout.write(f"\n{len(board['models'])} models, {n_battles:,} battles, {time.perf_counter() - started:.1f} s")
+        self.stdout.write(
+            f"\n{len(board['models'])} models, {n_battles:,} battles, {time.perf_counter() - started:.1f} s"
+        )
         if options["save"]:
             self.stdout.write(f"Saved snapshot #{snapshot.pk}.")
         if options["json"]:
