@@ -208,7 +208,9 @@ def test_clean_battle_import_skips_named_battles_and_deduplicated_prompts(db, tm
 def test_a_snapshot_over_imported_data_includes_historical_models(db):
     services.battles_import(path=REAL_PAIR_COUNTS)
     make_model("live-but-unvoted")
-    snapshot = services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False, anchor=("mixtral-8x7b-instruct-v0.1", 1114))
+    snapshot = services.leaderboard_recompute(
+        rounds=0, seed=0, bootstrap=False, anchor=("mixtral-8x7b-instruct-v0.1", 1114)
+    )
     names = [row["name"] for row in snapshot.rows]
     assert len(names) == 129
     assert "live-but-unvoted" not in names

@@ -1,0 +1,85 @@
+from unittest import mock
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from arena.celery import app
+from battles.models import Vote
+from battles.services import vote_record
+from ratings import events, tasks
+from ratings.models import EloRating, LeaderboardSnapshot
+from tests.factories import make_battle, make_vote
+
+
+def listen():
+    """A channel subscribed to the leaderboard group, and a function returning its next message."""
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.GROUP, channel)
+    return lambda: async_to_sync(layer.receive)(channel)
+
+
+def test_tasks_are_registered_under_the_names_beat_and_battles_use():
+    app.loader.import_default_modules()
+    assert "ratings.tasks.vote_rate" in app.tasks
+    assert "ratings.tasks.leaderboard_recompute" in app.tasks
+
+
+def test_vote_rate_task_rates_the_vote_and_tells_leaderboard_pages(three_models):
+    alpha, bravo, _ = three_models
+    receive = listen()
+    vote = make_vote(make_battle(model_a=alpha, model_b=bravo), outcome=Vote.Outcome.A)
+    assert tasks.vote_rate(vote.pk) is True
+    message = receive()
+    assert message["type"] == "leaderboard.update" and message["reason"] == "vote"
+    assert [(r["name"], r["votes"]) for r in message["online_elo"]] == [("alpha", 1), ("bravo", 1)]
+    assert message["snapshot_id"] is None
+
+
+def test_vote_rate_task_run_twice_counts_once(three_models):
+    alpha, bravo, _ = three_models
+    vote = make_vote(make_battle(model_a=alpha, model_b=bravo))
+    assert tasks.vote_rate(vote.pk) is True
+    assert tasks.vote_rate(vote.pk) is False
+    assert EloRating.objects.get(model=alpha).votes == 1
+
+
+def test_vote_rate_task_succeeds_when_redis_is_down(three_models, settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
+    }
+    alpha, bravo, _ = three_models
+    vote = make_vote(make_battle(model_a=alpha, model_b=bravo))
+    assert tasks.vote_rate(vote.pk) is True
+    vote.refresh_from_db()
+    assert vote.rated_at is not None
+    assert EloRating.objects.get(model=alpha).rating == pytest.approx(1002.0)
+
+
+def test_recording_a_vote_queues_vote_rate_once_committed(three_models, django_capture_on_commit_callbacks):
+    alpha, bravo, _ = three_models
+    battle = make_battle(model_a=alpha, model_b=bravo, session_key="s-1")
+    with mock.patch.object(tasks.vote_rate, "delay") as delay:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            vote = vote_record(battle_id=battle.pk, session_key="s-1", outcome="tie")
+        delay.assert_not_called()  # nothing is queued before the vote is committed
+        for callback in callbacks:
+            callback()
+    delay.assert_called_once_with(vote.pk)
+
+
+def test_recompute_task_stores_a_snapshot_and_announces_it(small_arena, settings):
+    settings.LEADERBOARD_BOOTSTRAP_ROUNDS = 10
+    receive = listen()
+    snapshot_id = tasks.leaderboard_recompute()
+    snapshot = LeaderboardSnapshot.objects.get()
+    assert snapshot_id == snapshot.pk
+    assert snapshot.params["rounds"] == 10 and snapshot.seed == settings.LEADERBOARD_SEED
+    message = receive()
+    assert message["reason"] == "snapshot" and message["snapshot_id"] == snapshot.pk
+
+
+def test_recompute_task_with_no_battles_stores_nothing(db):
+    assert tasks.leaderboard_recompute(rounds=10) is None
+    assert not LeaderboardSnapshot.objects.exists()
