@@ -25,8 +25,12 @@ def _number(value: float) -> float | None:
 
 
 def _matrix(values: np.ndarray) -> list[list[float | None]]:
-    """A float matrix as nested lists, NaN as None."""
-    return [[_number(v) for v in row] for row in values.tolist()]
+    """A float matrix as nested lists, NaN and infinities as None."""
+    rows = values.tolist()
+    # Patch only the non-finite cells: a per-cell Python check would dominate the default board's time.
+    for i, j in zip(*np.nonzero(~np.isfinite(values)), strict=True):
+        rows[i][j] = None
+    return rows
 
 
 def compute_leaderboard(
