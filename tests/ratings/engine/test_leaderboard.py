@@ -1,0 +1,59 @@
+"""The leaderboard dict and its text table."""
+
+import json
+
+import numpy as np
+
+from ratings.engine.counts import PairCounts, pair_outcome_counts
+from ratings.engine.leaderboard import compute_leaderboard, format_table
+from ratings.engine.simulate import simulate_battles
+from tests.ratings.engine.conftest import ANCHOR
+
+
+def small_arena() -> PairCounts:
+    """Five simulated models plus one registered model without battles."""
+    model_a, model_b, outcome = simulate_battles(np.array([1000.0, 1100.0, 900.0, 1050.0, 980.0]), 3000, seed=0)
+    names = ["m0", "m1", "m2", "m3", "m4", "new"]
+    return pair_outcome_counts(model_a, model_b, outcome, names)
+
+
+def test_default_board_is_strict_json_sorted_by_rating_and_uses_sandwich_intervals():
+    board = compute_leaderboard(small_arena(), bootstrap=False)
+    json.dumps(board, allow_nan=False)
+    rows = board["models"]
+    assert [row["rating"] for row in rows] == sorted((row["rating"] for row in rows), reverse=True)
+    assert board["params"]["intervals"] == "sandwich"
+    assert all(row["ci_lower"] == row["sandwich_lower"] for row in rows)
+    assert rows[0]["name"] == "m1" and rows[0]["rank"] == 1
+
+
+def test_models_without_battles_are_left_off_the_board_and_matrices():
+    board = compute_leaderboard(small_arena(), bootstrap=False)
+    assert "new" not in [row["name"] for row in board["models"]]
+    assert len(board["matrices"]["battles"]) == len(board["matrices"]["models"]) == 5
+
+
+def test_bootstrap_board_reports_bootstrap_intervals_and_votes():
+    pc = small_arena()
+    board = compute_leaderboard(pc, rounds=200, seed=1)
+    assert board["params"]["intervals"] == "bootstrap" and board["params"]["rounds"] == 200
+    assert any(row["ci_lower"] != row["sandwich_lower"] for row in board["models"])
+    assert sum(row["votes"] for row in board["models"]) == 2 * pc.n_battles
+
+
+def test_matrices_put_none_where_two_models_never_decided_a_battle():
+    pc = pair_outcome_counts(np.array([0, 1]), np.array([1, 2]), np.array([0, 2]), ["a", "b", "c"])
+    board = compute_leaderboard(pc, bootstrap=False)
+    names = board["matrices"]["models"]
+    fractions = board["matrices"]["win_fraction"]
+    assert fractions[names.index("b")][names.index("c")] is None
+    assert fractions[names.index("a")][names.index("b")] == 1.0
+
+
+def test_real_default_board_prints_a_table_with_the_anchor_at_its_rating(real_counts):
+    board = compute_leaderboard(real_counts, bootstrap=False, anchor=ANCHOR)
+    table = format_table(board)
+    anchor_row = next(row for row in board["models"] if row["name"] == ANCHOR[0])
+    assert anchor_row["rating"] == ANCHOR[1]
+    assert table.splitlines()[1].split()[1] == "chatgpt-4o-latest"
+    assert len(table.splitlines()) == 1 + 129
