@@ -215,3 +215,47 @@ def test_a_snapshot_over_imported_data_includes_historical_models(db):
     assert len(names) == 129
     assert "live-but-unvoted" not in names
     assert names[0] == "chatgpt-4o-latest"
+
+
+def _in_threads(function, arguments: list) -> list:
+    """Run function(argument) in one thread each, all released at once; each closes its connection."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(arguments))
+    results = [None] * len(arguments)
+
+    def work(i, argument):
+        try:
+            barrier.wait()
+            results[i] = function(argument)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i, a)) for i, a in enumerate(arguments)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_ratings_of_one_vote_apply_it_once():
+    alpha, bravo = make_model("alpha"), make_model("bravo")
+    vote = make_vote(make_battle(model_a=alpha, model_b=bravo))
+    results = _in_threads(lambda vote_id: services.vote_rate(vote_id=vote_id), [vote.pk] * 4)
+    assert sorted(results) == [False, False, False, True]
+    assert elo(alpha).votes == 1 and pair(alpha, bravo) == (1, 0, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_votes_on_the_same_models_are_all_counted():
+    alpha, bravo = make_model("alpha"), make_model("bravo")
+    votes = [make_vote(make_battle(model_a=a, model_b=b)) for a, b in [(alpha, bravo), (bravo, alpha)] * 3]
+    assert all(_in_threads(lambda vote_id: services.vote_rate(vote_id=vote_id), [v.pk for v in votes]))
+    assert elo(alpha).votes == elo(bravo).votes == 6
+    assert pair(alpha, bravo) == pair(bravo, alpha) == (3, 0, 0, 0)
+    # Zero-sum: whatever the interleaving, the points one side gains the other loses.
+    assert elo(alpha).rating + elo(bravo).rating == pytest.approx(2000.0)
