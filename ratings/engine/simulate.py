@@ -38,3 +38,45 @@ def simulate_battles(
     both_bad = (outcome == TIE) & (rng.random(n_battles) < both_bad_share)
     outcome[both_bad] = BOTH_BAD
     return model_a, model_b, outcome.astype(np.int64)
+
+
+def simulate_style_battles(
+    ratings: np.ndarray,
+    style_effects: np.ndarray,
+    n_battles: int,
+    *,
+    seed: int = 0,
+    scale: float = 400.0,
+    base: float = 10.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Battles whose odds also depend on standard-normal style features: (model_a, model_b, outcome, features).
+
+    logit P(A wins) = (R_a - R_b) ln(base) / scale + features @ style_effects; no ties.
+    """
+    rng = np.random.default_rng(seed)
+    ratings = np.asarray(ratings, dtype=np.float64)
+    model_a = rng.integers(0, ratings.size, n_battles)
+    model_b = (model_a + rng.integers(1, ratings.size, n_battles)) % ratings.size
+    features = rng.normal(size=(n_battles, len(style_effects)))
+    margin = (ratings[model_a] - ratings[model_b]) * np.log(base) / scale + features @ np.asarray(style_effects)
+    outcome = np.where(rng.random(n_battles) < 1.0 / (1.0 + np.exp(-margin)), A_WINS, B_WINS)
+    return model_a, model_b, outcome.astype(np.int64), features
+
+
+def simulate_left_advantage(
+    ratings: np.ndarray,
+    left_elo: float,
+    n_battles: int,
+    *,
+    seed: int = 0,
+    scale: float = 400.0,
+    base: float = 10.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Battles where the left seat is worth `left_elo` rating points; no ties."""
+    rng = np.random.default_rng(seed)
+    ratings = np.asarray(ratings, dtype=np.float64)
+    model_a = rng.integers(0, ratings.size, n_battles)
+    model_b = (model_a + rng.integers(1, ratings.size, n_battles)) % ratings.size
+    p = 1.0 / (1.0 + base ** ((ratings[model_b] - ratings[model_a] - left_elo) / scale))
+    outcome = np.where(rng.random(n_battles) < p, A_WINS, B_WINS)
+    return model_a, model_b, outcome.astype(np.int64)
