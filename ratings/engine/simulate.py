@@ -80,3 +80,26 @@ def simulate_left_advantage(
     p = 1.0 / (1.0 + base ** ((ratings[model_b] - ratings[model_a] - left_elo) / scale))
     outcome = np.where(rng.random(n_battles) < p, A_WINS, B_WINS)
     return model_a, model_b, outcome.astype(np.int64)
+
+
+def simulate_tie_model(
+    theta: np.ndarray,
+    phi: np.ndarray,
+    tau: float,
+    kappa: float,
+    n_battles: int,
+    *,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Battles drawn from the two-tie Davidson model of `ties.py` (natural-unit parameters)."""
+    rng = np.random.default_rng(seed)
+    theta = np.asarray(theta, dtype=np.float64)
+    phi = np.asarray(phi, dtype=np.float64)
+    model_a = rng.integers(0, theta.size, n_battles)
+    model_b = (model_a + rng.integers(1, theta.size, n_battles)) % theta.size
+    mid = 0.5 * (theta[model_a] + theta[model_b])
+    logits = np.column_stack([theta[model_a], theta[model_b], tau + mid, kappa + mid + phi[model_a] + phi[model_b]])
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    cumulative = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+    outcome = (rng.random(n_battles)[:, None] > cumulative).sum(axis=1)
+    return model_a, model_b, np.minimum(outcome, 3).astype(np.int64)

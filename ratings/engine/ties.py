@@ -1,0 +1,217 @@
+"""Tie-aware ratings: a Davidson model with separate "tie" and "both bad" outcomes.
+
+For a battle between models a and b the four outcomes have weights
+
+    A wins:    exp(theta_a)
+    B wins:    exp(theta_b)
+    tie:       exp(tau   + (theta_a + theta_b) / 2)
+    both bad:  exp(kappa + (theta_a + theta_b) / 2 + phi_a + phi_b)
+
+and probabilities proportional to them (a multinomial logit). With phi = 0 this is Davidson's (1970)
+tie model with two tie strengths, nu_tie = exp(tau) and nu_both_bad = exp(kappa): ties are likeliest
+between equals, and a tie is worth half a win in the sense that it carries the geometric mean of the two
+strengths. phi_i is model i's both-bad propensity, a multiplicative factor exp(phi_i) on the odds that
+a battle it is in ends with both answers judged bad; theta and phi each have mean zero over the models
+with battles (their gauge), so exp(kappa) is the both-bad strength for a pair of average propensity.
+
+The model is fitted by penalised Newton on the side-merged pair counts (it is symmetric in the sides).
+Each model's opponent-adjusted both-bad rate is its fitted P(both bad) averaged over all other models as
+opponents, i.e. against the same field for every model; its interval is a delta-method interval on the
+logit scale with the sandwich (robust) covariance. Ratings are exp(theta) strengths on the Elo scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import log_softmax, softmax
+
+from ratings.engine.bradley_terry import MAX_STEP, RIDGE, STEP_TOLERANCE, _resolve_anchor, _two_sided_z, to_elo
+from ratings.engine.bradley_terry import elo_units as _elo_units
+from ratings.engine.counts import PairCounts, merge_sides
+
+# Rows: outcomes (A wins, B wins, tie, both bad); columns: local parameters
+# (theta_a, theta_b, phi_a, phi_b, tau, kappa). Linear predictor of outcome k = DESIGN[k] @ local.
+DESIGN = np.array(
+    [
+        [1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+        [0.5, 0.5, 0.0, 0.0, 1.0, 0.0],
+        [0.5, 0.5, 1.0, 1.0, 0.0, 1.0],
+    ]
+)
+
+
+def _local_index(model_a: np.ndarray, model_b: np.ndarray, n_models: int) -> np.ndarray:
+    """(P, 6) positions of each pair's local parameters in the full vector [theta, phi, tau, kappa]."""
+    size = model_a.size
+    return np.column_stack(
+        [
+            model_a,
+            model_b,
+            n_models + model_a,
+            n_models + model_b,
+            np.full(size, 2 * n_models),
+            np.full(size, 2 * n_models + 1),
+        ]
+    )
+
+
+def _probabilities(params: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """(P, 4) outcome probabilities."""
+    return softmax(params[index] @ DESIGN.T, axis=1)
+
+
+def _scatter_blocks(blocks: np.ndarray, index: np.ndarray, size: int) -> np.ndarray:
+    """Sum (P, 6, 6) local blocks into a (size, size) matrix."""
+    flat = (index[:, :, None] * size + index[:, None, :]).ravel()
+    return np.bincount(flat, blocks.ravel(), size * size).reshape(size, size)
+
+
+def _penalty_hessian(size: int, n_models: int) -> np.ndarray:
+    """Gauge terms for theta and phi (each block's mean) plus the tiny ridge."""
+    penalty = np.zeros((size, size))
+    penalty[:n_models, :n_models] = 1.0 / n_models
+    penalty[n_models : 2 * n_models, n_models : 2 * n_models] = 1.0 / n_models
+    penalty[np.diag_indices(size)] += RIDGE
+    return penalty
+
+
+def _objective(params: np.ndarray, counts: np.ndarray, index: np.ndarray, penalty: np.ndarray) -> float:
+    """Penalised multinomial log-likelihood."""
+    log_p = log_softmax(params[index] @ DESIGN.T, axis=1)
+    return float(np.sum(counts * log_p) - 0.5 * params @ penalty @ params)
+
+
+def _gradient_and_hessian(
+    params: np.ndarray, counts: np.ndarray, index: np.ndarray, penalty: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and negative Hessian of `_objective`."""
+    size = params.size
+    p = _probabilities(params, index)
+    totals = counts.sum(axis=1)
+    mean_design = p @ DESIGN
+    local_gradient = counts @ DESIGN - totals[:, None] * mean_design
+    gradient = np.bincount(index.ravel(), local_gradient.ravel(), size) - penalty @ params
+    local_hessian = totals[:, None, None] * (
+        np.einsum("pk,ki,kj->pij", p, DESIGN, DESIGN) - mean_design[:, :, None] * mean_design[:, None, :]
+    )
+    return gradient, _scatter_blocks(local_hessian, index, size) + penalty
+
+
+def _sandwich(params: np.ndarray, counts: np.ndarray, index: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """Robust covariance: each battle's score is its outcome's design row minus the expected row."""
+    p = _probabilities(params, index)
+    centred = DESIGN[None, :, :] - (p @ DESIGN)[:, None, :]
+    meat = _scatter_blocks(np.einsum("pk,pki,pkj->pij", counts, centred, centred), index, params.size)
+    _, bread = _gradient_and_hessian(params, counts, index, penalty)
+    bread_inverse = np.linalg.inv(bread)
+    return bread_inverse @ meat @ bread_inverse
+
+
+def fit_tie_params(pc: PairCounts, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Penalised MLE [theta, phi, tau, kappa] by damped Newton; also (counts, index, penalty) for reuse."""
+    merged = merge_sides(pc)
+    n = pc.n_models
+    counts = merged.counts.astype(np.float64)
+    index = _local_index(merged.pairs[:, 0], merged.pairs[:, 1], n)
+    size = 2 * n + 2
+    penalty = _penalty_hessian(size, n)
+    params = np.zeros(size)
+    # Start the tie strengths at their pooled log-odds against a decisive outcome between equals.
+    pooled = counts.sum(axis=0) + 0.5
+    params[2 * n] = np.log(pooled[2] / (0.5 * (pooled[0] + pooled[1])))
+    params[2 * n + 1] = np.log(pooled[3] / (0.5 * (pooled[0] + pooled[1])))
+    current = _objective(params, counts, index, penalty)
+    for _ in range(max_iter):
+        gradient, hessian = _gradient_and_hessian(params, counts, index, penalty)
+        step = np.linalg.solve(hessian, gradient)
+        largest = np.abs(step).max(initial=0.0)
+        if largest > MAX_STEP:
+            step *= MAX_STEP / largest
+        for _ in range(30):
+            candidate = params + step
+            value = _objective(candidate, counts, index, penalty)
+            if value >= current - 1e-12 * abs(current):
+                break
+            step *= 0.5
+        params, current = candidate, value
+        if largest < STEP_TOLERANCE:
+            break
+    return params, counts, index, penalty
+
+
+def adjusted_both_bad_rates(params: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each model's P(both bad) averaged over all other active models, and its gradient (M, params)."""
+    n = active.size
+    players = np.flatnonzero(active)
+    model_a, model_b = np.meshgrid(players, players, indexing="ij")
+    off_diagonal = model_a != model_b
+    model_a, model_b = model_a[off_diagonal], model_b[off_diagonal]
+    index = _local_index(model_a, model_b, n)
+    p = _probabilities(params, index)
+    both_bad = p[:, 3]
+    local_gradient = both_bad[:, None] * (DESIGN[3] - p @ DESIGN)
+    opponents = max(players.size - 1, 1)
+    rates = np.bincount(model_a, both_bad, n) / opponents
+    flat = (model_a[:, None] * params.size + index).ravel()
+    gradient = np.bincount(flat, local_gradient.ravel(), n * params.size).reshape(n, params.size) / opponents
+    rates[~active] = np.nan
+    return rates, gradient
+
+
+def fit_tie_model(
+    pc: PairCounts,
+    *,
+    anchor: tuple[str, float] | None = None,
+    level: float = 0.95,
+    scale: float = 400.0,
+    base: float = 10.0,
+    init_rating: float = 1000.0,
+) -> dict:
+    """Davidson ratings, tie and both-bad strengths, and opponent-adjusted both-bad rates with intervals."""
+    n = pc.n_models
+    params, counts, index, penalty = fit_tie_params(pc)
+    covariance = _sandwich(params, counts, index, penalty)
+    z = _two_sided_z(level)
+    votes = pc.votes_per_model()
+    active = votes > 0
+    ratings = to_elo(params[:n], active, _resolve_anchor(pc.models, anchor), _elo_units(scale, base), init_rating)[0]
+
+    rates, gradient = adjusted_both_bad_rates(params, active)
+    rate_se = np.sqrt(np.maximum(np.einsum("iq,qr,ir->i", gradient, covariance, gradient), 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logit = np.log(rates / (1.0 - rates))
+        logit_half = z * rate_se / (rates * (1.0 - rates))
+    rate_lower = 1.0 / (1.0 + np.exp(-(logit - logit_half)))
+    rate_upper = 1.0 / (1.0 + np.exp(-(logit + logit_half)))
+    both_bad_votes = np.bincount(index[:, 0], counts[:, 3], n) + np.bincount(index[:, 1], counts[:, 3], n)
+
+    def strength(position: int) -> dict:
+        """exp of a log tie strength with its interval."""
+        value, half = params[position], z * np.sqrt(covariance[position, position])
+        return {
+            "value": float(np.exp(value)),
+            "ci_lower": float(np.exp(value - half)),
+            "ci_upper": float(np.exp(value + half)),
+        }
+
+    order = np.flatnonzero(active)[np.argsort(-ratings[active], kind="stable")]
+    return {
+        "method": "davidson-two-ties",
+        "level": level,
+        "tie_strength": strength(2 * n),
+        "both_bad_strength": strength(2 * n + 1),
+        "models": [
+            {
+                "name": pc.models[i],
+                "rating": float(ratings[i]),
+                "both_bad_propensity": float(params[n + i]),
+                "both_bad_rate": float(rates[i]),
+                "both_bad_rate_lower": float(rate_lower[i]),
+                "both_bad_rate_upper": float(rate_upper[i]),
+                "observed_both_bad_rate": float(both_bad_votes[i] / votes[i]),
+                "votes": int(votes[i]),
+            }
+            for i in order.tolist()
+        ],
+    }

@@ -1,0 +1,68 @@
+"""The two-tie Davidson model recovers planted tie strengths and both-bad propensities."""
+
+import numpy as np
+import pytest
+
+from ratings.engine import ties
+from ratings.engine.bradley_terry import fit_ratings
+from ratings.engine.counts import pair_outcome_counts
+from ratings.engine.simulate import simulate_tie_model
+from tests.ratings.engine.conftest import ANCHOR
+
+THETA = np.array([0.0, 0.4, -0.3, 0.7, 0.1, -0.6])
+PHI = np.array([0.5, -0.3, 0.0, 0.3, -0.6, 0.1])
+TAU, KAPPA = np.log(0.5), np.log(0.3)
+NAMES = [f"m{i}" for i in range(6)]
+
+
+def planted_arena(n_battles: int, seed: int):
+    """Counts simulated from the planted parameters."""
+    model_a, model_b, outcome = simulate_tie_model(THETA, PHI, TAU, KAPPA, n_battles, seed=seed)
+    return pair_outcome_counts(model_a, model_b, outcome, NAMES)
+
+
+def test_planted_strengths_tie_parameters_and_propensities_are_recovered():
+    params, *_ = ties.fit_tie_params(planted_arena(100_000, seed=0))
+    n = len(NAMES)
+    assert np.abs(params[:n] - (THETA - THETA.mean())).max() < 0.04
+    assert np.abs(params[n : 2 * n] - (PHI - PHI.mean())).max() < 0.06
+    # kappa absorbs twice the mean propensity when phi is re-centred.
+    assert params[2 * n] == pytest.approx(TAU, abs=0.03)
+    assert params[2 * n + 1] == pytest.approx(KAPPA + 2 * PHI.mean(), abs=0.04)
+
+
+def test_tie_and_both_bad_strength_intervals_cover_the_planted_values():
+    result = ties.fit_tie_model(planted_arena(50_000, seed=1))
+    assert result["tie_strength"]["ci_lower"] < 0.5 < result["tie_strength"]["ci_upper"]
+    both_bad_truth = np.exp(KAPPA + 2 * PHI.mean())
+    assert result["both_bad_strength"]["ci_lower"] < both_bad_truth < result["both_bad_strength"]["ci_upper"]
+
+
+def test_adjusted_both_bad_rate_intervals_cover_the_true_rates_about_95_percent_of_the_time():
+    truth_params = np.concatenate([THETA - THETA.mean(), PHI - PHI.mean(), [TAU, KAPPA + 2 * PHI.mean()]])
+    true_rates, _ = ties.adjusted_both_bad_rates(truth_params, np.ones(len(NAMES), dtype=bool))
+    covered = []
+    for arena in range(30):
+        result = ties.fit_tie_model(planted_arena(3000, seed=10 + arena))
+        rows = {row["name"]: row for row in result["models"]}
+        for i, name in enumerate(NAMES):
+            covered.append(rows[name]["both_bad_rate_lower"] <= true_rates[i] <= rows[name]["both_bad_rate_upper"])
+    assert 0.9 <= np.mean(covered) <= 0.99
+
+
+def test_a_model_that_draws_more_bad_battles_gets_a_higher_adjusted_rate():
+    result = ties.fit_tie_model(planted_arena(50_000, seed=2))
+    rates = {row["name"]: row["both_bad_rate"] for row in result["models"]}
+    assert rates["m0"] > rates["m2"] > rates["m4"]
+
+
+def test_davidson_ratings_order_the_real_board_like_the_half_win_fit(real_counts):
+    from scipy.stats import spearmanr
+
+    result = ties.fit_tie_model(real_counts, anchor=ANCHOR)
+    davidson = {row["name"]: row["rating"] for row in result["models"]}
+    half_win = dict(zip(real_counts.models, fit_ratings(real_counts, anchor=ANCHOR), strict=True))
+    names = list(davidson)
+    assert spearmanr([davidson[n] for n in names], [half_win[n] for n in names]).statistic > 0.99
+    assert davidson[ANCHOR[0]] == pytest.approx(ANCHOR[1])
+    assert 0.3 < result["tie_strength"]["value"] < 1.0
