@@ -16,6 +16,8 @@ from ratings.engine.bradley_terry import (
 )
 from ratings.engine.counts import PairCounts
 from ratings.engine.matrices import battle_count_matrix, win_fraction_matrix
+from ratings.engine.position import fit_position
+from ratings.engine.ties import fit_tie_model
 
 
 def _number(value: float) -> float | None:
@@ -42,10 +44,13 @@ def compute_leaderboard(
     bootstrap: bool = True,
     progress: Callable[[int, int], None] | None = None,
     level: float = 0.95,
+    position: bool = False,
+    ties: bool = False,
 ) -> dict:
     """Ratings, intervals, ranks and matrices; bootstrap=False uses the sandwich intervals throughout.
 
-    Models without battles are left out of the board and the matrices.
+    Models without battles are left out of the board and the matrices. position=True adds the left-seat
+    term (meaningful only when sides were kept); ties=True adds the two-tie Davidson model's summary.
     """
     ratings = fit_ratings(pc, anchor=anchor)
     sandwich_lower, sandwich_upper = sandwich_intervals(pc, ratings, level=level, anchor=anchor)
@@ -75,7 +80,7 @@ def compute_leaderboard(
         for i, rank in zip(shown.tolist(), model_ranks.tolist(), strict=True)
     ]
     grid = np.ix_(shown, shown)
-    return {
+    board = {
         "method": "bradley-terry",
         "params": {
             "scale": 400.0,
@@ -97,6 +102,22 @@ def compute_leaderboard(
             "predicted": _matrix(predicted_win_matrix(ratings[shown])),
         },
     }
+    if position:
+        board["position"] = _json_safe(fit_position(pc, anchor=anchor, level=level))
+    if ties:
+        board["ties"] = _json_safe(fit_tie_model(pc, anchor=anchor, level=level))
+    return board
+
+
+def _json_safe(value):
+    """Nested dicts/lists with non-finite floats replaced by None."""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float):
+        return _number(value)
+    return value
 
 
 def format_table(board: dict) -> str:

@@ -57,3 +57,12 @@ def test_real_default_board_prints_a_table_with_the_anchor_at_its_rating(real_co
     assert anchor_row["rating"] == ANCHOR[1]
     assert table.splitlines()[1].split()[1] == "chatgpt-4o-latest"
     assert len(table.splitlines()) == 1 + 129
+
+
+def test_position_and_tie_summaries_are_added_on_request_and_stay_strict_json():
+    board = compute_leaderboard(small_arena(), bootstrap=False, position=True, ties=True)
+    json.dumps(board, allow_nan=False)
+    assert board["position"]["ci_lower"] < board["position"]["elo_points"] < board["position"]["ci_upper"]
+    assert board["ties"]["method"] == "davidson-two-ties"
+    assert {row["name"] for row in board["ties"]["models"]} == {row["name"] for row in board["models"]}
+    assert "position" not in compute_leaderboard(small_arena(), bootstrap=False)
