@@ -5,13 +5,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
+# llama.cpp is compiled once (about 5 minutes on 2 cores) with portable CPU flags and the wheel kept here:
+# a -march=native build of llama-cpp-python 0.3.36 segfaults on this machine's AVX-512/AMX CPU.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF
+WHEELHOUSE ?= $(HOME)/.cache/open-arena/wheels/llama-$(LLAMA_VERSION)-avx2
 
 .PHONY: run test setup setup-dev browser lint bench clean
 
 $(VENV)/.base-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install -r requirements.txt
+	@ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+		echo "building llama-cpp-python $(LLAMA_VERSION) (about 5 minutes, once)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel --no-deps --no-cache-dir -w $(WHEELHOUSE) \
+			llama-cpp-python==$(LLAMA_VERSION); }
+	$(PY) -m pip install --find-links $(WHEELHOUSE) -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.base-installed requirements-dev.txt

@@ -57,6 +57,7 @@ def llamacpp_command(*, model_path: Path, port: int, host: str, served_model_id:
         "--n_threads", "1",
         # A second request must queue, not cut off the answer being streamed.
         "--interrupt_requests", "False",
+        "--verbose", "False",
     ]  # fmt: skip
 
 

@@ -1,0 +1,142 @@
+"""Time to first token through the arena versus straight from the llama.cpp server, same prompts, same run.
+
+Starts its own stack on free ports (embedded Redis unless REDIS_URL is set, two llama.cpp servers with the
+bundled SmolLM2-135M, Daphne, a scratch SQLite database), then for each prompt measures:
+  direct: POST /v1/chat/completions (stream) to one llama.cpp server -> first content chunk
+  arena:  WebSocket "start" message to /ws/battle/ -> first "delta" event (either side)
+Run: .venv/bin/python bench/latency.py [--rounds 10]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PROMPTS = [
+    "Name three primary colours.",
+    "What is the capital of Italy?",
+    "Give me a synonym for happy.",
+    "Write a haiku about rain.",
+    "How many legs does a spider have?",
+]
+
+
+async def ttft_direct(base_url: str, prompt: str) -> float:
+    payload = {"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": prompt}],
+               "max_tokens": 32, "temperature": 0.2, "stream": True}  # fmt: skip
+    async with httpx.AsyncClient(timeout=60) as client:
+        started = time.perf_counter()
+        async with client.stream("POST", base_url + "/chat/completions", json=payload) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and '"content"' in line:
+                    chunk = json.loads(line[5:])
+                    if chunk["choices"][0]["delta"].get("content"):
+                        first = time.perf_counter() - started
+                        break
+            async for _ in response.aiter_lines():  # let the answer finish so runs don't overlap
+                pass
+    return first
+
+
+async def ttft_arena(web_url: str, prompt: str) -> float:
+    import websockets
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        page = await client.get(web_url + "/")
+        session = page.cookies["sessionid"]
+    ws_url = web_url.replace("http://", "ws://") + "/ws/battle/"
+    headers = {"Cookie": f"sessionid={session}", "Origin": web_url}
+    async with websockets.connect(ws_url, additional_headers=headers) as socket:
+        started = time.perf_counter()
+        await socket.send(json.dumps({"type": "start", "prompt": prompt}))
+        first = None
+        while True:
+            event = json.loads(await socket.recv())
+            if event["type"] == "delta" and first is None:
+                first = time.perf_counter() - started
+            if event["type"] in {"turn_done", "error"}:
+                if event["type"] == "error":
+                    raise RuntimeError(event["message"])
+                return first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="arena-bench-"))
+    env = {**os.environ, "ARENA_VAR_DIR": str(scratch), "DJANGO_SETTINGS_MODULE": "arena.settings"}
+    env.pop("DATABASE_URL", None)
+    os.environ.update(env)
+    import django
+
+    from arena.embedded_redis import embedded_redis, free_port
+
+    with embedded_redis(data_dir=scratch / "redis") as redis_url:
+        env["REDIS_URL"] = os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", redis_url)
+        django.setup()
+        from django.core.management import call_command
+
+        from inference import launch
+        from inference.services import default_models_register
+
+        call_command("migrate", verbosity=0)
+        base_port = free_port()
+        default_models_register(base_port=base_port)
+        processes = []
+        try:
+            for command in launch.server_commands():
+                processes.append((command, launch.start_process(command.argv, log_path=scratch / "llama.log")))
+            for command, process in processes:
+                launch.wait_until_ready(command.base_url, process=process)
+            web_port = free_port()
+            web = launch.start_process(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(web_port), "arena.asgi:application"],
+                log_path=scratch / "web.log", env=env,
+            )  # fmt: skip
+            processes.append((None, web))
+            web_url = f"http://127.0.0.1:{web_port}"
+            for _ in range(100):
+                try:
+                    httpx.get(web_url + "/", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            direct_url = processes[0][0].base_url
+
+            async def measure():
+                await ttft_direct(direct_url, "warm up")
+                await ttft_arena(web_url, "warm up")
+                direct, arena = [], []
+                for i in range(args.rounds):
+                    prompt = PROMPTS[i % len(PROMPTS)]
+                    direct.append(await ttft_direct(direct_url, prompt))
+                    arena.append(await ttft_arena(web_url, prompt))
+                return direct, arena
+
+            direct, arena = asyncio.run(measure())
+        finally:
+            for _, process in processes:
+                launch.stop_process(process)
+
+    med_direct, med_arena = statistics.median(direct), statistics.median(arena)
+    print(f"time to first token, {args.rounds} prompts, SmolLM2-135M on llama.cpp (1 thread per server)")
+    print(f"  direct to llama.cpp : median {med_direct * 1000:7.1f} ms   (min {min(direct) * 1000:.1f}, max {max(direct) * 1000:.1f})")
+    print(f"  through the arena   : median {med_arena * 1000:7.1f} ms   (min {min(arena) * 1000:.1f}, max {max(arena) * 1000:.1f})")
+    print(f"  arena overhead      : median {(med_arena - med_direct) * 1000:+7.1f} ms   ratio {med_arena / med_direct:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
