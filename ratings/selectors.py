@@ -10,6 +10,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from battles.models import Vote
+from ratings.answer_style import answer_style, conv_metadata
 from ratings.engine.counts import PairCounts
 from ratings.models import EloRating, LeaderboardSnapshot, PairCount
 
@@ -39,42 +40,23 @@ def votes_rated_cutoff() -> datetime | None:
     return Vote.objects.filter(rated_at__isnull=False).aggregate(newest=Max("created"))["newest"]
 
 
-def style_votes() -> Iterator[tuple[str, str, int, list, list, list, list]]:
-    """Rated arena votes with what the style features need:
-    (model_a, model_b, outcome code, conversation_a, conversation_b, timings_a, timings_b)."""
-    rows = (
-        Vote.objects.filter(rated_at__isnull=False)
-        .order_by("pk")
-        .values_list(
-            "battle__model_a__name",
-            "battle__model_b__name",
-            "outcome",
-            "conversation_a",
-            "conversation_b",
-            "timings_a",
-            "timings_b",
-        )  # fmt: skip
-    )
-    for a, b, outcome, conv_a, conv_b, timings_a, timings_b in rows.iterator(chunk_size=2000):
-        yield a, b, OUTCOME_CODES[outcome], conv_a, conv_b, timings_a, timings_b
+def style_votes() -> Iterator[tuple[str, str, int, dict, dict]]:
+    """Rated arena votes with each side's style counts (see answer_style):
+    (model_a, model_b, outcome code, style_a, style_b). Streams, so conversations are never all in memory."""
+    fields = ["battle__model_a__name", "battle__model_b__name", "outcome", "conversation_a", "conversation_b",
+              "timings_a", "timings_b"]  # fmt: skip
+    rows = Vote.objects.filter(rated_at__isnull=False).order_by("pk").values_list(*fields)
+    for a, b, outcome, conv_a, conv_b, timings_a, timings_b in rows.iterator(2000):
+        yield a, b, OUTCOME_CODES[outcome], answer_style(conv_a, timings_a), answer_style(conv_b, timings_b)
 
 
 def clean_battle_records() -> Iterator[dict]:
-    """The arena's own votes in FastChat clean_battle format. Judges are the stored HMACs; no session
-    keys, no IPs."""
-    rows = (
-        Vote.objects.order_by("created", "pk").values_list(
-            "battle_id",
-            "battle__model_a__name",
-            "battle__model_b__name",
-            "outcome",
-            "judge_hash",
-            "created",
-            "conversation_a",
-            "conversation_b",
-        )  # fmt: skip
-    )
-    for battle_id, a, b, outcome, judge, created, conv_a, conv_b in rows.iterator(chunk_size=2000):
+    """The arena's own votes in FastChat clean_battle format, with FastChat's style `conv_metadata`.
+    Judges are the stored HMACs; no session keys, no IPs."""
+    fields = ["battle_id", "battle__model_a__name", "battle__model_b__name", "outcome", "judge_hash", "created",
+              "conversation_a", "conversation_b", "timings_a", "timings_b"]  # fmt: skip
+    rows = Vote.objects.order_by("created", "pk").values_list(*fields)
+    for battle_id, a, b, outcome, judge, created, conv_a, conv_b, timings_a, timings_b in rows.iterator(2000):
         yield {
             "question_id": str(battle_id),
             "model_a": a,
@@ -87,6 +69,7 @@ def clean_battle_records() -> Iterator[dict]:
             "anony": True,
             "language": "unknown",
             "tstamp": created.timestamp(),
+            "conv_metadata": conv_metadata(conv_a, conv_b, timings_a, timings_b),
         }
 
 

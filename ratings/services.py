@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -16,16 +17,25 @@ from battles.models import Vote
 from battles.services import vote_mark_rated
 from inference.models import ArenaModel
 from ratings import battle_logs, selectors
-from ratings.engine.counts import PairCounts
+from ratings.engine.bradley_terry import ranks
+from ratings.engine.counts import PairCounts, pair_outcome_counts
 from ratings.engine.elo import elo_update
 from ratings.engine.leaderboard import compute_leaderboard
+from ratings.engine.position import fit_position
+from ratings.engine.style import fit_style_controlled, style_features
 from ratings.models import EloRating, ImportedLog, LeaderboardSnapshot, PairCount
+
+logger = logging.getLogger(__name__)
 
 ELO_K = 4.0
 ELO_SCALE = 400.0
 ELO_BASE = 10.0
 # Fewer rated arena votes than this and the style-controlled fit is skipped (too few to say anything).
 STYLE_MIN_VOTES = 200
+# The style bootstrap refits battle by battle, so it is capped below the board's rounds.
+STYLE_BOOTSTRAP_ROUNDS = 100
+# Fewer and the left-seat advantage is not reported.
+POSITION_MIN_VOTES = 50
 
 PAIR_FIELDS = ("a_wins", "b_wins", "ties", "both_bad")  # in engine outcome-code order
 
@@ -84,32 +94,81 @@ def vote_rate(*, vote_id: int) -> bool:
     return True
 
 
-def style_controlled_rows(*, pc_models: list[str], min_votes: int = STYLE_MIN_VOTES) -> dict:
-    """Style-controlled Bradley-Terry over rated arena votes, or empty rows with the reason."""
+def arena_vote_fits(
+    *,
+    anchor: tuple[str, float] | None,
+    rounds: int,
+    seed: int,
+    style_min_votes: int = STYLE_MIN_VOTES,
+    position_min_votes: int = POSITION_MIN_VOTES,
+) -> tuple[dict, dict]:
+    """Fits that need single arena votes rather than pair counts: (style-controlled rows, left-seat advantage).
+
+    Imported logs are left out: pair counts carry no style, and their sides may not be real seats. Each
+    part comes back with a "reason" that is empty when it was fitted, else says why it was not.
+    """
     votes = list(selectors.style_votes())
-    if len(votes) < min_votes:
-        return {"models": [], "reason": f"Needs at least {min_votes} rated arena votes; there are {len(votes)}."}
-    try:
-        from ratings.engine.style import fit_style_controlled, style_features
-    except ImportError:
-        return {"models": [], "reason": "The statistics engine has no style-control fit yet."}
     models = sorted({v[0] for v in votes} | {v[1] for v in votes})
     index = {name: i for i, name in enumerate(models)}
     model_a = np.array([index[v[0]] for v in votes], dtype=np.int64)
     model_b = np.array([index[v[1]] for v in votes], dtype=np.int64)
     outcome = np.array([v[2] for v in votes], dtype=np.int64)
-    features = style_features([answer_style(v[3], v[5]) for v in votes], [answer_style(v[4], v[6]) for v in votes])
-    result = fit_style_controlled(model_a, model_b, outcome, features, models)
-    return {**jsonable(result), "reason": ""}
+    scope = {"scope": "arena votes", "vote_count": len(votes)}
+
+    if len(votes) < style_min_votes or len(models) < 2:
+        style = {"models": [], "reason": f"Needs at least {style_min_votes} rated arena votes; there are {len(votes)}."}
+    else:
+        sides = {side: [v[3 + k] for v in votes] for k, side in enumerate("ab")}
+        counts = {f"{side}_{key}": np.array([c[key] for c in sides[side]], dtype=np.float64)
+                  for side in "ab" for key in ("tokens", "headers", "lists", "bold")}  # fmt: skip
+        features = style_features(**counts)
+        style_anchor = anchor if anchor and anchor[0] in index else None
+        style_rounds = min(rounds, STYLE_BOOTSTRAP_ROUNDS)
+        try:
+            fit = fit_style_controlled(model_a, model_b, outcome, features, models, anchor=style_anchor,
+                                       rounds=style_rounds, seed=seed)  # fmt: skip
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            logger.warning("Style-controlled fit failed", exc_info=True)
+            style = {"models": [], "reason": f"The style-controlled fit failed: {exc}"}
+        else:
+            style = {"models": _ranked_rows(fit, models, model_a, model_b), "style": fit["style"],
+                     "intervals": fit["intervals"], "rounds": fit["rounds"], "level": fit["level"],
+                     "anchor": list(style_anchor) if style_anchor else None, "reason": ""}  # fmt: skip
+    style.update(scope)
+
+    if len(votes) < position_min_votes or len(models) < 2:
+        position = {"reason": f"Needs at least {position_min_votes} rated arena votes; there are {len(votes)}."}
+    else:
+        try:
+            fit = fit_position(pair_outcome_counts(model_a, model_b, outcome, models))
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            logger.warning("Position fit failed", exc_info=True)
+            position = {"reason": f"The position fit failed: {exc}"}
+        else:
+            position = {key: fit[key] for key in ("elo_points", "ci_lower", "ci_upper", "level",
+                                                  "left_score_between_equals")}  # fmt: skip
+            position["reason"] = ""
+    position.update(scope)
+    return jsonable(style), jsonable(position)
 
 
-def answer_style(conversation: list[dict], timings: list[dict]) -> dict:
-    """Raw style counts of one side's answers; the engine turns them into features."""
-    from ratings.engine.style import markdown_counts
-
-    text = "\n".join(m.get("content", "") for m in conversation if m.get("role") == "assistant")
-    tokens = sum(int((t or {}).get("tokens") or 0) for t in timings)
-    return {"tokens": tokens, **markdown_counts(text)}
+def _ranked_rows(fit: dict, models: list[str], model_a: np.ndarray, model_b: np.ndarray) -> list[dict]:
+    """Leaderboard-shaped rows (best first) from the engine's per-model arrays."""
+    n = len(models)
+    votes = np.bincount(model_a, minlength=n) + np.bincount(model_b, minlength=n)
+    order = np.argsort(-np.asarray(fit["ratings"]), kind="stable")
+    model_ranks = ranks(np.asarray(fit["ci_lower"])[order], np.asarray(fit["ci_upper"])[order])
+    keys = ("ci_lower", "ci_upper", "sandwich_lower", "sandwich_upper")
+    return [
+        {
+            "name": models[i],
+            "rating": fit["ratings"][i],
+            **{key: fit[key][i] for key in keys},
+            "rank": int(rank),
+            "votes": int(votes[i]),
+        }  # fmt: skip
+        for i, rank in zip(order.tolist(), model_ranks.tolist(), strict=True)
+    ]
 
 
 def leaderboard_recompute(
@@ -132,8 +191,11 @@ def leaderboard_recompute(
     if pc.n_battles == 0:
         raise LeaderboardEmpty("No battles have been rated or imported yet.")
     board = compute_leaderboard(pc, rounds=rounds, seed=seed, anchor=anchor, bootstrap=bootstrap, progress=progress)
-    style = style_controlled_rows(pc_models=pc.models, min_votes=style_min_votes)
-    extras = {key: jsonable(board[key]) for key in ("matrices", "position", "ties") if key in board}
+    style, position = arena_vote_fits(
+        anchor=anchor, rounds=rounds if bootstrap else 0, seed=seed, style_min_votes=style_min_votes
+    )
+    extras = {key: jsonable(board[key]) for key in ("matrices", "ties") if key in board}
+    extras["position"] = position
     with transaction.atomic():
         return LeaderboardSnapshot.objects.create(
             method=board.get("method", selectors.METHOD_BT), params=jsonable(board.get("params", {})), seed=seed, data_cutoff=cutoff,

@@ -101,6 +101,7 @@ def test_export_then_leaderboard_from_the_log_matches_the_database(small_arena, 
     records = json.loads(log.read_text())
     assert {r["winner"] for r in records} == {"model_a", "model_b", "tie", "tie (bothbad)"}
     assert all(r["anony"] is True and r["judge"] and r["turn"] == 1 for r in records)
+    assert records[0]["conv_metadata"]["sum_assistant_a_tokens"] == 3  # FastChat's style metadata
     run("leaderboard", "--battles", str(log), "--rounds", "20", "--seed", "4", "--json", str(from_log))
     run("leaderboard", "--rounds", "20", "--seed", "4", "--json", str(from_db))
     assert json.loads(from_log.read_text())["models"] == json.loads(from_db.read_text())["models"]

@@ -6,7 +6,7 @@ from inference.models import ArenaModel
 from ratings import services
 from ratings.models import EloRating, ImportedLog, LeaderboardSnapshot, PairCount
 from tests.factories import make_battle, make_model, make_vote
-from tests.ratings.conftest import REAL_PAIR_COUNTS, rated_vote
+from tests.ratings.conftest import REAL_PAIR_COUNTS, rated_vote, styled_votes
 
 
 def elo(model) -> EloRating:
@@ -259,3 +259,51 @@ def test_concurrent_votes_on_the_same_models_are_all_counted():
     assert pair(alpha, bravo) == pair(bravo, alpha) == (3, 0, 0, 0)
     # Zero-sum: whatever the interleaving, the points one side gains the other loses.
     assert elo(alpha).rating + elo(bravo).rating == pytest.approx(2000.0)
+
+
+# Style control and the left-seat advantage (fits over single arena votes)
+
+
+def test_style_control_separates_length_from_quality(three_models):
+    styled_votes(three_models, 900, seed=1, verbose={"alpha": 300, "charlie": 60})
+    style, position = services.arena_vote_fits(anchor=None, rounds=0, seed=0, style_min_votes=100)
+    assert style["reason"] == "" and style["vote_count"] == 900
+    assert style["style"]["length"]["coefficient"] > 0
+    assert style["style"]["length"]["ci_lower"] > 0
+    controlled = {row["name"]: row["rating"] for row in style["models"]}
+    raw = services.compute_leaderboard(
+        services.pair_outcome_counts(*_arena_arrays(), ["alpha", "bravo", "charlie"]), bootstrap=False
+    )
+    raw_ratings = {row["name"]: row["rating"] for row in raw["models"]}
+    assert raw_ratings["alpha"] - raw_ratings["charlie"] > 100  # length alone makes alpha look much better
+    assert abs(controlled["alpha"] - controlled["charlie"]) < 0.4 * (raw_ratings["alpha"] - raw_ratings["charlie"])
+    assert {row["rank"] for row in style["models"]} == {1}  # equally good: no model is significantly ahead
+    assert abs(position["elo_points"]) < 40 and position["ci_lower"] < 0 < position["ci_upper"]
+
+
+def _arena_arrays():
+    from ratings import selectors
+
+    index = {"alpha": 0, "bravo": 1, "charlie": 2}
+    rows = [(index[a], index[b], outcome) for a, b, outcome, _, _ in selectors.style_votes()]
+    return [[r[k] for r in rows] for k in range(3)]
+
+
+def test_too_few_votes_for_style_control_gives_a_reason_not_rows(small_arena):
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0)
+    assert snapshot.style_rows["models"] == []
+    assert snapshot.style_rows["reason"] == "Needs at least 200 rated arena votes; there are 12."
+    assert snapshot.extras["position"]["reason"].startswith("Needs at least 50")
+
+
+def test_snapshot_carries_style_rows_and_position_once_there_are_enough_votes(three_models):
+    styled_votes(three_models, 300, seed=2)
+    for vote in Vote.objects.all():  # count them in PairCount too, as the task would have
+        Vote.objects.filter(pk=vote.pk).update(rated_at=None)
+        services.vote_rate(vote_id=vote.pk)
+    snapshot = services.leaderboard_recompute(rounds=20, seed=0)
+    assert [row["name"] for row in snapshot.style_rows["models"]] != []
+    assert snapshot.style_rows["rounds"] == 20 and snapshot.style_rows["intervals"] == "bootstrap"
+    assert {"name", "rating", "ci_lower", "ci_upper", "rank", "votes"} <= snapshot.style_rows["models"][0].keys()
+    assert set(snapshot.style_rows["style"]) == {"length", "headers", "lists", "bold"}
+    assert snapshot.extras["position"]["reason"] == "" and snapshot.extras["position"]["vote_count"] == 300
