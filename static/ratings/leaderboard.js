@@ -28,6 +28,7 @@
       const tr = document.createElement("tr");
       tr.dataset.model = row.name;
       tr.dataset.votes = String(row.votes);
+      tr.dataset.rating = row.rating.toFixed(4);
       if (before.get(row.name) !== String(row.votes)) tr.classList.add("lb-changed");
       tr.append(cell(String(i + 1), true), cell(row.name, false), cell(row.rating.toFixed(1), true), cell(String(row.votes), true));
       body.append(tr);

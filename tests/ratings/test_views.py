@@ -83,7 +83,7 @@ def test_page_shows_both_tables_charts_and_downloads(client, small_arena):
     snapshot = services.leaderboard_recompute(rounds=10, seed=0)
     html = client.get("/leaderboard").content.decode()
     assert 'data-testid="bt-table"' in html and 'data-testid="elo-table"' in html
-    elo_rows = re.findall(r'<tr data-model="([^"]+)" data-votes="(\d+)">', html)
+    elo_rows = re.findall(r'<tr data-model="([^"]+)" data-votes="(\d+)" data-rating="[\d.]+">', html)
     assert sorted(elo_rows) == [("alpha", "8"), ("bravo", "8"), ("charlie", "8")]
     assert 'id="chart-ratings"' in html and 'id="chart-win_fraction"' in html and 'id="chart-predicted"' in html
     assert "/leaderboard/plotly.min.js" in html and "cdn" not in html.lower()
@@ -106,3 +106,10 @@ def test_plotly_is_served_from_the_installed_package(client, db):
     assert response.status_code == 200
     assert response["Content-Type"] == "text/javascript"
     assert b"plotly" in b"".join(response.streaming_content)[:2000].lower()
+
+
+def test_page_shows_style_control_and_seat_advantage_reasons_while_votes_are_few(client, small_arena):
+    services.leaderboard_recompute(rounds=10, seed=0)
+    html = client.get("/leaderboard").content.decode()
+    assert "Style-controlled ratings" in html and "Needs at least 200 rated arena votes" in html
+    assert 'data-testid="position"' in html
