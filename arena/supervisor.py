@@ -107,7 +107,8 @@ def run() -> int:
                         continue
                     child.restarts += 1
                     print(f"supervisor | {child.name} exited with {code}; restart {child.restarts}/{RESTART_LIMIT}", flush=True)
-                    time.sleep(min(2**child.restarts, 30))
+                    if stopping.wait(min(2**child.restarts, 30)):
+                        break
                     _start(child, env)
         finally:
             print("supervisor | stopping ...", flush=True)

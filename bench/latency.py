@@ -98,7 +98,7 @@ def main() -> None:
         processes = []
         try:
             for command in launch.server_commands():
-                processes.append((command, launch.start_process(command.argv, log_path=scratch / "llama.log")))
+                processes.append((command, launch.start_process(command.argv, log_path=scratch / "llama.log", env=launch.model_server_env())))
             for command, process in processes:
                 launch.wait_until_ready(command.base_url, process=process)
             web_port = free_port()

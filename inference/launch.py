@@ -113,9 +113,18 @@ def wait_until_ready(base_url: str, *, timeout: float = 120.0, process: subproce
     raise TimeoutError(f"model server at {base_url} not ready after {timeout:.0f}s")
 
 
+def model_server_env() -> dict:
+    """Our environment without PORT and HOST: llama-cpp-python's server reads those over its own flags,
+    and PORT is the web server's."""
+    return {key: value for key, value in os.environ.items() if key not in {"PORT", "HOST"}}
+
+
 def start_process(argv: list[str], *, log_path: Path | None = None, env: dict | None = None) -> subprocess.Popen:
-    """Start a child in its own process group so it can be stopped with everything it spawned."""
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (lives as long as the child)
+    """Start a child in its own process group so it can be stopped with everything it spawned.
+
+    Its output goes to log_path, or to ours when none is given.
+    """
+    out = open(log_path, "ab") if log_path else None  # noqa: SIM115 (lives as long as the child)
     return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy(), start_new_session=True)
 
 

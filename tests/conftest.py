@@ -11,7 +11,14 @@ import pytest
 from django.conf import settings
 
 from arena.embedded_redis import free_port
-from inference.launch import bundled_smollm2_gguf, llamacpp_command, start_process, stop_process, wait_until_ready
+from inference.launch import (
+    bundled_smollm2_gguf,
+    llamacpp_command,
+    model_server_env,
+    start_process,
+    stop_process,
+    wait_until_ready,
+)
 from inference.services import SMOLLM2_SERVED_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +37,7 @@ def llama_servers():
                 model_path=bundled_smollm2_gguf(), port=port, host="127.0.0.1",
                 served_model_id=SMOLLM2_SERVED_ID, n_ctx=2048,
             )  # fmt: skip
-            process = start_process(argv, log_path=LOG_DIR / f"llama-{port}.log")
+            process = start_process(argv, log_path=LOG_DIR / f"llama-{port}.log", env=model_server_env())
             servers.append((f"http://127.0.0.1:{port}/v1", process))
         for base_url, process in servers:
             wait_until_ready(base_url, timeout=120, process=process)

@@ -10,7 +10,10 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
-  function notice(text) { $("notice").textContent = text || ""; }
+  function notice(text, kind = "error") {
+    $("notice").textContent = text || "";
+    $("notice").classList.toggle("info", kind === "info");
+  }
 
   function setControls() {
     const canVote = state.battleId && state.voteable && !state.voted && !state.busy;
@@ -133,7 +136,7 @@
       state.voted = true;
       $("model-a").textContent = `— ${body.model_a}`;
       $("model-b").textContent = `— ${body.model_b}`;
-      notice("Thanks! Your vote is recorded. Type a new prompt or start a new round.");
+      notice("Thanks! Your vote is recorded. Type a new prompt or start a new round.", "info");
       setControls();
     });
   }

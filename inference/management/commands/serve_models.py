@@ -37,7 +37,7 @@ class Command(BaseCommand):
         try:
             for command in commands:
                 self.stdout.write(f"starting {command.label}: {' '.join(command.argv)}")
-                processes.append(launch.start_process(command.argv))
+                processes.append(launch.start_process(command.argv, env=launch.model_server_env()))
             for command, process in zip(commands, processes):
                 launch.wait_until_ready(command.base_url, timeout=ready_timeout, process=process)
                 self.stdout.write(f"ready: {command.base_url}")
