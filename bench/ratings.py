@@ -152,15 +152,15 @@ def main() -> None:
     default_s, default_board = timed(lambda: compute_leaderboard(pc, bootstrap=False, anchor=ANCHOR), repeat=20)
     fit_s, ratings = timed(lambda: bt.fit_ratings(pc, anchor=ANCHOR), repeat=20)
     full_s, full_board = timed(
-        lambda: compute_leaderboard(pc, rounds=args.rounds, seed=args.seed, anchor=ANCHOR), repeat=3
+        lambda: compute_leaderboard(pc, rounds=args.rounds, seed=args.seed, anchor=ANCHOR), repeat=5
     )
     boot_s, (lower, upper, samples) = timed(
-        lambda: bt.bootstrap_intervals(pc, rounds=args.rounds, seed=args.seed, anchor=ANCHOR), repeat=3
+        lambda: bt.bootstrap_intervals(pc, rounds=args.rounds, seed=args.seed, anchor=ANCHOR), repeat=5
     )
     print(f"ours: default board (fit + sandwich + ranks + matrices), best of 20: {default_s * 1e3:.1f} ms")
     print(f"ours: fit_ratings alone, best of 20: {fit_s * 1e3:.2f} ms")
-    print(f"ours: full board with {args.rounds}-round bootstrap, best of 3: {full_s:.3f} s")
-    print(f"ours: bootstrap_intervals alone ({args.rounds} rounds, draws included), best of 3: {boot_s:.3f} s")
+    print(f"ours: full board with {args.rounds}-round bootstrap, best of 5: {full_s:.3f} s")
+    print(f"ours: bootstrap_intervals alone ({args.rounds} rounds, draws included), best of 5: {boot_s:.3f} s")
 
     # Convergence of our bootstrap fits: gradient of each round's own log-likelihood at its fit.
     data = bt.PairData.from_counts(pc)

@@ -17,12 +17,10 @@ def simulate_battles(
     scale: float = 400.0,
     base: float = 10.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random battles between distinct models: (model_a, model_b, outcome) arrays.
-
-    With p = P(A beats B) from the ratings, a tie happens with probability 4 c p (1 - p) (c =
-    tie_propensity <= 0.5) and takes half its mass from each side's win, so A's expected score is
-    exactly p: the ties-as-half-wins Bradley-Terry fit is then consistent for the given ratings.
-    """
+    """Random battles between distinct models whose expected score is the BT probability: (a, b, outcome)."""
+    # With p = P(A beats B) from the ratings, a tie happens with probability 4 c p (1 - p) (c =
+    # tie_propensity <= 0.5) and takes half its mass from each side's win, so A's expected score is
+    # exactly p: the ties-as-half-wins Bradley-Terry fit is then consistent for the given ratings.
     if not 0.0 <= tie_propensity <= 0.5:
         raise ValueError("tie_propensity must be within [0, 0.5]")
     rng = np.random.default_rng(seed)
@@ -49,10 +47,7 @@ def simulate_style_battles(
     scale: float = 400.0,
     base: float = 10.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Battles whose odds also depend on standard-normal style features: (model_a, model_b, outcome, features).
-
-    logit P(A wins) = (R_a - R_b) ln(base) / scale + features @ style_effects; no ties.
-    """
+    """Battles with logit P(A wins) = rating gap + features @ style_effects, no ties: (a, b, outcome, features)."""
     rng = np.random.default_rng(seed)
     ratings = np.asarray(ratings, dtype=np.float64)
     model_a = rng.integers(0, ratings.size, n_battles)

@@ -119,12 +119,10 @@ def fit_style_controlled(
     base: float = 10.0,
     init_rating: float = 1000.0,
 ) -> dict:
-    """Style-controlled ratings and style coefficients, each with bootstrap (if rounds) and sandwich intervals.
-
-    Returns arrays: "ratings", "ci_lower"/"ci_upper" (bootstrap, or sandwich when rounds == 0),
-    "sandwich_lower"/"sandwich_upper", and "style": {name: {"coefficient", "ci_lower", "ci_upper",
-    "sandwich_lower", "sandwich_upper"}} with coefficients in log-odds per standard deviation.
-    """
+    """Style-controlled ratings and style coefficients, with bootstrap (if rounds > 0) and sandwich intervals."""
+    # Returns arrays "ratings", "ci_lower"/"ci_upper" (bootstrap, or sandwich when rounds == 0) and
+    # "sandwich_lower"/"sandwich_upper", and "style": {name: {"coefficient", "ci_lower", "ci_upper",
+    # "sandwich_lower", "sandwich_upper"}} with coefficients in log-odds per standard deviation.
     n = len(models)
     rows = battle_rows(model_a, model_b, outcome, features, n)
     units = elo_units(scale, base)

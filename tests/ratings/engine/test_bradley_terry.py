@@ -145,6 +145,20 @@ def test_batched_bootstrap_fits_equal_one_by_one_fits_on_the_same_draws(real_cou
         assert np.abs(exact - exact.mean() - (theta - theta.mean())).max() / units < 1e-3
 
 
+def test_batched_bootstrap_fits_stay_exact_on_a_small_sparse_arena():
+    # Few battles per pair: resampled Hessians differ a lot from the full-data one, so the chord
+    # iteration is slow here and the exact batched Newton fallback has to finish the job.
+    data = bt.PairData.from_counts(simulated_counts(150, seed=11))
+    theta_full = bt.fit_theta(data)
+    cells = np.column_stack([data.a_wins, data.b_wins, data.ties]).astype(np.int64).ravel()
+    draws = bt.multinomial_draws(np.random.default_rng(5), cells, 40).reshape(40, -1, 3).astype(float)
+    batched, last_step = bt.refit_rounds(data, theta_full, draws[:, :, 0], draws[:, :, 1], draws[:, :, 2])
+    assert np.all(last_step < bt.BOOTSTRAP_STEP_TOLERANCE)
+    for row, theta in zip(draws, batched, strict=True):
+        exact = bt.fit_theta(bt.PairData(data.n_models, data.model_a, data.model_b, row[:, 0], row[:, 1], row[:, 2]))
+        assert np.abs(exact - theta).max() / bt.elo_units() < 1e-2
+
+
 def test_bootstrap_is_reproducible_for_a_seed_whatever_the_thread_count():
     pc = simulated_counts(3000, seed=6)
     *_, samples = bt.bootstrap_intervals(pc, rounds=120, seed=7, threads=1)
