@@ -1,6 +1,7 @@
 """The leaderboard page, its JSON and CSV, and the locally served plotly.js."""
 
 import csv
+from datetime import datetime
 from pathlib import Path
 
 import plotly
@@ -40,6 +41,7 @@ def leaderboard(request):
         "figures": charts.leaderboard_figures(payload),
         "snapshots": selectors.snapshot_choices(),
         "chosen_snapshot": request.GET.get("snapshot") or "",
+        "snapshot_created": datetime.fromisoformat(payload["snapshot"]["created"]) if payload["snapshot"] else None,
         "query": request.GET.urlencode(),
     }
     return render(request, "ratings/leaderboard.html", context)
