@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,13 +81,22 @@ def read_battle_log(path: str | Path, format: str | None = None) -> BattleLog:
 
 
 def write_clean_battles(records: Iterable[dict], path: str | Path) -> int:
-    """Stream records into a JSON list (no need to hold them all); returns how many were written."""
+    """Stream records into a JSON list (never all in memory); returns how many were written.
+
+    Written beside the target and renamed at the end, so an interrupted export leaves no half file.
+    """
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
     written = 0
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("[")
-        for record in records:
-            handle.write(",\n" if written else "\n")
-            json.dump(record, handle, ensure_ascii=False)
-            written += 1
-        handle.write("\n]\n")
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write("[")
+            for record in records:
+                handle.write(",\n" if written else "\n")
+                json.dump(record, handle, ensure_ascii=False)
+                written += 1
+            handle.write("\n]\n")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return written

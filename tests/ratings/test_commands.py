@@ -113,3 +113,16 @@ def test_exported_log_imports_into_a_fresh_arena(small_arena, tmp_path):
     PairCount.objects.all().delete()
     run("import_battles", str(log))
     assert sum(sum(r) for r in PairCount.objects.values_list("a_wins", "b_wins", "ties", "both_bad")) == 12
+
+
+def test_an_interrupted_export_leaves_no_file(tmp_path):
+    from ratings.battle_logs import write_clean_battles
+
+    def records():
+        yield {"model_a": "x", "model_b": "y", "winner": "tie"}
+        raise KeyboardInterrupt
+
+    out = tmp_path / "battles.json"
+    with pytest.raises(KeyboardInterrupt):
+        write_clean_battles(records(), out)
+    assert list(tmp_path.iterdir()) == []
