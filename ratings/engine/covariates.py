@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, log_expit
 
-from ratings.engine.bradley_terry import MAX_STEP, RIDGE, STEP_TOLERANCE, laplacian
+from ratings.engine.bradley_terry import MAX_STEP, RIDGE, STEP_TOLERANCE, PairData, fit_theta, laplacian
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,26 @@ def _gradient(params: np.ndarray, rows: CovariateRows) -> np.ndarray:
     return gradient
 
 
+def _plain_start(rows: CovariateRows) -> np.ndarray:
+    """Starting point: the plain Bradley-Terry fit on rows aggregated per pair, covariates at zero."""
+    # Per-battle rows repeat pairs many times; the aggregated fit is cheap and leaves Newton a few steps.
+    n = rows.n_models
+    keys, inverse = np.unique(rows.model_a * n + rows.model_b, return_inverse=True)
+    size = keys.size
+    pairs = PairData(
+        n,
+        keys // n,
+        keys % n,
+        np.bincount(inverse, rows.a_wins, size),
+        np.bincount(inverse, rows.b_wins, size),
+        np.bincount(inverse, rows.ties, size),
+    )
+    return np.concatenate([fit_theta(pairs), np.zeros(rows.features.shape[1])])
+
+
 def fit_covariate_params(rows: CovariateRows, start: np.ndarray | None = None, max_iter: int = 100) -> np.ndarray:
     """Penalised maximum likelihood [theta, beta] by damped Newton."""
-    size = rows.n_models + rows.features.shape[1]
-    params = np.zeros(size) if start is None else np.array(start, dtype=np.float64)
+    params = _plain_start(rows) if start is None else np.array(start, dtype=np.float64)
     current = _objective(params, rows)
     for _ in range(max_iter):
         step = np.linalg.solve(_penalised_hessian(params, rows), _gradient(params, rows))
