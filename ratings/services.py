@@ -190,7 +190,10 @@ def leaderboard_recompute(
     pc = selectors.pair_counts_load()
     if pc.n_battles == 0:
         raise LeaderboardEmpty("No battles have been rated or imported yet.")
-    board = compute_leaderboard(pc, rounds=rounds, seed=seed, anchor=anchor, bootstrap=bootstrap, progress=progress)
+    # Ties come from the (order-free) pair counts; the left-seat term from arena votes only, below.
+    board = compute_leaderboard(
+        pc, rounds=rounds, seed=seed, anchor=anchor, bootstrap=bootstrap, progress=progress, ties=True
+    )
     style, position = arena_vote_fits(
         anchor=anchor, rounds=rounds if bootstrap else 0, seed=seed, style_min_votes=style_min_votes
     )

@@ -105,6 +105,8 @@ def test_recompute_stores_a_snapshot_over_all_pair_counts(small_arena):
     assert snapshot.data_cutoff == Vote.objects.latest("created").created
     assert all(row["ci_lower"] <= row["rating"] <= row["ci_upper"] for row in snapshot.rows)
     assert snapshot.extras["matrices"]["models"] == names
+    assert [row["name"] for row in snapshot.extras["ties"]["models"]] == names
+    assert snapshot.extras["ties"]["tie_strength"]["value"] > 0
     assert snapshot.style_rows["models"] == [] and "at least" in snapshot.style_rows["reason"]
 
 

@@ -113,3 +113,4 @@ def test_page_shows_style_control_and_seat_advantage_reasons_while_votes_are_few
     html = client.get("/leaderboard").content.decode()
     assert "Style-controlled ratings" in html and "Needs at least 200 rated arena votes" in html
     assert 'data-testid="position"' in html
+    assert 'data-testid="ties"' in html and "both-bad" in html
