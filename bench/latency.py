@@ -1,9 +1,11 @@
 """Time to first token through the arena versus straight from the llama.cpp server, same prompts, same run.
 
-Starts its own stack on free ports (embedded Redis unless REDIS_URL is set, two llama.cpp servers with the
-bundled SmolLM2-135M, Daphne, a scratch SQLite database), then for each prompt measures:
-  direct: POST /v1/chat/completions (stream) to one llama.cpp server -> first content chunk
-  arena:  WebSocket "start" message to /ws/battle/ -> first "delta" event (either side)
+Starts its own stack on free ports (embedded Redis, the two default arena models on their own llama.cpp
+servers with the bundled SmolLM2-135M, Daphne, a scratch SQLite database), then for each prompt measures,
+per model:
+  arena:  WebSocket "start" message to /ws/battle/ -> first "delta" event of the side that model answers
+  direct: the same messages (the model's system prompt + the prompt) and sampling settings, POSTed
+          straight to that model's llama.cpp server (stream) -> first content chunk
 Run: .venv/bin/python bench/latency.py [--rounds 10]
 """
 
@@ -32,24 +34,24 @@ PROMPTS = [
 ]
 
 
-async def ttft_direct(base_url: str, prompt: str) -> float:
-    payload = {"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": prompt}],
-               "max_tokens": 32, "temperature": 0.2, "stream": True}  # fmt: skip
+async def ttft_direct(base_url: str, messages: list[dict], temperature: float, max_tokens: int) -> float:
+    payload = {"model": "smollm2-135m-instruct", "messages": messages, "max_tokens": max_tokens,
+               "temperature": temperature, "stream": True}  # fmt: skip
     async with httpx.AsyncClient(timeout=60) as client:
         started = time.perf_counter()
+        first = None
         async with client.stream("POST", base_url + "/chat/completions", json=payload) as response:
+            # Read the whole answer, so that runs don't overlap, noting when the first content arrives.
             async for line in response.aiter_lines():
-                if line.startswith("data:") and '"content"' in line:
+                if first is None and line.startswith("data:") and '"content"' in line:
                     chunk = json.loads(line[5:])
                     if chunk["choices"][0]["delta"].get("content"):
                         first = time.perf_counter() - started
-                        break
-            async for _ in response.aiter_lines():  # let the answer finish so runs don't overlap
-                pass
     return first
 
 
-async def ttft_arena(web_url: str, prompt: str) -> float:
+async def ttft_arena(web_url: str, prompt: str) -> tuple[str, dict[str, float]]:
+    """The battle id and, per side, the time from sending the prompt to that side's first token."""
     import websockets
 
     async with httpx.AsyncClient(timeout=30) as client:
@@ -60,15 +62,15 @@ async def ttft_arena(web_url: str, prompt: str) -> float:
     async with websockets.connect(ws_url, additional_headers=headers) as socket:
         started = time.perf_counter()
         await socket.send(json.dumps({"type": "start", "prompt": prompt}))
-        first = None
+        first: dict[str, float] = {}
         while True:
             event = json.loads(await socket.recv())
-            if event["type"] == "delta" and first is None:
-                first = time.perf_counter() - started
-            if event["type"] in {"turn_done", "error"}:
-                if event["type"] == "error":
-                    raise RuntimeError(event["message"])
-                return first
+            if event["type"] == "delta" and event["side"] not in first:
+                first[event["side"]] = time.perf_counter() - started
+            if event["type"] == "error":
+                raise RuntimeError(event["message"])
+            if event["type"] == "turn_done":
+                return event["battle_id"], first
 
 
 def main() -> None:
@@ -114,16 +116,38 @@ def main() -> None:
                     break
                 except httpx.TransportError:
                     time.sleep(0.2)
-            direct_url = processes[0][0].base_url
+            from asgiref.sync import sync_to_async
+
+            from battles.models import Battle
+            from battles.selectors import battle_request_messages
+
+            @sync_to_async
+            def sides_of(battle_id):
+                battle = Battle.objects.select_related("model_a", "model_b", "endpoint_a", "endpoint_b").get(pk=battle_id)
+                return {
+                    side: (getattr(battle, f"endpoint_{side}").base_url, getattr(battle, f"model_{side}"),
+                           battle_request_messages(battle, side, turn_index=0))
+                    for side in "ab"
+                }  # fmt: skip
+
+            server_urls = [command.base_url for command, _ in processes if command]
+
+            async def flush_prompt_caches():
+                # llama.cpp reuses the longest prompt prefix it has already evaluated; a request with
+                # another prompt in between makes every measurement start from the same cold state.
+                for base_url in server_urls:
+                    await ttft_direct(base_url, [{"role": "user", "content": "Unrelated."}], 0.0, 1)
 
             async def measure():
-                await ttft_direct(direct_url, "warm up")
                 await ttft_arena(web_url, "warm up")
                 direct, arena = [], []
                 for i in range(args.rounds):
-                    prompt = PROMPTS[i % len(PROMPTS)]
-                    direct.append(await ttft_direct(direct_url, prompt))
-                    arena.append(await ttft_arena(web_url, prompt))
+                    await flush_prompt_caches()
+                    battle_id, first = await ttft_arena(web_url, PROMPTS[i % len(PROMPTS)])
+                    for side, (base_url, model, messages) in (await sides_of(battle_id)).items():
+                        await flush_prompt_caches()
+                        arena.append(first[side])
+                        direct.append(await ttft_direct(base_url, messages, model.temperature, model.max_new_tokens))
                 return direct, arena
 
             direct, arena = asyncio.run(measure())
@@ -132,7 +156,7 @@ def main() -> None:
                 launch.stop_process(process)
 
     med_direct, med_arena = statistics.median(direct), statistics.median(arena)
-    print(f"time to first token, {args.rounds} prompts, SmolLM2-135M on llama.cpp (1 thread per server)")
+    print(f"time to first token, {args.rounds} battles x 2 sides, SmolLM2-135M on llama.cpp (1 thread per server)")
     print(f"  direct to llama.cpp : median {med_direct * 1000:7.1f} ms   (min {min(direct) * 1000:.1f}, max {max(direct) * 1000:.1f})")
     print(f"  through the arena   : median {med_arena * 1000:7.1f} ms   (min {min(arena) * 1000:.1f}, max {max(arena) * 1000:.1f})")
     print(f"  arena overhead      : median {(med_arena - med_direct) * 1000:+7.1f} ms   ratio {med_arena / med_direct:.2f}x")

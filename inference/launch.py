@@ -53,8 +53,11 @@ def llamacpp_command(*, model_path: Path, port: int, host: str, served_model_id:
         "--host", host,
         "--port", str(port),
         "--n_ctx", str(n_ctx),
-        # One server per arena side, one thread each: two answers stream in parallel on two cores.
+        # One server per arena side, one thread each (prompt too): two answers stream in parallel on two
+        # cores. With the default of all cores for the prompt, two servers' OpenMP threads fight and the
+        # first token took ~6 s instead of ~0.1 s (measured with bench/latency.py).
         "--n_threads", "1",
+        "--n_threads_batch", "1",
         # A second request must queue, not cut off the answer being streamed.
         "--interrupt_requests", "False",
         "--verbose", "False",
