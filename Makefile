@@ -53,10 +53,13 @@ lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# recompute.py needs PostgreSQL (DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test).
 bench: setup-dev
 	$(PY) bench/ratings.py
+	$(PY) bench/simulate_coverage.py
 	$(PY) bench/recompute.py
 	$(PY) bench/latency.py
+	bash bench/fresh_start.sh
 
 clean:
 	rm -rf $(VENV) var staticfiles
