@@ -1,4 +1,5 @@
-"""The Celery app: JSON only, time limits from settings, the leaderboard recompute on beat."""
+"""The Celery app: JSON only, time limits from settings; beat runs the leaderboard recompute and the
+sweep that rates votes whose task never ran."""
 
 import os
 
@@ -12,7 +13,7 @@ app.autodiscover_tasks()
 
 
 @app.on_after_finalize.connect
-def schedule_leaderboard_recompute(sender, **kwargs):
+def schedule_periodic_tasks(sender, **kwargs):
     from django.conf import settings
 
     sender.add_periodic_task(
@@ -20,3 +21,4 @@ def schedule_leaderboard_recompute(sender, **kwargs):
         sender.signature("ratings.tasks.leaderboard_recompute"),
         name="leaderboard recompute",
     )
+    sender.add_periodic_task(60.0, sender.signature("ratings.tasks.votes_rate_pending"), name="rate pending votes")

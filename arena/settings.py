@@ -126,6 +126,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "arena")
+# Fail fast when the broker is down (the vote is kept and rated by the sweep) instead of hanging a request.
+CELERY_BROKER_CONNECTION_TIMEOUT = envfloat("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# Votes still unrated after this many seconds are rated by a periodic sweep (every minute).
+VOTE_RATING_SWEEP_AGE = envint("VOTE_RATING_SWEEP_AGE", 60)
 # Recompute the Bradley-Terry leaderboard snapshot this often (seconds).
 LEADERBOARD_RECOMPUTE_INTERVAL = envint("LEADERBOARD_RECOMPUTE_INTERVAL", 600)
 LEADERBOARD_BOOTSTRAP_ROUNDS = envint("LEADERBOARD_BOOTSTRAP_ROUNDS", 1000)

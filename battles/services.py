@@ -5,6 +5,7 @@ Every message raised here as BattleError is shown to the visitor as is, so none 
 
 import hashlib
 import hmac
+import logging
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +17,8 @@ from battles.selectors import battle_conversation, battle_timings, turn_last
 from inference.services import NotEnoughModels, battle_pair_draw, endpoint_pick
 
 SIDES = ("a", "b")
+
+logger = logging.getLogger(__name__)
 
 
 class BattleError(Exception):
@@ -134,10 +137,21 @@ def vote_record(*, battle_id, session_key: str, outcome: object) -> Vote:
     except IntegrityError:
         raise BattleError("This battle has been voted on; start a new round.") from None
 
+    transaction.on_commit(lambda: vote_rating_queue(vote_id=vote.pk))
+    return vote
+
+
+def vote_rating_queue(*, vote_id: int) -> bool:
+    """Queue the vote's rating task. With the broker down the vote stays stored (unrated) and the
+    periodic `votes_rate_pending` task rates it later: a Redis fault never loses or fails a vote."""
     from ratings.tasks import vote_rate
 
-    transaction.on_commit(lambda: vote_rate.delay(vote.pk))
-    return vote
+    try:
+        vote_rate.delay(vote_id)
+    except Exception:  # noqa: BLE001 - any broker failure; the sweep picks the vote up
+        logger.warning("Could not queue the rating of vote %s; it will be rated by the sweep", vote_id, exc_info=True)
+        return False
+    return True
 
 
 def vote_mark_rated(*, vote_id: int) -> None:

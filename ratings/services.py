@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from datetime import timedelta
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,6 +93,13 @@ def vote_rate(*, vote_id: int) -> bool:
     PairCount.objects.filter(pk=pair.pk).update(**{field: F(field) + 1})
     vote_mark_rated(vote_id=vote.pk)
     return True
+
+
+def votes_rate_pending(*, older_than_seconds: float) -> int:
+    """Rate every vote still unrated after `older_than_seconds`; returns how many this call applied."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pending = Vote.objects.filter(rated_at__isnull=True, created__lte=cutoff).order_by("created").values_list("pk", flat=True)
+    return sum(vote_rate(vote_id=vote_id) for vote_id in list(pending))
 
 
 def arena_vote_fits(

@@ -36,6 +36,20 @@ def vote_rate(vote_id: int) -> bool:
     return applied
 
 
+@shared_task(name="ratings.tasks.votes_rate_pending")
+def votes_rate_pending() -> int:
+    """Rate votes whose task never ran (broker down when they were cast). Idempotent, so harmless if
+    the original task also runs."""
+    rated = services.votes_rate_pending(older_than_seconds=settings.VOTE_RATING_SWEEP_AGE)
+    if rated:
+        logger.info("Rated %s vote(s) whose task had not run", rated)
+        try:
+            leaderboard_notify(reason="vote")
+        except Exception:  # noqa: BLE001
+            logger.warning("Leaderboard notification after the sweep failed", exc_info=True)
+    return rated
+
+
 @shared_task(name="ratings.tasks.leaderboard_recompute")
 def leaderboard_recompute(rounds: int | None = None, seed: int | None = None) -> int | None:
     """Add a new snapshot (beat runs this every LEADERBOARD_RECOMPUTE_INTERVAL). Returns its id."""

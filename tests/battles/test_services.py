@@ -116,3 +116,24 @@ def test_no_more_turns_after_the_vote():
 def test_malformed_battle_id_reads_as_missing():
     with pytest.raises(services.BattleError, match="does not exist"):
         services.vote_record(battle_id="not-a-uuid", session_key="owner", outcome="a")
+
+
+def test_vote_is_kept_when_the_broker_is_down_and_the_sweep_rates_it_later(django_capture_on_commit_callbacks, monkeypatch):
+    import kombu.exceptions
+
+    from ratings import tasks
+    from ratings.models import EloRating
+    from ratings.services import votes_rate_pending
+
+    def broker_down(*args, **kwargs):
+        raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.vote_rate, "delay", broker_down)  # the edge: Redis is unreachable
+    battle = make_battle(session_key="owner")
+    with django_capture_on_commit_callbacks(execute=True):
+        vote = services.vote_record(battle_id=battle.id, session_key="owner", outcome="a")
+    vote.refresh_from_db()
+    assert vote.rated_at is None
+    assert votes_rate_pending(older_than_seconds=0) == 1
+    assert votes_rate_pending(older_than_seconds=0) == 0  # once only
+    assert EloRating.objects.get(model=battle.model_a).rating == 1002.0

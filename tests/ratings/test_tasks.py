@@ -24,6 +24,24 @@ def test_tasks_are_registered_under_the_names_beat_and_battles_use():
     app.loader.import_default_modules()
     assert "ratings.tasks.vote_rate" in app.tasks
     assert "ratings.tasks.leaderboard_recompute" in app.tasks
+    assert "ratings.tasks.votes_rate_pending" in app.tasks
+
+
+def test_beat_schedules_the_recompute_and_the_pending_vote_sweep():
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert {"ratings.tasks.leaderboard_recompute", "ratings.tasks.votes_rate_pending"} <= scheduled
+
+
+def test_sweep_task_rates_only_votes_left_unrated(three_models, settings):
+    settings.VOTE_RATING_SWEEP_AGE = 0
+    alpha, bravo, _ = three_models
+    left_behind = make_vote(make_battle(model_a=alpha, model_b=bravo))
+    make_vote(make_battle(model_a=alpha, model_b=bravo), rated=True)
+    assert tasks.votes_rate_pending() == 1
+    left_behind.refresh_from_db()
+    assert left_behind.rated_at is not None
+    assert EloRating.objects.get(model=alpha).votes == 1
 
 
 def test_vote_rate_task_rates_the_vote_and_tells_leaderboard_pages(three_models):
