@@ -43,6 +43,8 @@ browser:
 
 # Uses DATABASE_URL / REDIS_URL when set (PostgreSQL, Redis); otherwise SQLite and an embedded Redis.
 test: setup-dev browser
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	if [ -n "$$REDIS_URL" ]; then \
 		$(PY) -m pytest $(PYTEST_ARGS); \
 	else \

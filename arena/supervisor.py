@@ -106,7 +106,10 @@ def run() -> int:
                     if child.restarts >= RESTART_LIMIT:
                         continue
                     child.restarts += 1
-                    print(f"supervisor | {child.name} exited with {code}; restart {child.restarts}/{RESTART_LIMIT}", flush=True)
+                    print(
+                        f"supervisor | {child.name} exited with {code}; restart {child.restarts}/{RESTART_LIMIT}",
+                        flush=True,
+                    )
                     if stopping.wait(min(2**child.restarts, 30)):
                         break
                     _start(child, env)

@@ -49,6 +49,9 @@ class Turn(models.Model):
         ordering = ["battle", "index"]
         constraints = [models.UniqueConstraint(fields=["battle", "index"], name="unique_turn_index")]
 
+    def __str__(self) -> str:
+        return f"turn {self.index} of battle {self.battle_id}"
+
 
 class Vote(models.Model):
     class Outcome(models.TextChoices):
@@ -71,3 +74,6 @@ class Vote(models.Model):
 
     class Meta:
         ordering = ["created"]
+
+    def __str__(self) -> str:
+        return f"vote {self.outcome} on battle {self.battle_id}"

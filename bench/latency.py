@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -100,7 +99,14 @@ def main() -> None:
         processes = []
         try:
             for command in launch.server_commands():
-                processes.append((command, launch.start_process(command.argv, log_path=scratch / "llama.log", env=launch.model_server_env())))
+                processes.append(
+                    (
+                        command,
+                        launch.start_process(
+                            command.argv, log_path=scratch / "llama.log", env=launch.model_server_env()
+                        ),
+                    )
+                )
             for command, process in processes:
                 launch.wait_until_ready(command.base_url, process=process)
             web_port = free_port()
@@ -123,7 +129,9 @@ def main() -> None:
 
             @sync_to_async
             def sides_of(battle_id):
-                battle = Battle.objects.select_related("model_a", "model_b", "endpoint_a", "endpoint_b").get(pk=battle_id)
+                battle = Battle.objects.select_related("model_a", "model_b", "endpoint_a", "endpoint_b").get(
+                    pk=battle_id
+                )
                 return {
                     side: (getattr(battle, f"endpoint_{side}").base_url, getattr(battle, f"model_{side}"),
                            battle_request_messages(battle, side, turn_index=0))
@@ -157,9 +165,15 @@ def main() -> None:
 
     med_direct, med_arena = statistics.median(direct), statistics.median(arena)
     print(f"time to first token, {args.rounds} battles x 2 sides, SmolLM2-135M on llama.cpp (1 thread per server)")
-    print(f"  direct to llama.cpp : median {med_direct * 1000:7.1f} ms   (min {min(direct) * 1000:.1f}, max {max(direct) * 1000:.1f})")
-    print(f"  through the arena   : median {med_arena * 1000:7.1f} ms   (min {min(arena) * 1000:.1f}, max {max(arena) * 1000:.1f})")
-    print(f"  arena overhead      : median {(med_arena - med_direct) * 1000:+7.1f} ms   ratio {med_arena / med_direct:.2f}x")
+    print(
+        f"  direct to llama.cpp : median {med_direct * 1000:7.1f} ms   (min {min(direct) * 1000:.1f}, max {max(direct) * 1000:.1f})"
+    )
+    print(
+        f"  through the arena   : median {med_arena * 1000:7.1f} ms   (min {min(arena) * 1000:.1f}, max {max(arena) * 1000:.1f})"
+    )
+    print(
+        f"  arena overhead      : median {(med_arena - med_direct) * 1000:+7.1f} ms   ratio {med_arena / med_direct:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -86,13 +86,15 @@ async def stream_chat(
     timeout = httpx.Timeout(connect=connect_timeout, read=idle_timeout, write=idle_timeout, pool=connect_timeout)
     url = target.base_url.rstrip("/") + "/chat/completions"
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            async with client.stream("POST", url, json=payload, headers=_headers(target)) as response:
-                if response.status_code != 200:
-                    body = (await response.aread())[:500].decode(errors="replace")
-                    raise InferenceError(f"http {response.status_code}", body)
-                async for text in _parse_sse(response, stats):
-                    yield text
+        async with (
+            httpx.AsyncClient(timeout=timeout) as client,
+            client.stream("POST", url, json=payload, headers=_headers(target)) as response,
+        ):
+            if response.status_code != 200:
+                body = (await response.aread())[:500].decode(errors="replace")
+                raise InferenceError(f"http {response.status_code}", body)
+            async for text in _parse_sse(response, stats):
+                yield text
     except httpx.TimeoutException as exc:
         raise InferenceError("timeout", repr(exc)) from exc
     except httpx.RemoteProtocolError as exc:

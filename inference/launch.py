@@ -128,7 +128,9 @@ def start_process(argv: list[str], *, log_path: Path | None = None, env: dict | 
     Its output goes to log_path, or to ours when none is given.
     """
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 (lives as long as the child)
-    return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy(), start_new_session=True)
+    return subprocess.Popen(
+        argv, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy(), start_new_session=True
+    )
 
 
 def stop_process(process: subprocess.Popen, *, grace: float = 10.0) -> None:

@@ -70,10 +70,17 @@ def default_models_register(*, host: str = "127.0.0.1", base_port: int = 8081) -
         port = base_port + offset
         models.append(
             model_register(
-                name=name, organization="HuggingFaceTB", license="Apache-2.0",
-                base_url=f"http://{host}:{port}/v1", served_model_id=SMOLLM2_SERVED_ID,
-                system_prompt=system_prompt, temperature=temperature, max_new_tokens=256,
-                context_length=2048, hosting=ArenaModel.Hosting.LLAMACPP, port=port,
+                name=name,
+                organization="HuggingFaceTB",
+                license="Apache-2.0",
+                base_url=f"http://{host}:{port}/v1",
+                served_model_id=SMOLLM2_SERVED_ID,
+                system_prompt=system_prompt,
+                temperature=temperature,
+                max_new_tokens=256,
+                context_length=2048,
+                hosting=ArenaModel.Hosting.LLAMACPP,
+                port=port,
             )  # fmt: skip
         )
     return models

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +98,9 @@ def vote_rate(*, vote_id: int) -> bool:
 def votes_rate_pending(*, older_than_seconds: float) -> int:
     """Rate every vote still unrated after `older_than_seconds`; returns how many this call applied."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    pending = Vote.objects.filter(rated_at__isnull=True, created__lte=cutoff).order_by("created").values_list("pk", flat=True)
+    pending = (
+        Vote.objects.filter(rated_at__isnull=True, created__lte=cutoff).order_by("created").values_list("pk", flat=True)
+    )
     return sum(vote_rate(vote_id=vote_id) for vote_id in list(pending))
 
 

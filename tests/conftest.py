@@ -59,8 +59,13 @@ def arena_models(llama_servers):
 
     return [
         model_register(
-            name=name, organization="HuggingFaceTB", license="Apache-2.0", base_url=base_url,
-            served_model_id=SMOLLM2_SERVED_ID, temperature=temperature, max_new_tokens=24,
+            name=name,
+            organization="HuggingFaceTB",
+            license="Apache-2.0",
+            base_url=base_url,
+            served_model_id=SMOLLM2_SERVED_ID,
+            temperature=temperature,
+            max_new_tokens=24,
             system_prompt="You are a helpful assistant.",
         )  # fmt: skip
         for name, temperature, base_url in [

@@ -8,14 +8,18 @@ from inference.models import ArenaModel, Endpoint
 _counter = itertools.count(1)
 
 
-def make_model(name: str | None = None, *, base_url: str = "http://127.0.0.1:9/v1", endpoint: bool = True, **fields) -> ArenaModel:
+def make_model(
+    name: str | None = None, *, base_url: str = "http://127.0.0.1:9/v1", endpoint: bool = True, **fields
+) -> ArenaModel:
     model = ArenaModel.objects.create(name=name or f"model-{next(_counter)}", **fields)
     if endpoint:
         Endpoint.objects.create(model=model, base_url=base_url, served_model_id="served-" + model.name)
     return model
 
 
-def make_battle(*, session_key: str = "session-1", model_a=None, model_b=None, answered: bool = True, prompt: str = "Hi?") -> Battle:
+def make_battle(
+    *, session_key: str = "session-1", model_a=None, model_b=None, answered: bool = True, prompt: str = "Hi?"
+) -> Battle:
     model_a = model_a or make_model()
     model_b = model_b or make_model()
     battle = Battle.objects.create(
@@ -32,7 +36,9 @@ def make_battle(*, session_key: str = "session-1", model_a=None, model_b=None, a
     return battle
 
 
-def make_vote(battle: Battle | None = None, *, outcome: str = Vote.Outcome.A, rated: bool = False, **battle_kwargs) -> Vote:
+def make_vote(
+    battle: Battle | None = None, *, outcome: str = Vote.Outcome.A, rated: bool = False, **battle_kwargs
+) -> Vote:
     """A stored vote, created directly (no rating task queued)."""
     from django.utils import timezone
 

@@ -59,7 +59,9 @@ def load_turn(battle_id) -> Turn:
 
 
 async def test_socket_without_a_session_is_refused():
-    communicator = WebsocketCommunicator(application, "/ws/battle/", headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+    communicator = WebsocketCommunicator(
+        application, "/ws/battle/", headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    )
     connected, _ = await communicator.connect()
     assert not connected
 
@@ -142,7 +144,10 @@ async def test_continue_and_regenerate_on_another_sessions_battle_are_refused(sc
     await owner.send_json_to({"type": "start", "prompt": "Hi"})
     battle_id = (await collect_turn(owner))[0]["battle_id"]
     intruder = await connect(await new_session_key())
-    for message in ({"type": "continue", "battle_id": battle_id, "prompt": "x"}, {"type": "regenerate", "battle_id": battle_id}):
+    for message in (
+        {"type": "continue", "battle_id": battle_id, "prompt": "x"},
+        {"type": "regenerate", "battle_id": battle_id},
+    ):
         await intruder.send_json_to(message)
         assert "another visitor" in (await intruder.receive_json_from())["message"]
     await owner.disconnect()

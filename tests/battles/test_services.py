@@ -118,7 +118,9 @@ def test_malformed_battle_id_reads_as_missing():
         services.vote_record(battle_id="not-a-uuid", session_key="owner", outcome="a")
 
 
-def test_vote_is_kept_when_the_broker_is_down_and_the_sweep_rates_it_later(django_capture_on_commit_callbacks, monkeypatch):
+def test_vote_is_kept_when_the_broker_is_down_and_the_sweep_rates_it_later(
+    django_capture_on_commit_callbacks, monkeypatch
+):
     import kombu.exceptions
 
     from ratings import tasks

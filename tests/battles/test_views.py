@@ -27,7 +27,9 @@ def test_arena_page_has_every_test_id_and_starts_a_session(client):
 
 def test_vote_api_reveals_both_names(client):
     battle = _owned_battle(client, model_a=make_model("left-model"), model_b=make_model("right-model"))
-    response = client.post(reverse("battles:vote", args=[battle.id]), json.dumps({"outcome": "b"}), content_type="application/json")
+    response = client.post(
+        reverse("battles:vote", args=[battle.id]), json.dumps({"outcome": "b"}), content_type="application/json"
+    )
     assert response.status_code == 200
     assert (response.json()["model_a"], response.json()["model_b"]) == ("left-model", "right-model")
     assert Vote.objects.get().outcome == "b"
@@ -36,7 +38,9 @@ def test_vote_api_reveals_both_names(client):
 def test_vote_from_another_session_is_refused_without_naming_the_models(client):
     battle = make_battle(session_key="someone-else", model_a=make_model("hidden-a"))
     client.get(reverse("battles:arena"))
-    response = client.post(reverse("battles:vote", args=[battle.id]), json.dumps({"outcome": "a"}), content_type="application/json")
+    response = client.post(
+        reverse("battles:vote", args=[battle.id]), json.dumps({"outcome": "a"}), content_type="application/json"
+    )
     assert response.status_code == 400
     assert "hidden-a" not in response.content.decode()
     assert not Vote.objects.exists()
@@ -60,5 +64,7 @@ def test_vote_needs_the_csrf_token(client):
 
     strict = Client(enforce_csrf_checks=True)
     battle = _owned_battle(strict)
-    response = strict.post(reverse("battles:vote", args=[battle.id]), json.dumps({"outcome": "a"}), content_type="application/json")
+    response = strict.post(
+        reverse("battles:vote", args=[battle.id]), json.dumps({"outcome": "a"}), content_type="application/json"
+    )
     assert response.status_code == 403

@@ -27,7 +27,9 @@ def page():
         browser.close()
 
 
-def test_visitor_prompts_watches_both_stream_votes_and_sees_names_and_leaderboard_change(arena_models, live_arena, page):
+def test_visitor_prompts_watches_both_stream_votes_and_sees_names_and_leaderboard_change(
+    arena_models, live_arena, page
+):
     from playwright.sync_api import expect
 
     names = {m.name for m in arena_models}
@@ -48,7 +50,10 @@ def test_visitor_prompts_watches_both_stream_votes_and_sees_names_and_leaderboar
 
     page.get_by_test_id("vote-a").click()
     expect(page.get_by_test_id("model-a")).not_to_be_empty(timeout=10_000)
-    revealed = {page.get_by_test_id("model-a").inner_text().strip("— "), page.get_by_test_id("model-b").inner_text().strip("— ")}
+    revealed = {
+        page.get_by_test_id("model-a").inner_text().strip("— "),
+        page.get_by_test_id("model-b").inner_text().strip("— "),
+    }
     assert revealed == names
     expect(page.get_by_test_id("vote-b")).to_be_disabled()
 

@@ -18,7 +18,9 @@ async def test_stream_yields_pieces_in_order_and_records_timings(scripted_api):
 
 
 async def test_request_carries_model_sampling_and_bearer_key(scripted_api):
-    await complete_chat(ChatTarget(scripted_api.url("ok"), "served-id", api_key="sk-secret"), HELLO, temperature=0.3, max_tokens=7)
+    await complete_chat(
+        ChatTarget(scripted_api.url("ok"), "served-id", api_key="sk-secret"), HELLO, temperature=0.3, max_tokens=7
+    )
     sent = scripted_api.requests[-1]
     assert sent["auth"] == "Bearer sk-secret"
     assert sent["payload"]["model"] == "served-id"

@@ -25,7 +25,9 @@ def test_models_check_fails_loudly_for_a_down_endpoint(capsys):
 
 @pytest.mark.llama
 def test_models_check_reports_latency_of_the_real_llama_server(llama_server, capsys):
-    call_command("models", "add", "--name", "smol", "--base-url", llama_server, "--served-model-id", "smollm2-135m-instruct")
+    call_command(
+        "models", "add", "--name", "smol", "--base-url", llama_server, "--served-model-id", "smollm2-135m-instruct"
+    )
     call_command("models", "check", "smol")
     assert "OK" in capsys.readouterr().out
 

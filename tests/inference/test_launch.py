@@ -35,7 +35,9 @@ def test_serve_models_dry_run_lists_one_server_per_local_endpoint(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2
     assert all("llama_cpp.server" in line for line in lines)
-    assert {"--port 9181", "--port 9182"} <= {" ".join(line.split()[i:i + 2]) for line in lines for i in range(len(line.split()))}
+    assert {"--port 9181", "--port 9182"} <= {
+        " ".join(line.split()[i : i + 2]) for line in lines for i in range(len(line.split()))
+    }
 
 
 def test_unknown_chat_template_is_a_clear_error():

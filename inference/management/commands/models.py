@@ -56,10 +56,14 @@ class Command(BaseCommand):
             state = "active" if model.is_active else "inactive"
             if model.is_historical:
                 state += ", historical"
-            self.stdout.write(f"{model.name}  [{model.organization or '-'}; {model.hosting}; weight {model.sampling_weight}; {state}]")
+            self.stdout.write(
+                f"{model.name}  [{model.organization or '-'}; {model.hosting}; weight {model.sampling_weight}; {state}]"
+            )
             for endpoint in model.endpoints.all():
                 key = "key set" if endpoint.api_key else "no key"
-                self.stdout.write(f"    {endpoint.base_url}  model={endpoint.served_model_id}  ({key}{'' if endpoint.is_active else ', inactive'})")
+                self.stdout.write(
+                    f"    {endpoint.base_url}  model={endpoint.served_model_id}  ({key}{'' if endpoint.is_active else ', inactive'})"
+                )
 
     def handle_check(self, *, names, timeout, **o):
         endpoints = Endpoint.objects.select_related("model").filter(is_active=True)
@@ -72,7 +76,9 @@ class Command(BaseCommand):
         for endpoint in endpoints:
             result = asyncio.run(services.endpoint_check(endpoint, timeout=timeout))
             if result.ok:
-                self.stdout.write(f"OK    {endpoint}  latency {result.latency:.3f}s  ttft {result.ttft}s  reply {result.reply!r}")
+                self.stdout.write(
+                    f"OK    {endpoint}  latency {result.latency:.3f}s  ttft {result.ttft}s  reply {result.reply!r}"
+                )
             else:
                 failures += 1
                 self.stdout.write(f"FAIL  {endpoint}  {result.error}")

@@ -38,7 +38,7 @@ class Command(BaseCommand):
             for command in commands:
                 self.stdout.write(f"starting {command.label}: {' '.join(command.argv)}")
                 processes.append(launch.start_process(command.argv, env=launch.model_server_env()))
-            for command, process in zip(commands, processes):
+            for command, process in zip(commands, processes, strict=True):
                 launch.wait_until_ready(command.base_url, timeout=ready_timeout, process=process)
                 self.stdout.write(f"ready: {command.base_url}")
             while not stopping and all(p.poll() is None for p in processes):
