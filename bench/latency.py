@@ -98,7 +98,7 @@ def main() -> None:
         default_models_register(base_port=base_port)
         processes = []
         try:
-            for command in launch.server_commands():
+            for command in launch.server_commands(gpu=False):
                 processes.append(
                     (
                         command,

@@ -3,6 +3,7 @@
 import importlib.util
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +44,29 @@ class ServerCommand:
     label: str
     argv: list[str]
     base_url: str
+    # Why this server can't run on this machine (no GPU, vLLM not installed); empty when it can.
+    skip_reason: str = ""
+
+
+def gpu_available() -> bool:
+    """Whether an NVIDIA GPU is visible (ARENA_GPU=0/1 overrides the check)."""
+    if os.environ.get("ARENA_GPU") in {"0", "1"}:
+        return os.environ["ARENA_GPU"] == "1"
+    if shutil.which("nvidia-smi") is None:
+        return False
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return listing.returncode == 0 and "GPU" in listing.stdout
+
+
+def vllm_skip_reason(*, gpu: bool) -> str:
+    if not gpu:
+        return "no GPU on this machine"
+    if shutil.which("vllm") is None:
+        return "vLLM is not installed (pip install -r requirements-gpu.txt)"
+    return ""
 
 
 def llamacpp_command(*, model_path: Path, port: int, host: str, served_model_id: str, n_ctx: int) -> list[str]:
@@ -79,8 +103,10 @@ def vllm_command(model: ArenaModel, *, port: int, host: str, served_model_id: st
     return argv
 
 
-def server_commands(*, host: str = "127.0.0.1") -> list[ServerCommand]:
-    """One server per active local endpoint that has a port."""
+def server_commands(*, host: str = "127.0.0.1", gpu: bool | None = None) -> list[ServerCommand]:
+    """One server per active local endpoint that has a port; vLLM ones carry a skip reason where they
+    can't run (no GPU), so a CPU machine still serves its llama.cpp models."""
+    gpu = gpu_available() if gpu is None else gpu
     commands = []
     endpoints = Endpoint.objects.select_related("model").filter(
         is_active=True, port__isnull=False, model__is_active=True,
@@ -88,15 +114,24 @@ def server_commands(*, host: str = "127.0.0.1") -> list[ServerCommand]:
     )  # fmt: skip
     for endpoint in endpoints:
         model = endpoint.model
+        skip_reason = ""
         if model.hosting == ArenaModel.Hosting.VLLM:
             argv = vllm_command(model, port=endpoint.port, host=host, served_model_id=endpoint.served_model_id)
+            skip_reason = vllm_skip_reason(gpu=gpu)
         else:
             weights = Path(model.weights) if model.weights else bundled_smollm2_gguf()
             argv = llamacpp_command(
                 model_path=weights, port=endpoint.port, host=host,
                 served_model_id=endpoint.served_model_id, n_ctx=model.context_length,
             )  # fmt: skip
-        commands.append(ServerCommand(label=f"{model.hosting}:{endpoint.port}", argv=argv, base_url=endpoint.base_url))
+        commands.append(
+            ServerCommand(
+                label=f"{model.name} ({model.hosting}:{endpoint.port})",
+                argv=argv,
+                base_url=endpoint.base_url,
+                skip_reason=skip_reason,
+            )
+        )
     return commands
 
 

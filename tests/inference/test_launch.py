@@ -43,3 +43,25 @@ def test_serve_models_dry_run_lists_one_server_per_local_endpoint(capsys):
 def test_unknown_chat_template_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match="no chat template named 'nope'"):
         chat_template_path("nope")
+
+
+@pytest.mark.django_db
+def test_vllm_models_are_skipped_with_a_reason_on_a_machine_without_a_gpu(capsys):
+    from inference.launch import server_commands
+    from inference.services import model_register
+
+    model_register(name="vicuna-7b", base_url="http://127.0.0.1:8100/v1", served_model_id="vicuna-7b",
+                   hosting="vllm", weights="lmsys/vicuna-7b-v1.5", chat_template="vicuna_v1.1", port=8100)  # fmt: skip
+    default_models_register(base_port=9281)
+    commands = {c.label.split(" (")[0]: c for c in server_commands(gpu=False)}
+    assert commands["vicuna-7b"].skip_reason == "no GPU on this machine"
+    assert all(not c.skip_reason for name, c in commands.items() if name != "vicuna-7b")
+    with_gpu = {c.label.split(" (")[0]: c for c in server_commands(gpu=True)}
+    assert with_gpu["vicuna-7b"].argv[:2] == ["vllm", "serve"]
+
+
+@pytest.mark.django_db
+def test_models_defaults_uses_the_configured_llama_port(settings):
+    settings.LLAMACPP_BASE_PORT = 9391
+    call_command("models", "defaults")
+    assert sorted(ArenaModel.objects.values_list("endpoints__port", flat=True)) == [9391, 9392]

@@ -2,6 +2,7 @@
 
 import asyncio
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from inference import services
@@ -89,5 +90,7 @@ class Command(BaseCommand):
         if ArenaModel.objects.filter(is_historical=False).exists():
             self.stdout.write("models already registered; nothing to do")
             return
-        for model in services.default_models_register():
+        for model in services.default_models_register(
+            host=settings.LLAMACPP_HOST, base_port=settings.LLAMACPP_BASE_PORT
+        ):
             self.stdout.write(f"registered {model.name}")

@@ -18,12 +18,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run, ready_timeout, **options):
         commands = launch.server_commands(host=settings.LLAMACPP_HOST)
-        if not commands:
-            self.stdout.write("no active locally hosted endpoint is registered; nothing to serve")
-            return
+        for command in commands:
+            if command.skip_reason:
+                self.stderr.write(f"not starting {command.label}: {command.skip_reason}")
         if dry_run:
             for command in commands:
-                self.stdout.write(" ".join(command.argv))
+                self.stdout.write(("# skipped: " if command.skip_reason else "") + " ".join(command.argv))
+            return
+        commands = [command for command in commands if not command.skip_reason]
+        if not commands:
+            self.stdout.write("no locally hosted endpoint can run here; nothing to serve")
             return
         processes = []
         stopping = False
