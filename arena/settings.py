@@ -145,6 +145,8 @@ CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES")
 # Battles
 PROMPT_MAX_CHARS = envint("PROMPT_MAX_CHARS", 4000)
 BATTLE_MAX_TURNS = envint("BATTLE_MAX_TURNS", 8)
+# New battles allowed per visitor session, and per IP address, in any hour.
+BATTLES_PER_HOUR = envint("BATTLES_PER_HOUR", 120)
 INFERENCE_CONNECT_TIMEOUT = envfloat("INFERENCE_CONNECT_TIMEOUT", 5.0)
 # Longest silence allowed between two streamed chunks (and before the first one).
 INFERENCE_IDLE_TIMEOUT = envfloat("INFERENCE_IDLE_TIMEOUT", 60.0)

@@ -17,6 +17,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.session_key = session.session_key
+        # Daphne fills scope["client"] (run it with --proxy-headers behind a reverse proxy).
+        self.client_ip = (self.scope.get("client") or ("",))[0] or ""
         self.streaming: asyncio.Task | None = None
         await self.accept()
 
@@ -35,7 +37,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         try:
             if kind == "start":
                 battle = await database_sync_to_async(services.battle_start)(
-                    session_key=self.session_key, prompt=content.get("prompt")
+                    session_key=self.session_key, prompt=content.get("prompt"), client_ip=self.client_ip
                 )
                 turn = await database_sync_to_async(lambda: battle.turns.get(index=0))()
                 regenerated = False

@@ -12,6 +12,9 @@ class Battle(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     session_key = models.CharField(max_length=64, db_index=True, help_text="The visitor session that owns it.")
+    client_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="HMAC of the visitor's IP address (for rate limits)."
+    )
     model_a = models.ForeignKey(ArenaModel, on_delete=models.PROTECT, related_name="+")
     model_b = models.ForeignKey(ArenaModel, on_delete=models.PROTECT, related_name="+")
     endpoint_a = models.ForeignKey(Endpoint, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -53,6 +56,12 @@ class Turn(models.Model):
         return f"turn {self.index} of battle {self.battle_id}"
 
 
+class VoteQuerySet(models.QuerySet):
+    def counted(self):
+        """Votes the ratings count: rated, and not excluded."""
+        return self.filter(rated_at__isnull=False, excluded_reason="")
+
+
 class Vote(models.Model):
     class Outcome(models.TextChoices):
         A = "a", "A is better"
@@ -69,8 +78,12 @@ class Vote(models.Model):
     timings_a = models.JSONField()
     timings_b = models.JSONField()
     created = models.DateTimeField(auto_now_add=True, db_index=True)
-    # Set once the vote's rating updates are applied, so a task that runs twice counts it once.
+    # Set once the vote's rating task has handled it, so a task that runs twice counts it once.
     rated_at = models.DateTimeField(null=True, blank=True)
+    # Non-empty when the vote is kept but not counted, e.g. an answer gave away which model wrote it.
+    excluded_reason = models.CharField(max_length=200, blank=True)
+
+    objects = VoteQuerySet.as_manager()
 
     class Meta:
         ordering = ["created"]

@@ -50,5 +50,11 @@ def battle_state(battle: Battle) -> dict:
         "voted": vote is not None,
     }
     if vote is not None:
-        state.update(outcome=vote.outcome, model_a=battle.model_a.name, model_b=battle.model_b.name)
+        state.update(
+            outcome=vote.outcome,
+            model_a=battle.model_a.name,
+            model_b=battle.model_b.name,
+            counted=not vote.excluded_reason,
+            excluded_reason=vote.excluded_reason,
+        )
     return state

@@ -6,6 +6,8 @@ Every message raised here as BattleError is shown to the visitor as is, so none 
 import hashlib
 import hmac
 import logging
+import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,6 +30,45 @@ class BattleError(Exception):
 def judge_hash(session_key: str) -> str:
     """A stable, unlinkable id for the visitor: HMAC of the session key under the site secret."""
     return hmac.new(settings.SECRET_KEY.encode(), session_key.encode(), hashlib.sha256).hexdigest()
+
+
+def client_hash(ip: str) -> str:
+    """The visitor's IP address, HMAC'd like the judge id: usable for rate limits, not reversible."""
+    return judge_hash(f"ip:{ip}") if ip else ""
+
+
+def battle_rate_limit_check(*, session_key: str, client: str) -> None:
+    """Refuse a new battle past BATTLES_PER_HOUR for this session or this address: scripted ballot
+    stuffing needs many battles, and one visitor reading answers needs few."""
+    since = timezone.now() - timedelta(hours=1)
+    recent = Battle.objects.filter(created__gte=since)
+    limit = settings.BATTLES_PER_HOUR
+    if recent.filter(session_key=session_key).count() >= limit or (
+        client and recent.filter(client_hash=client).count() >= limit
+    ):
+        raise BattleError(
+            f"You have started {limit} battles in the last hour, the most we allow; please come back later."
+        )
+
+
+def identity_leak_reason(battle: Battle) -> str:
+    """Why the battle's answers give away a model (its name, served id or maker named), or ''.
+
+    Such a vote is kept but not counted: a visitor who knows who wrote an answer is no longer blind.
+    """
+    terms = set()
+    for side in SIDES:
+        model = getattr(battle, f"model_{side}")
+        endpoint = getattr(battle, f"endpoint_{side}")
+        terms |= {model.name, model.organization, endpoint.served_model_id if endpoint else ""}
+    patterns = [
+        re.compile(rf"(?<![\w-]){re.escape(term.lower())}(?![\w-])") for term in terms if len(term.strip()) >= 4
+    ]
+    for turn in battle.turns.all():
+        for answer in (turn.answer_a.lower(), turn.answer_b.lower()):
+            if any(pattern.search(answer) for pattern in patterns):
+                return "An answer named a model in this battle or its maker, so the vote was not blind."
+    return ""
 
 
 def prompt_clean(prompt: object) -> str:
@@ -54,14 +95,17 @@ def battle_owned(*, battle_id, session_key: str, for_update: bool = False) -> Ba
 
 
 @transaction.atomic
-def battle_start(*, session_key: str, prompt: object) -> Battle:
+def battle_start(*, session_key: str, prompt: object, client_ip: str = "") -> Battle:
     prompt = prompt_clean(prompt)
     if not session_key:
         raise BattleError("Your session has expired; reload the page.")
+    client = client_hash(client_ip)
+    battle_rate_limit_check(session_key=session_key, client=client)
     try:
         model_a, model_b = battle_pair_draw()
         battle = Battle.objects.create(
-            session_key=session_key, model_a=model_a, model_b=model_b,
+            session_key=session_key,
+            client_hash=client, model_a=model_a, model_b=model_b,
             endpoint_a=endpoint_pick(model_a), endpoint_b=endpoint_pick(model_b),
         )  # fmt: skip
     except NotEnoughModels:
@@ -131,6 +175,7 @@ def vote_record(*, battle_id, session_key: str, outcome: object) -> Vote:
         with transaction.atomic():
             vote = Vote.objects.create(
                 battle=battle, outcome=outcome, judge_hash=judge_hash(session_key),
+                excluded_reason=identity_leak_reason(battle),
                 conversation_a=battle_conversation(battle, "a"), conversation_b=battle_conversation(battle, "b"),
                 timings_a=battle_timings(battle, "a"), timings_b=battle_timings(battle, "b"),
             )  # fmt: skip

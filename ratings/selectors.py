@@ -37,7 +37,7 @@ def pair_counts_load() -> PairCounts:
 
 def votes_rated_cutoff() -> datetime | None:
     """Time of the newest vote already counted in PairCount."""
-    return Vote.objects.filter(rated_at__isnull=False).aggregate(newest=Max("created"))["newest"]
+    return Vote.objects.counted().aggregate(newest=Max("created"))["newest"]
 
 
 def style_votes() -> Iterator[tuple[str, str, int, dict, dict]]:
@@ -45,17 +45,17 @@ def style_votes() -> Iterator[tuple[str, str, int, dict, dict]]:
     (model_a, model_b, outcome code, style_a, style_b). Streams, so conversations are never all in memory."""
     fields = ["battle__model_a__name", "battle__model_b__name", "outcome", "conversation_a", "conversation_b",
               "timings_a", "timings_b"]  # fmt: skip
-    rows = Vote.objects.filter(rated_at__isnull=False).order_by("pk").values_list(*fields)
+    rows = Vote.objects.counted().order_by("pk").values_list(*fields)
     for a, b, outcome, conv_a, conv_b, timings_a, timings_b in rows.iterator(2000):
         yield a, b, OUTCOME_CODES[outcome], answer_style(conv_a, timings_a), answer_style(conv_b, timings_b)
 
 
 def clean_battle_records() -> Iterator[dict]:
     """The arena's own votes in FastChat clean_battle format, with FastChat's style `conv_metadata`.
-    Judges are the stored HMACs; no session keys, no IPs."""
+    Judges are the stored HMACs; no session keys, no IPs. Excluded votes (not blind) are left out."""
     fields = ["battle_id", "battle__model_a__name", "battle__model_b__name", "outcome", "judge_hash", "created",
               "conversation_a", "conversation_b", "timings_a", "timings_b"]  # fmt: skip
-    rows = Vote.objects.order_by("created", "pk").values_list(*fields)
+    rows = Vote.objects.filter(excluded_reason="").order_by("created", "pk").values_list(*fields)
     for battle_id, a, b, outcome, judge, created, conv_a, conv_b, timings_a, timings_b in rows.iterator(2000):
         yield {
             "question_id": str(battle_id),

@@ -74,6 +74,9 @@ def vote_rate(*, vote_id: int) -> bool:
     vote = Vote.objects.select_for_update().select_related("battle").filter(pk=vote_id).first()
     if vote is None or vote.rated_at is not None:
         return False
+    if vote.excluded_reason:
+        vote_mark_rated(vote_id=vote.pk)  # handled: kept for the record, counted nowhere
+        return False
     a_id, b_id = vote.battle.model_a_id, vote.battle.model_b_id
     # Lock rating rows in model-id order, whatever the sides, so two concurrent votes can't deadlock.
     for model_id in sorted({a_id, b_id}):

@@ -136,7 +136,8 @@
       state.voted = true;
       $("model-a").textContent = `— ${body.model_a}`;
       $("model-b").textContent = `— ${body.model_b}`;
-      notice("Thanks! Your vote is recorded. Type a new prompt or start a new round.", "info");
+      if (body.counted) notice("Thanks! Your vote is recorded. Type a new prompt or start a new round.", "info");
+      else notice(`Your vote is recorded but not counted: ${body.excluded_reason}`, "info");
       setControls();
     });
   }

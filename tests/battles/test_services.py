@@ -139,3 +139,43 @@ def test_vote_is_kept_when_the_broker_is_down_and_the_sweep_rates_it_later(
     assert votes_rate_pending(older_than_seconds=0) == 1
     assert votes_rate_pending(older_than_seconds=0) == 0  # once only
     assert EloRating.objects.get(model=battle.model_a).rating == 1002.0
+
+
+def test_vote_whose_answer_names_a_model_is_kept_but_not_counted():
+    from ratings.models import EloRating, PairCount
+    from ratings.services import vote_rate
+
+    battle = make_battle(session_key="owner", model_a=make_model("gpt-omega", organization="OmegaAI"))
+    battle.turns.filter(index=0).update(answer_b="As a model trained by OmegaAI, I think...")
+    vote = services.vote_record(battle_id=battle.id, session_key="owner", outcome="b")
+    assert "not blind" in vote.excluded_reason
+    assert vote_rate(vote_id=vote.pk) is False
+    vote.refresh_from_db()
+    assert vote.rated_at is not None  # handled once ...
+    assert not EloRating.objects.exists() and not PairCount.objects.exists()  # ... and counted nowhere
+    assert not Vote.objects.counted().exists()
+
+
+def test_an_answer_that_merely_contains_a_name_inside_a_word_is_not_a_leak():
+    battle = make_battle(session_key="owner", model_a=make_model("mist"), model_b=make_model("orca"))
+    battle.turns.filter(index=0).update(answer_a="The morning mistake by orcas was small.")
+    vote = services.vote_record(battle_id=battle.id, session_key="owner", outcome="a")
+    assert vote.excluded_reason == ""
+
+
+@override_settings(BATTLES_PER_HOUR=2)
+def test_battles_per_hour_are_limited_per_address_and_per_session(two_models):
+    services.battle_start(session_key="s1", prompt="one", client_ip="203.0.113.9")
+    services.battle_start(session_key="s2", prompt="two", client_ip="203.0.113.9")
+    with pytest.raises(services.BattleError, match="2 battles in the last hour"):
+        services.battle_start(session_key="s3", prompt="three", client_ip="203.0.113.9")  # same address
+    services.battle_start(session_key="s4", prompt="four", client_ip="198.51.100.7")
+    services.battle_start(session_key="s4", prompt="five", client_ip="198.51.100.8")
+    with pytest.raises(services.BattleError, match="in the last hour"):
+        services.battle_start(session_key="s4", prompt="six", client_ip="198.51.100.9")  # same session
+
+
+def test_client_address_is_stored_only_as_a_keyed_hash(two_models):
+    battle = services.battle_start(session_key="s1", prompt="hi", client_ip="203.0.113.9")
+    assert battle.client_hash and "203.0.113.9" not in battle.client_hash
+    assert battle.client_hash == services.client_hash("203.0.113.9") != services.client_hash("203.0.113.10")
