@@ -21,18 +21,14 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE, PairCounts, merge_sides
+from ratings.engine.newton import MAX_STEP, damped_newton_maximise
 
 # A tiny ridge keeps the Newton system invertible for models without battles or with only wins; its
 # effect on well-sampled ratings is far below 1e-6 Elo points.
 RIDGE = 1e-8
-# Newton stops when no rating moves by more than this (natural units; about 2e-8 Elo points).
-STEP_TOLERANCE = 1e-10
 # Bootstrap rounds stop when their last step is below this (natural units, ~2e-4 Elo points); the
 # chord iteration contracts ~10x per step, so the remaining error is ~1e-5 Elo points.
 BOOTSTRAP_STEP_TOLERANCE = 1e-6
-# Largest Newton step allowed per iteration (natural units, ~350 Elo points): guards against overshoot
-# when a model has (nearly) only wins or only losses.
-MAX_STEP = 2.0
 # Bootstrap rounds are drawn and fitted in chunks of this size: each chunk has its own child generator,
 # so results depend on the seed only, not on the number of threads.
 BOOTSTRAP_CHUNK = 50
@@ -131,25 +127,13 @@ def _objective(theta: np.ndarray, data: PairData) -> float:
 def fit_theta(data: PairData, theta0: np.ndarray | None = None, max_iter: int = 200) -> np.ndarray:
     """Maximum-likelihood strengths in natural units, mean zero, by damped Newton."""
     n = data.n_models
-    theta = np.zeros(n) if theta0 is None else np.array(theta0, dtype=np.float64)
-    current = _objective(theta, data)
-    for _ in range(max_iter):
+
+    def newton_step(theta: np.ndarray) -> np.ndarray:
         gradient = log_likelihood_gradient(theta, data) - RIDGE * theta - theta.sum() / n
-        step = np.linalg.solve(penalised_hessian(theta, data), gradient)
-        largest = np.abs(step).max(initial=0.0)
-        if largest > MAX_STEP:
-            step *= MAX_STEP / largest
-        # Backtrack if the full step overshoots; the objective is concave so halving always helps.
-        for _ in range(30):
-            candidate = theta + step
-            value = _objective(candidate, data)
-            if value >= current - 1e-12 * abs(current):
-                break
-            step *= 0.5
-        theta, current = candidate, value
-        if largest < STEP_TOLERANCE:
-            break
-    return theta
+        return np.linalg.solve(penalised_hessian(theta, data), gradient)
+
+    start = np.zeros(n) if theta0 is None else theta0
+    return damped_newton_maximise(lambda theta: _objective(theta, data), newton_step, start, max_iter=max_iter)
 
 
 def _resolve_anchor(models: list[str], anchor: tuple[str, float] | None) -> tuple[int, float] | None:

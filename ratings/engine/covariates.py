@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, log_expit
 
-from ratings.engine.bradley_terry import MAX_STEP, RIDGE, STEP_TOLERANCE, PairData, fit_theta, laplacian
+from ratings.engine.bradley_terry import RIDGE, PairData, fit_theta, laplacian
+from ratings.engine.newton import damped_newton_maximise
 
 
 @dataclass(frozen=True)
@@ -128,23 +129,12 @@ def _plain_start(rows: CovariateRows) -> np.ndarray:
 
 def fit_covariate_params(rows: CovariateRows, start: np.ndarray | None = None, max_iter: int = 100) -> np.ndarray:
     """Penalised maximum likelihood [theta, beta] by damped Newton."""
-    params = _plain_start(rows) if start is None else np.array(start, dtype=np.float64)
-    current = _objective(params, rows)
-    for _ in range(max_iter):
-        step = np.linalg.solve(_penalised_hessian(params, rows), _gradient(params, rows))
-        largest = np.abs(step).max(initial=0.0)
-        if largest > MAX_STEP:
-            step *= MAX_STEP / largest
-        for _ in range(30):
-            candidate = params + step
-            value = _objective(candidate, rows)
-            if value >= current - 1e-12 * abs(current):
-                break
-            step *= 0.5
-        params, current = candidate, value
-        if largest < STEP_TOLERANCE:
-            break
-    return params
+    return damped_newton_maximise(
+        lambda params: _objective(params, rows),
+        lambda params: np.linalg.solve(_penalised_hessian(params, rows), _gradient(params, rows)),
+        _plain_start(rows) if start is None else start,
+        max_iter=max_iter,
+    )
 
 
 def covariate_sandwich(params: np.ndarray, rows: CovariateRows) -> np.ndarray:

@@ -25,9 +25,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax, softmax
 
-from ratings.engine.bradley_terry import MAX_STEP, RIDGE, STEP_TOLERANCE, _resolve_anchor, _two_sided_z, to_elo
+from ratings.engine.bradley_terry import RIDGE, _resolve_anchor, _two_sided_z, to_elo
 from ratings.engine.bradley_terry import elo_units as _elo_units
 from ratings.engine.counts import PairCounts, merge_sides
+from ratings.engine.newton import damped_newton_maximise
 
 # Rows: outcomes (A wins, B wins, tie, both bad); columns: local parameters
 # (theta_a, theta_b, phi_a, phi_b, tau, kappa). Linear predictor of outcome k = DESIGN[k] @ local.
@@ -121,22 +122,14 @@ def fit_tie_params(pc: PairCounts, max_iter: int = 200) -> tuple[np.ndarray, np.
     pooled = counts.sum(axis=0) + 0.5
     params[2 * n] = np.log(pooled[2] / (0.5 * (pooled[0] + pooled[1])))
     params[2 * n + 1] = np.log(pooled[3] / (0.5 * (pooled[0] + pooled[1])))
-    current = _objective(params, counts, index, penalty)
-    for _ in range(max_iter):
+
+    def newton_step(params: np.ndarray) -> np.ndarray:
         gradient, hessian = _gradient_and_hessian(params, counts, index, penalty)
-        step = np.linalg.solve(hessian, gradient)
-        largest = np.abs(step).max(initial=0.0)
-        if largest > MAX_STEP:
-            step *= MAX_STEP / largest
-        for _ in range(30):
-            candidate = params + step
-            value = _objective(candidate, counts, index, penalty)
-            if value >= current - 1e-12 * abs(current):
-                break
-            step *= 0.5
-        params, current = candidate, value
-        if largest < STEP_TOLERANCE:
-            break
+        return np.linalg.solve(hessian, gradient)
+
+    params = damped_newton_maximise(
+        lambda params: _objective(params, counts, index, penalty), newton_step, params, max_iter=max_iter
+    )
     return params, counts, index, penalty
 
 
