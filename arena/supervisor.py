@@ -72,6 +72,9 @@ def run() -> int:
     from arena.embedded_redis import embedded_redis, free_port
 
     port = int(os.environ.get("PORT", "8000"))
+    if free_port(port) != port:
+        print(f"supervisor | port {port} is already in use (another arena?); choose another with PORT=...", flush=True)
+        return 1
     var_dir = Path(os.environ.get("ARENA_VAR_DIR", BASE_DIR / "var"))
     var_dir.mkdir(parents=True, exist_ok=True)
     python = sys.executable

@@ -5,11 +5,13 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -133,6 +135,14 @@ def server_commands(*, host: str = "127.0.0.1", gpu: bool | None = None) -> list
             )
         )
     return commands
+
+
+def port_in_use(base_url: str) -> bool:
+    """Whether something already listens where this server would."""
+    parts = urlsplit(base_url)
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((parts.hostname or "127.0.0.1", parts.port or 80)) == 0
 
 
 def wait_until_ready(base_url: str, *, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:

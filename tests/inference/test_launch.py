@@ -65,3 +65,18 @@ def test_models_defaults_uses_the_configured_llama_port(settings):
     settings.LLAMACPP_BASE_PORT = 9391
     call_command("models", "defaults")
     assert sorted(ArenaModel.objects.values_list("endpoints__port", flat=True)) == [9391, 9392]
+
+
+@pytest.mark.django_db
+def test_serve_models_refuses_clearly_when_a_port_is_taken():
+    import socket
+
+    from django.core.management import CommandError
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        default_models_register(base_port=port)
+        with pytest.raises(CommandError, match=f"already in use: http://127.0.0.1:{port}/v1"):
+            call_command("serve_models")

@@ -4,7 +4,7 @@ import signal
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from inference import launch
 
@@ -29,6 +29,13 @@ class Command(BaseCommand):
         if not commands:
             self.stdout.write("no locally hosted endpoint can run here; nothing to serve")
             return
+        busy = [command for command in commands if launch.port_in_use(command.base_url)]
+        if busy:
+            raise CommandError(
+                "already in use: "
+                + ", ".join(command.base_url for command in busy)
+                + " (another arena running?); stop it, or change the endpoint's port in the admin"
+            )
         processes = []
         stopping = False
 
