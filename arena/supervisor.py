@@ -86,7 +86,9 @@ def run() -> int:
         env = dict(os.environ)
         if not env.get("REDIS_URL"):
             embedded_port = free_port(int(env.get("EMBEDDED_REDIS_PORT", "6390")))
-            env["REDIS_URL"] = stack.enter_context(embedded_redis(port=embedded_port, data_dir=var_dir / "redis"))
+            env["REDIS_URL"] = stack.enter_context(
+                embedded_redis(port=embedded_port, data_dir=var_dir / "redis", persist=True)
+            )
             print(f"supervisor | embedded Redis at {env['REDIS_URL']}", flush=True)
         children = [
             Child("models", [python, "manage.py", "serve_models"]),
