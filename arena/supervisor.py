@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from arena.http_wait import wait_for_http
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESTART_LIMIT = 5
@@ -59,13 +59,11 @@ def _stop(child: Child, grace: float = 10.0) -> None:
 
 
 def _wait_for_web(port: int, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0).status_code < 500:
-                return True
-        time.sleep(0.3)
-    return False
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/", timeout=timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 def run() -> int:

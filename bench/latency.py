@@ -84,6 +84,7 @@ def main() -> None:
     import django
 
     from arena.embedded_redis import embedded_redis, free_port
+    from arena.http_wait import wait_for_http
 
     with embedded_redis(data_dir=scratch / "redis") as redis_url:
         env["REDIS_URL"] = os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", redis_url)
@@ -116,12 +117,7 @@ def main() -> None:
             )  # fmt: skip
             processes.append((None, web))
             web_url = f"http://127.0.0.1:{web_port}"
-            for _ in range(100):
-                try:
-                    httpx.get(web_url + "/", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            wait_for_http(web_url + "/", timeout=20, process=web)
             from asgiref.sync import sync_to_async
 
             from battles.models import Battle

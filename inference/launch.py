@@ -8,13 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
+from arena.http_wait import wait_for_http
 from inference.models import ArenaModel, Endpoint
 
 logger = logging.getLogger(__name__)
@@ -146,19 +144,10 @@ def port_in_use(base_url: str) -> bool:
 
 
 def wait_until_ready(base_url: str, *, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:
-    """Poll GET {base_url}/models until the server answers."""
-    deadline = time.monotonic() + timeout
-    url = base_url.rstrip("/") + "/models"
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"model server for {base_url} exited with code {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"model server at {base_url} not ready after {timeout:.0f}s")
+    """Poll GET {base_url}/models until the model server answers 200."""
+    wait_for_http(
+        base_url.rstrip("/") + "/models", timeout=timeout, process=process, accept=lambda status: status == 200
+    )
 
 
 def model_server_env() -> dict:

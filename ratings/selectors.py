@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from battles.models import Vote
 from ratings.answer_style import answer_style, conv_metadata
-from ratings.engine.counts import PairCounts
+from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE, PairCounts
 from ratings.models import EloRating, LeaderboardSnapshot, PairCount
 
 # Vote.outcome -> engine outcome code (0 = A wins, 1 = B wins, 2 = tie, 3 = both bad).
-OUTCOME_CODES = {Vote.Outcome.A: 0, Vote.Outcome.B: 1, Vote.Outcome.TIE: 2, Vote.Outcome.BOTH_BAD: 3}
+OUTCOME_CODES = {Vote.Outcome.A: A_WINS, Vote.Outcome.B: B_WINS, Vote.Outcome.TIE: TIE, Vote.Outcome.BOTH_BAD: BOTH_BAD}
 # Vote.outcome -> FastChat clean_battle `winner`.
 WINNER_NAMES = {Vote.Outcome.A: "model_a", Vote.Outcome.B: "model_b", Vote.Outcome.TIE: "tie",
                 Vote.Outcome.BOTH_BAD: "tie (bothbad)"}  # fmt: skip

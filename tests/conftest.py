@@ -2,7 +2,6 @@
 
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -11,6 +10,7 @@ import pytest
 from django.conf import settings
 
 from arena.embedded_redis import free_port
+from arena.http_wait import wait_for_http
 from inference.launch import (
     bundled_smollm2_gguf,
     llamacpp_command,
@@ -120,21 +120,13 @@ def celery_worker(transactional_db, child_env):
 @pytest.fixture
 def live_arena(transactional_db, child_env, celery_worker):
     """The real ASGI server (Daphne) on a free port, sharing the test database, with a real worker."""
-    import httpx
-
     port = free_port()
     env = {**child_env, "CELERY_QUEUE": celery_worker}
     argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "arena.asgi:application"]
     process = start_process(argv, log_path=LOG_DIR / f"daphne-{port}.log", env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(url + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_for_http(url + "/", timeout=30, process=process)
         yield url
     finally:
         stop_process(process)
