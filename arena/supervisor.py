@@ -1,129 +1,274 @@
-"""Run the whole arena in one terminal: Redis (embedded unless REDIS_URL is set), the model servers,
-the ASGI server, a Celery worker and Celery beat. Ctrl-C stops them all cleanly.
+"""Run the whole arena under supervisord, in one terminal: Redis (embedded unless REDIS_URL is set), one
+llama.cpp or vLLM server per locally hosted endpoint, the ASGI web processes sharing one port, a Celery
+worker and Celery beat. Ctrl-C stops them all.
 
-`make run` calls this after installing and migrating; PORT picks the web port (default 8000).
+Each program is supervised on its own (supervisord, from PyPI): a crash restarts only that program, quick
+repeated deaths back off, and a program supervisord gave up on is tried again every few minutes.
+
+    python -m arena.supervisor                 # what `make run` does (PORT picks the web port)
+    python -m arena.supervisor --print-config  # the supervisord configuration, for a production host
+    python -m arena.supervisor --models-only   # just the model servers (`manage.py serve_models`)
 """
 
+from __future__ import annotations
+
+import argparse
 import contextlib
 import os
+import secrets
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+import xmlrpc.client
 from pathlib import Path
 
-from arena.http_wait import wait_for_http
+from arena.processes import (
+    BASE_DIR,
+    PORT_PLACEHOLDER,
+    Program,
+    beat_program,
+    free_port,
+    port_is_free,
+    redis_program,
+    wait_for_http,
+    web_program,
+    worker_program,
+)
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-RESTART_LIMIT = 5
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    process: subprocess.Popen | None = None
-    restarts: int = 0
-    started_at: float = field(default=0.0)
-
-
-def _pump(name: str, stream) -> None:
-    """Copy a child's output to ours, each line prefixed with the child's name."""
-    for line in iter(stream.readline, b""):
-        sys.stdout.write(f"{name:>7} | {line.decode(errors='replace')}")
-        sys.stdout.flush()
+# A program supervisord gave up on (FATAL) is started again after this long, doubling up to the cap.
+RETRY_FATAL_AFTER = 30.0
+RETRY_FATAL_CAP = 300.0
 
 
-def _start(child: Child, env: dict) -> None:
-    child.process = subprocess.Popen(
-        child.argv, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    child.started_at = time.monotonic()
-    threading.Thread(target=_pump, args=(child.name, child.process.stdout), daemon=True).start()
+def default_web_processes() -> int:
+    """One web process per core, up to four (the model servers and the worker want cores too)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
-def _stop(child: Child, grace: float = 10.0) -> None:
-    process = child.process
-    if process is None or process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def _setting(value: str) -> str:
+    """A value for supervisord's ini file: its own `%(...)s` expansion needs literal percents doubled."""
+    return value.replace("%", "%%")
 
 
-def _wait_for_web(port: int, timeout: float = 60.0) -> bool:
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/", timeout=timeout)
-    except TimeoutError:
-        return False
-    return True
+def _program_section(program: Program, *, log_dir: Path, port: int | None) -> str:
+    command = " ".join(shlex.quote(arg) for arg in program.argv)
+    if program.socket is not None:
+        header = f"[fcgi-program:{program.name}]"
+        lines = [
+            f"socket={program.socket.replace(PORT_PLACEHOLDER, str(port))}",
+            "socket_backlog=2048",
+            f"numprocs={program.processes}",
+            "process_name=%(program_name)s-%(process_num)d",
+        ]
+        log = f"{log_dir}/{program.name}-%(process_num)d.log"
+    else:
+        header = f"[program:{program.name}]"
+        lines = []
+        log = f"{log_dir}/{program.name}.log"
+    lines += [
+        f"command={_setting(command)}",
+        f"directory={BASE_DIR}",
+        f"priority={program.priority}",
+        "autostart=true",
+        "autorestart=true",
+        f"startsecs={program.start_seconds}",
+        "startretries=8",
+        f"stopsignal={program.stop_signal}",
+        f"stopwaitsecs={program.stop_wait_seconds}",
+        "stopasgroup=true",
+        "killasgroup=true",
+        "redirect_stderr=true",
+        f"stdout_logfile={log}",
+        "stdout_logfile_maxbytes=20MB",
+        "stdout_logfile_backups=3",
+    ]
+    if program.env:
+        pairs = ",".join(f'{key}="{_setting(value)}"' for key, value in program.env.items())
+        lines.append(f"environment={pairs}")
+    return "\n".join([header, *lines])
 
 
-def run() -> int:
-    from arena.embedded_redis import embedded_redis, free_port
+def supervisord_config(
+    programs: list[Program], *, run_dir: Path, log_dir: Path, port: int | None, rpc_password: str
+) -> str:
+    """A complete supervisord configuration for these programs, logging each to log_dir."""
+    user = "user=root\n" if os.geteuid() == 0 else ""  # says so explicitly, rather than warn about it
+    head = f"""[supervisord]
+nodaemon=true
+{user}logfile={log_dir}/supervisord.log
+logfile_maxbytes=20MB
+loglevel=info
+pidfile={run_dir}/supervisord.pid
+directory={BASE_DIR}
+strip_ansi=true
 
-    port = int(os.environ.get("PORT", "8000"))
-    if free_port(port) != port:
-        print(f"supervisor | port {port} is already in use (another arena?); choose another with PORT=...", flush=True)
-        return 1
-    var_dir = Path(os.environ.get("ARENA_VAR_DIR", BASE_DIR / "var"))
-    var_dir.mkdir(parents=True, exist_ok=True)
-    python = sys.executable
-    stopping = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+[unix_http_server]
+file={run_dir}/supervisor.sock
+chmod=0700
+username=arena
+password={rpc_password}
 
-    with contextlib.ExitStack() as stack:
-        env = dict(os.environ)
-        if not env.get("REDIS_URL"):
-            embedded_port = free_port(int(env.get("EMBEDDED_REDIS_PORT", "6390")))
-            env["REDIS_URL"] = stack.enter_context(
-                embedded_redis(port=embedded_port, data_dir=var_dir / "redis", persist=True)
-            )
-            print(f"supervisor | embedded Redis at {env['REDIS_URL']}", flush=True)
-        children = [
-            Child("models", [python, "manage.py", "serve_models"]),
-            Child("web", [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "arena.asgi:application"]),
-            Child("worker", [python, "-m", "celery", "-A", "arena", "worker", "-l", "info", "--concurrency", "1", "-n", f"arena-worker-{port}@%h"]),
-            Child("beat", [python, "-m", "celery", "-A", "arena", "beat", "-l", "info", "-s", str(var_dir / "celerybeat-schedule")]),
-        ]  # fmt: skip
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{run_dir}/supervisor.sock
+username=arena
+password={rpc_password}
+"""
+    return head + "\n" + "\n\n".join(_program_section(p, log_dir=log_dir, port=port) for p in programs) + "\n"
+
+
+def model_programs() -> list[Program]:
+    """One program per local model endpoint that can run here; the others are reported with the reason."""
+    import django
+
+    django.setup()
+    from inference.launch import model_servers
+
+    programs = []
+    for server in model_servers():
+        reason = server.skip_reason or ("" if port_is_free(server.port) else f"port {server.port} is already in use")
+        if reason:
+            print(f"supervisor | not starting {server.label}: {reason}", flush=True)
+        else:
+            programs.append(server.program)
+    return programs
+
+
+def rpc(run_dir: Path, password: str):
+    """supervisord's XML-RPC interface over its unix socket (`supervisorctl -c var/supervisor/supervisord.conf`
+    is the same from a shell)."""
+    from supervisor.xmlrpc import SupervisorTransport
+
+    transport = SupervisorTransport("arena", password, f"unix://{run_dir}/supervisor.sock")
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+
+def _retry_fatal(run_dir: Path, password: str, stopping: threading.Event) -> None:
+    """Start again, with doubling back-off, any program supervisord gave up on after repeated quick deaths
+    (a model server whose GPU was busy, say), so one bad minute does not leave it down for good."""
+    waits: dict[str, float] = {}
+    next_try: dict[str, float] = {}
+    while not stopping.wait(5.0):
         try:
-            for child in children:
-                _start(child, env)
-            if _wait_for_web(port):
-                print(f"supervisor | the arena is up at http://127.0.0.1:{port}  (Ctrl-C stops everything)", flush=True)
-            while not stopping.wait(1.0):
-                for child in children:
-                    code = child.process.poll()
-                    if code is None or code == 0 and child.restarts == 0 and child.name == "models":
-                        # A models child that exits cleanly had nothing to serve (only remote endpoints).
-                        continue
-                    # One part failing degrades only that part: restart it a few times, then leave it down.
-                    if child.restarts >= RESTART_LIMIT:
-                        continue
-                    child.restarts += 1
-                    print(
-                        f"supervisor | {child.name} exited with {code}; restart {child.restarts}/{RESTART_LIMIT}",
-                        flush=True,
-                    )
-                    if stopping.wait(min(2**child.restarts, 30)):
-                        break
-                    _start(child, env)
-        finally:
+            states = rpc(run_dir, password).supervisor.getAllProcessInfo()
+        except (OSError, xmlrpc.client.Fault):
+            continue
+        now = time.monotonic()
+        for info in states:
+            name = f"{info['group']}:{info['name']}"
+            if info["statename"] != "FATAL":
+                waits.pop(name, None)
+                continue
+            wait = waits.setdefault(name, RETRY_FATAL_AFTER)
+            if now < next_try.setdefault(name, now + wait):
+                continue
+            print(f"supervisor | {name} had given up; starting it again (next retry in {wait:.0f}s)", flush=True)
+            with contextlib.suppress(OSError, xmlrpc.client.Fault):
+                rpc(run_dir, password).supervisor.startProcess(name, False)
+            waits[name] = min(wait * 2, RETRY_FATAL_CAP)
+            next_try[name] = now + waits[name]
+
+
+def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int) -> list[Program]:
+    programs = []
+    if not env.get("REDIS_URL"):
+        redis_port = free_port(int(env.get("EMBEDDED_REDIS_PORT", "6390")))
+        (var_dir / "redis").mkdir(parents=True, exist_ok=True)
+        programs.append(redis_program(port=redis_port, data_dir=var_dir / "redis", persist=True))
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    programs += model_programs()
+    programs += [
+        web_program(processes=web_processes, proxy_headers=env.get("PROXY_HEADERS", "") == "1"),
+        worker_program(name=f"arena-worker-{port}", concurrency=1),
+        beat_program(schedule_path=var_dir / "celerybeat-schedule"),
+    ]
+    return programs
+
+
+def run(*, models_only: bool = False, print_config: bool = False) -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    var_dir = Path(os.environ.get("ARENA_VAR_DIR", BASE_DIR / "var"))
+    run_dir, log_dir = var_dir / "supervisor", var_dir / "log"
+    for directory in (var_dir, run_dir, log_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+    # Children get our environment without PORT and HOST: llama-cpp-python's server would read them over
+    # its own flags, and the web port is in the configuration.
+    env = {key: value for key, value in os.environ.items() if key not in {"PORT", "HOST"}}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+    if not print_config:
+        # Every process writes its metrics here; a scrape adds them up (arena/metrics.py). A new run starts empty.
+        metrics_dir = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var_dir / "metrics")))
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(mode=0o700, parents=True)
+    web_processes = int(env.get("WEB_PROCESSES") or default_web_processes())
+    if models_only:
+        programs = model_programs()
+    else:
+        if not print_config and not port_is_free(port):
+            print(f"supervisor | port {port} is already in use (another arena?); choose another with PORT=...")
+            return 1
+        programs = arena_programs(var_dir=var_dir, env=env, web_processes=web_processes, port=port)
+    password = secrets.token_urlsafe(24)
+    config = supervisord_config(programs, run_dir=run_dir, log_dir=log_dir, port=port, rpc_password=password)
+    if print_config:
+        print(config, end="")
+        return 0
+    if not programs:
+        print("supervisor | no locally hosted model can run here; nothing to serve", flush=True)
+        return 0
+    config_path = run_dir / "supervisord.conf"
+    config_path.touch(mode=0o600)
+    config_path.chmod(0o600)  # it holds the socket's password
+    config_path.write_text(config)
+    print(f"supervisor | logs of each program are in {log_dir}/", flush=True)
+    supervisord = subprocess.Popen(
+        [sys.executable, "-m", "supervisor.supervisord", "-c", str(config_path)],
+        cwd=BASE_DIR,
+        env=env,
+        start_new_session=True,  # we forward Ctrl-C ourselves, once, so it can stop everything in order
+    )
+    stopping = threading.Event()
+
+    def stop(*_):
+        if not stopping.is_set():
+            stopping.set()
             print("supervisor | stopping ...", flush=True)
-            for child in reversed(children):
-                _stop(child)
-            print("supervisor | stopped", flush=True)
-    return 0
+            supervisord.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    threading.Thread(target=_retry_fatal, args=(run_dir, password, stopping), daemon=True).start()
+    if not models_only:
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/", timeout=120, process=supervisord)
+            print(f"supervisor | the arena is up at http://127.0.0.1:{port}  (Ctrl-C stops everything)", flush=True)
+        except (TimeoutError, RuntimeError) as exc:
+            print(f"supervisor | the web server is not answering yet: {exc}; see {log_dir}/web-0.log", flush=True)
+    while supervisord.poll() is None:
+        try:
+            supervisord.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            continue
+    stopping.set()
+    print("supervisor | stopped", flush=True)
+    return 0 if supervisord.returncode in (0, -signal.SIGTERM) else supervisord.returncode
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--print-config", action="store_true", help="Print the supervisord configuration and exit.")
+    parser.add_argument("--models-only", action="store_true", help="Supervise only the local model servers.")
+    options = parser.parse_args(argv)
+    return run(models_only=options.models_only, print_config=options.print_config)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
-    sys.exit(run())
+    sys.exit(main(sys.argv[1:]))

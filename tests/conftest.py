@@ -1,7 +1,6 @@
 """Shared fixtures: the real llama.cpp servers, a real Celery worker, a real ASGI server, and personas."""
 
 import os
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -9,17 +8,16 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
-from arena.embedded_redis import free_port
-from arena.http_wait import wait_for_http
+from arena import processes
+from arena.processes import free_port, wait_for_http
 from inference.launch import (
+    bundled_gemma3_gguf,
     bundled_smollm2_gguf,
-    llamacpp_command,
+    llamacpp_program,
     model_server_env,
-    start_process,
-    stop_process,
     wait_until_ready,
 )
-from inference.services import SMOLLM2_SERVED_ID
+from inference.services import GEMMA3_SERVED_ID, NEUTRAL_SYSTEM_PROMPT, SMOLLM2_SERVED_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / "var" / "test-logs"
@@ -27,24 +25,29 @@ LOG_DIR = ROOT / "var" / "test-logs"
 
 @pytest.fixture(scope="session")
 def llama_servers():
-    """Two real llama.cpp servers on the bundled SmolLM2-135M, one per arena side (as `make run` has)."""
+    """Two real llama.cpp servers, as `make run` has them: SmolLM2-135M-Instruct, and Gemma 3 270M (base)
+    prompted through the Vicuna v1.1 template file."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    specs = [
+        (bundled_smollm2_gguf(), SMOLLM2_SERVED_ID, ""),
+        (bundled_gemma3_gguf(ROOT / "var" / "models"), GEMMA3_SERVED_ID, "vicuna_v1.1"),
+    ]
     servers = []
     try:
-        for _ in range(2):
+        for model_path, served_model_id, chat_template in specs:
             port = free_port()
-            argv = llamacpp_command(
-                model_path=bundled_smollm2_gguf(), port=port, host="127.0.0.1",
-                served_model_id=SMOLLM2_SERVED_ID, n_ctx=2048,
+            program = llamacpp_program(
+                name=served_model_id, model_path=model_path, port=port, host="127.0.0.1",
+                served_model_id=served_model_id, n_ctx=2048, chat_template=chat_template,
             )  # fmt: skip
-            process = start_process(argv, log_path=LOG_DIR / f"llama-{port}.log", env=model_server_env())
+            process = processes.start(program, log_path=LOG_DIR / f"llama-{port}.log", env=model_server_env())
             servers.append((f"http://127.0.0.1:{port}/v1", process))
         for base_url, process in servers:
             wait_until_ready(base_url, timeout=120, process=process)
         yield [base_url for base_url, _ in servers]
     finally:
         for _, process in servers:
-            stop_process(process)
+            processes.stop(process)
 
 
 @pytest.fixture(scope="session")
@@ -54,25 +57,23 @@ def llama_server(llama_servers):
 
 @pytest.fixture
 def arena_models(llama_servers):
-    """The two default arena models, pointed at the test llama.cpp servers."""
+    """The two default arena models, pointed at the test llama.cpp servers, with short answers."""
+    from inference.models import ArenaModel
     from inference.services import model_register
 
+    smollm, gemma = llama_servers
     return [
         model_register(
-            name=name,
-            organization="HuggingFaceTB",
-            license="Apache-2.0",
-            base_url=base_url,
-            served_model_id=SMOLLM2_SERVED_ID,
-            temperature=temperature,
-            max_new_tokens=24,
-            system_prompt="You are a helpful assistant.",
-        )  # fmt: skip
-        for name, temperature, base_url in [
-            ("smol-precise", 0.2, llama_servers[0]),
-            ("smol-creative", 0.9, llama_servers[1]),
-        ]
-    ]
+            name="SmolLM2-135M-Instruct", organization="HuggingFaceTB", license="Apache-2.0", base_url=smollm,
+            served_model_id=SMOLLM2_SERVED_ID, system_prompt=NEUTRAL_SYSTEM_PROMPT, max_new_tokens=24,
+            hosting=ArenaModel.Hosting.LLAMACPP,
+        ),
+        model_register(
+            name="Gemma-3-270M (base model)", organization="Google", license="Gemma Terms of Use", base_url=gemma,
+            served_model_id=GEMMA3_SERVED_ID, chat_template="vicuna_v1.1", max_new_tokens=24,
+            hosting=ArenaModel.Hosting.LLAMACPP,
+        ),
+    ]  # fmt: skip
 
 
 def shared_database_url() -> str:
@@ -105,31 +106,32 @@ def celery_worker(transactional_db, child_env):
 
     queue = f"arena-test-{uuid.uuid4().hex[:8]}"
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "celery", "-A", "arena", "worker", "-P", "solo", "-Q", queue, "-l", "info",
-            "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-    process = start_process(argv, log_path=LOG_DIR / f"worker-{queue}.log", env={**child_env, "CELERY_QUEUE": queue})
+    program = processes.worker_program(name=queue, queue=queue, solo=True)
+    process = processes.start(
+        program, log_path=LOG_DIR / f"worker-{queue}.log", env={**child_env, "CELERY_QUEUE": queue}
+    )
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     try:
         yield queue
     finally:
         app.conf.task_default_queue = previous
-        stop_process(process)
+        processes.stop(process)
 
 
 @pytest.fixture
 def live_arena(transactional_db, child_env, celery_worker):
-    """The real ASGI server (Daphne) on a free port, sharing the test database, with a real worker."""
+    """The real ASGI server on a free port, as `make run` starts it, sharing the test database, with a real
+    worker."""
     port = free_port()
     env = {**child_env, "CELERY_QUEUE": celery_worker}
-    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "arena.asgi:application"]
-    process = start_process(argv, log_path=LOG_DIR / f"daphne-{port}.log", env=env)
+    process = processes.start(processes.web_program(port=port), log_path=LOG_DIR / f"web-{port}.log", env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(url + "/", timeout=30, process=process)
         yield url
     finally:
-        stop_process(process)
+        processes.stop(process)
 
 
 @pytest.fixture
@@ -138,6 +140,27 @@ def scripted_api():
 
     with ScriptedAPI() as api:
         yield api
+
+
+@pytest.fixture(autouse=True)
+def isolated_shared_state(settings):
+    """Each test's Redis keys (health, leases, rate limits) and per-process fallbacks are its own."""
+    from arena import shared_state
+    from battles import budgets
+    from inference import health, routing
+    from inference.selectors import forget_cached_fleet
+
+    settings.SHARED_STATE_PREFIX = f"arena-test:{uuid.uuid4().hex[:12]}"
+    for module in (shared_state, budgets, health, routing):
+        module.reset_local()
+    forget_cached_fleet()
+    from battles.selectors import forget_leak_detector
+
+    forget_leak_detector()
+    from django.core.cache import cache
+
+    cache.clear()  # cached boards are keyed by ids that a fresh test database hands out again
+    yield
 
 
 @pytest.fixture(scope="session", autouse=True)

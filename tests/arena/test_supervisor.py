@@ -1,4 +1,5 @@
-"""`make run`'s process supervisor, for real: every part comes up, and Ctrl-C stops every one of them."""
+"""`make run`'s supervision, for real: every part comes up, a killed model server or Redis is restarted on
+its own while its siblings keep running, and Ctrl-C stops every process."""
 
 import os
 import signal
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arena.embedded_redis import free_port
+from arena.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,41 +24,69 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_supervisor_serves_the_arena_and_ctrl_c_stops_every_process(tmp_path):
+def pid_listening_on(port: int) -> int | None:
+    """The pid of the llama.cpp server started for this port (its command line names the port), if any."""
+    found = subprocess.run(["pgrep", "-f", f"llama.*--port {port}( |$)"], capture_output=True, text=True)
+    pids = [int(pid) for pid in found.stdout.split()]
+    assert len(pids) <= 1, found.stdout
+    return pids[0] if pids else None
+
+
+def wait_until(condition, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise AssertionError(log.read_text()[-4000:])
+
+
+def test_each_part_is_supervised_on_its_own_and_ctrl_c_stops_every_process(tmp_path):
     web_port, llama_port, redis_port = free_port(), free_port(), free_port()
-    while llama_port + 1 in {web_port, redis_port}:
+    while {llama_port, llama_port + 1} & {web_port, redis_port}:
         llama_port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(
         ARENA_VAR_DIR=str(tmp_path), PORT=str(web_port), LLAMACPP_BASE_PORT=str(llama_port),
-        EMBEDDED_REDIS_PORT=str(redis_port), PYTHONUNBUFFERED="1",
+        EMBEDDED_REDIS_PORT=str(redis_port), PYTHONUNBUFFERED="1", WEB_PROCESSES="2",
     )  # fmt: skip
     for command in (["migrate", "--noinput"], ["models", "defaults"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
-    log = open(tmp_path / "supervisor.log", "wb")  # noqa: SIM115
+    log_path = tmp_path / "supervisor.log"
+    log = open(log_path, "wb")  # noqa: SIM115
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "arena.supervisor"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     ports = [web_port, llama_port, llama_port + 1, redis_port]
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not all(listening(port) for port in ports):
-            assert supervisor.poll() is None, (tmp_path / "supervisor.log").read_text()[-3000:]
-            time.sleep(0.5)
-        assert all(listening(port) for port in ports), (tmp_path / "supervisor.log").read_text()[-3000:]
+        wait_until(lambda: all(listening(port) for port in ports), 90, log_path)
         assert httpx.get(f"http://127.0.0.1:{web_port}/", timeout=10).status_code == 200
+        for port in (llama_port, llama_port + 1):
+            assert httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10).status_code == 200
+        wait_until(lambda: b"success: worker entered RUNNING" in log_path.read_bytes(), 60, log_path)
+        assert log_path.read_bytes().count(b"spawned: 'web-") == 2  # two web processes on one port
+
+        # kill -9 one model server: only it comes back; its sibling never stops.
+        killed, sibling = pid_listening_on(llama_port), pid_listening_on(llama_port + 1)
+        os.kill(killed, signal.SIGKILL)
+        wait_until(lambda: pid_listening_on(llama_port) not in (None, killed) and listening(llama_port), 60, log_path)
+        assert pid_listening_on(llama_port + 1) == sibling
         assert httpx.get(f"http://127.0.0.1:{llama_port}/v1/models", timeout=10).status_code == 200
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and b"ready." not in (tmp_path / "supervisor.log").read_bytes():
-            time.sleep(0.5)  # the Celery worker announces "... ready."
+
+        # The embedded Redis is supervised too.
+        redis_pid = int(subprocess.run(["pgrep", "-f", f"redis-server.*{redis_port}"], capture_output=True,
+                                       text=True).stdout.split()[0])  # fmt: skip
+        os.kill(redis_pid, signal.SIGKILL)
+        wait_until(lambda: b"exited: redis (terminated by SIGKILL" in log_path.read_bytes(), 10, log_path)
+        wait_until(lambda: listening(redis_port), 30, log_path)
 
         supervisor.send_signal(signal.SIGINT)  # what Ctrl-C delivers
-        assert supervisor.wait(timeout=60) == 0
-        output = (tmp_path / "supervisor.log").read_text()
+        assert supervisor.wait(timeout=90) == 0
+        output = log_path.read_text()
         assert "supervisor | stopped" in output
         assert not any(listening(port) for port in ports), output[-3000:]
         leftovers = subprocess.run(
-            ["pgrep", "-f", f"--port {llama_port}|-p {web_port} "], capture_output=True, text=True
+            ["pgrep", "-f", f"--port {llama_port}|--port {llama_port + 1}|{tmp_path}"], capture_output=True, text=True
         )
         assert leftovers.stdout.strip() == ""
     finally:

@@ -1,0 +1,81 @@
+"""Metrics for operators, in Prometheus format (prometheus-client), at /metrics.
+
+Counters and histograms are kept by each process; with several web processes and a worker, each writes
+them to PROMETHEUS_MULTIPROC_DIR (the supervisor sets it to var/metrics/ and empties it at start) and a
+scrape adds them up. Figures that the database knows exactly (votes, the rating backlog) are read from it
+at scrape time. Labels name models and endpoints: /metrics is for staff, a bearer token, or loopback only.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+BATTLES_STARTED = Counter("arena_battles_started_total", "Battles started (first turn accepted).")
+TURNS_FINISHED = Counter(
+    "arena_turns_finished_total", "Turns that ended, by whether they can be voted on.", ["voteable"]
+)
+SIDES_FINISHED = Counter(
+    "arena_sides_finished_total", "Answers that ended, by outcome (done, or the kind of failure).", ["model", "outcome"]
+)
+BUSY_REFUSALS = Counter("arena_busy_refusals_total", "Starts refused at once because the models were at capacity.")
+FAILOVERS = Counter("arena_failovers_total", "Streams moved to another replica before their first token.", ["model"])
+SIDE_RESTARTS = Counter("arena_side_restarts_total", "Answers restarted on another replica after a cut.", ["model"])
+TTFT = Histogram(
+    "arena_ttft_seconds", "Time to first token per stream.", ["model", "endpoint"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
+)  # fmt: skip
+TOKENS_PER_SECOND = Histogram(
+    "arena_tokens_per_second", "Streaming speed after the first token.", ["model", "endpoint"],
+    buckets=(1, 2, 5, 10, 20, 40, 80, 160, 320),
+)  # fmt: skip
+IN_FLIGHT = Gauge(
+    "arena_streams_in_flight", "Answers streaming now, per process (summed over live processes).", ["model"],
+    multiprocess_mode="livesum",
+)  # fmt: skip
+
+
+class DatabaseFigures:
+    """Exact figures from the database, read at scrape time: votes and the rating backlog."""
+
+    def collect(self):
+        from django.db.models import Count, Min, Q
+        from django.utils import timezone
+
+        from battles.models import Vote
+
+        figures = Vote.objects.aggregate(
+            total=Count("pk"),
+            counted=Count("pk", filter=Q(rated_at__isnull=False, excluded_reason="")),
+            excluded=Count("pk", filter=~Q(excluded_reason="")),
+            unrated=Count("pk", filter=Q(rated_at__isnull=True)),
+            oldest_unrated=Min("created", filter=Q(rated_at__isnull=True)),
+        )
+        votes = GaugeMetricFamily("arena_votes", "Votes stored, by state.", labels=["state"])
+        for state in ("total", "counted", "excluded", "unrated"):
+            votes.add_metric([state], figures[state])
+        yield votes
+        lag = figures["oldest_unrated"]
+        yield GaugeMetricFamily(
+            "arena_rating_lag_seconds",
+            "Age of the oldest vote not yet rated (0 when none waits).",
+            value=(timezone.now() - lag).total_seconds() if lag else 0.0,
+        )
+
+
+def exposition() -> bytes:
+    """The text a Prometheus scrape reads: every process's metrics plus the database's figures."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+        output = generate_latest(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        output = generate_latest(REGISTRY)
+    database = CollectorRegistry()
+    database.register(DatabaseFigures())
+    return output + generate_latest(database)

@@ -1,0 +1,39 @@
+"""/metrics: Prometheus text for operators only, with exact vote figures from the database."""
+
+import pytest
+from django.test import Client
+
+from arena import metrics
+from tests.factories import make_battle, make_vote
+
+pytestmark = pytest.mark.django_db
+
+
+def test_metrics_are_refused_to_a_visitor_from_elsewhere_and_served_to_staff_and_the_token(admin_user, settings):
+    settings.METRICS_TOKEN = "metrics-secret"
+    remote = Client(REMOTE_ADDR="203.0.113.9")
+    assert remote.get("/metrics").status_code == 403
+    assert remote.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    assert remote.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-secret").status_code == 200
+    staff = Client(REMOTE_ADDR="203.0.113.9")
+    staff.force_login(admin_user)
+    assert staff.get("/metrics").status_code == 200
+
+
+def test_loopback_access_can_be_turned_off_for_hosts_behind_a_local_proxy(settings):
+    local = Client(REMOTE_ADDR="127.0.0.1")
+    assert local.get("/metrics").status_code == 200
+    settings.METRICS_FROM_LOOPBACK = False
+    assert local.get("/metrics").status_code == 403
+
+
+def test_the_scrape_carries_stream_metrics_and_exact_vote_figures_with_the_rating_lag():
+    metrics.TTFT.labels(model="m", endpoint="1").observe(0.3)
+    metrics.SIDES_FINISHED.labels(model="m", outcome="timeout").inc()
+    make_vote(make_battle(owner="a"))  # unrated
+    make_vote(make_battle(owner="b"), rated=True)
+    text = Client(REMOTE_ADDR="127.0.0.1").get("/metrics").content.decode()
+    assert 'arena_ttft_seconds_bucket{endpoint="1",le="0.5",model="m"}' in text
+    assert 'arena_sides_finished_total{model="m",outcome="timeout"}' in text
+    assert 'arena_votes{state="total"} 2.0' in text and 'arena_votes{state="unrated"} 1.0' in text
+    assert "arena_rating_lag_seconds" in text
