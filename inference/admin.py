@@ -1,7 +1,13 @@
+from datetime import UTC, datetime
+
+from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
-from inference.models import ArenaModel, Endpoint
+from inference import launch, routing
+from inference.models import ArenaModel, Endpoint, SamplingPlan
+from inference.selectors import replica_of
 
 
 class EndpointForm(forms.ModelForm):
@@ -16,7 +22,7 @@ class EndpointForm(forms.ModelForm):
 
     class Meta:
         model = Endpoint
-        fields = ["base_url", "served_model_id", "api_key", "clear_api_key", "is_active", "port"]
+        fields = ["base_url", "served_model_id", "api_key", "clear_api_key", "is_active", "port", "max_concurrency"]
 
     def clean_api_key(self):
         new_key = self.cleaned_data.get("api_key")
@@ -30,15 +36,91 @@ class EndpointForm(forms.ModelForm):
         return super().save(commit=commit)
 
 
-class EndpointInline(admin.TabularInline):
+def _live_states(endpoints: list[Endpoint]) -> dict[int, routing.ReplicaState]:
+    """Health and in-flight load of these endpoints, in one look at the shared state."""
+    states = async_to_sync(routing.replica_states)([replica_of(endpoint) for endpoint in endpoints])
+    return {state.replica.endpoint_id: state for state in states}
+
+
+class LiveStateColumns:
+    """Read-only columns with an endpoint's live state: health, last error, recent TTFT, in-flight load."""
+
+    def _state(self, endpoint: Endpoint) -> routing.ReplicaState | None:
+        if endpoint.pk is None:
+            return None
+        cache = getattr(self, "_states", None)
+        if cache is None or endpoint.pk not in cache:
+            self._states = _live_states([endpoint])
+        return self._states.get(endpoint.pk)
+
+    @admin.display(description="state")
+    def state(self, endpoint):
+        state = self._state(endpoint)
+        if state is None:
+            return "-"
+        if state.health.state == "down":
+            wait = max(0, int(state.health.retry_at - timezone.now().timestamp()))
+            return f"down (next trial in {wait}s)" if wait else "down (trial due)"
+        return state.health.state
+
+    @admin.display(description="in flight / cap")
+    def load(self, endpoint):
+        state = self._state(endpoint)
+        return "-" if state is None else f"{state.in_flight} / {endpoint.max_concurrency}"
+
+    @admin.display(description="recent TTFT")
+    def recent_ttft(self, endpoint):
+        state = self._state(endpoint)
+        return "-" if state is None or state.health.ttft is None else f"{state.health.ttft:.2f}s"
+
+    @admin.display(description="last error")
+    def last_error(self, endpoint):
+        state = self._state(endpoint)
+        if state is None or not state.health.last_error:
+            return "-"
+        when = datetime.fromtimestamp(state.health.last_error_at, tz=UTC)
+        return f"{when:%Y-%m-%d %H:%M:%S} UTC: {state.health.last_error}"
+
+
+class EndpointInline(LiveStateColumns, admin.TabularInline):
     model = Endpoint
     form = EndpointForm
     extra = 0
+    readonly_fields = ["state", "load", "recent_ttft", "last_error"]
 
 
 @admin.register(ArenaModel)
 class ArenaModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "organization", "hosting", "sampling_weight", "is_active", "is_historical"]
+    list_display = ["name", "organization", "hosting", "sampling_weight", "is_active", "retired_at", "is_historical"]
     list_filter = ["is_active", "is_historical", "hosting"]
     search_fields = ["name", "organization"]
+    readonly_fields = ["gpu_fit"]
     inlines = [EndpointInline]
+
+    @admin.display(description="fits its GPUs?")
+    def gpu_fit(self, model):
+        if model.hosting != ArenaModel.Hosting.VLLM:
+            return "not served by vLLM here"
+        return launch.model_gpu_fit(model, launch.gpu_inventory()).message
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(LiveStateColumns, admin.ModelAdmin):
+    """Every replica with its live state (the fleet at a glance)."""
+
+    form = EndpointForm
+    list_display = ["__str__", "served_model_id", "is_active", "state", "load", "recent_ttft", "last_error"]
+    list_filter = ["is_active", "model__hosting"]
+    list_select_related = ["model"]
+    readonly_fields = ["state", "load", "recent_ttft", "last_error"]
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        self._states = _live_states(list(changelist.result_list))  # one round trip for the whole page
+        return changelist
+
+
+@admin.register(SamplingPlan)
+class SamplingPlanAdmin(admin.ModelAdmin):
+    list_display = ["id", "created"]
+    readonly_fields = ["created", "pair_probabilities", "summary"]

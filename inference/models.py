@@ -3,8 +3,23 @@
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from inference.fields import EncryptedTextField
+
 
 class ArenaModel(models.Model):
+    class Quantization(models.TextChoices):
+        NONE = "", "None (weights as stored)"
+        AWQ = "awq", "AWQ (4-bit)"
+        GPTQ = "gptq", "GPTQ (4-bit)"
+        FP8 = "fp8", "FP8"
+        BITSANDBYTES = "bitsandbytes", "bitsandbytes (4-bit)"
+
+    class Dtype(models.TextChoices):
+        AUTO = "auto", "auto"
+        FLOAT16 = "float16", "float16"
+        BFLOAT16 = "bfloat16", "bfloat16"
+        FLOAT32 = "float32", "float32"
+
     class Hosting(models.TextChoices):
         REMOTE = "remote", "Remote OpenAI-compatible API"
         VLLM = "vllm", "Local vLLM server (GPU)"
@@ -22,6 +37,12 @@ class ArenaModel(models.Model):
         default=1.0, validators=[MinValueValidator(0.0)], help_text="Relative chance of being drawn."
     )
     is_active = models.BooleanField(default=True, help_text="Inactive models are never drawn for battles.")
+    retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="Retired models stay on the leaderboard, marked retired, and are never drawn."
+    )
+    target_votes = models.PositiveIntegerField(
+        default=0, help_text="Draw this model more often until it has this many votes (0: no boost)."
+    )
     is_historical = models.BooleanField(
         default=False, help_text="Imported from an outside battle log; has no endpoint."
     )
@@ -34,6 +55,17 @@ class ArenaModel(models.Model):
     )
     tensor_parallel_size = models.PositiveSmallIntegerField(default=1)
     gpu_memory_utilization = models.FloatField(default=0.9)
+    quantization = models.CharField(
+        max_length=20, choices=Quantization.choices, blank=True, help_text="Passed to vllm serve --quantization."
+    )
+    dtype = models.CharField(max_length=12, choices=Dtype.choices, default=Dtype.AUTO)
+    # What the GPU-fit estimate needs (shown in the admin; a launch that cannot fit is refused).
+    parameters_billion = models.FloatField(null=True, blank=True, help_text="Parameter count in billions.")
+    num_layers = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Transformer layers (KV cache).")
+    hidden_size = models.PositiveIntegerField(null=True, blank=True, help_text="Hidden size (KV cache).")
+    gpu_memory_gb = models.FloatField(
+        null=True, blank=True, help_text="Memory of each GPU it runs on, in GB (blank: read from nvidia-smi)."
+    )
 
     created = models.DateTimeField(auto_now_add=True)
 
@@ -50,13 +82,33 @@ class Endpoint(models.Model):
     model = models.ForeignKey(ArenaModel, on_delete=models.CASCADE, related_name="endpoints")
     base_url = models.URLField(max_length=300, help_text="OpenAI-compatible base URL ending in /v1.")
     served_model_id = models.CharField(max_length=300, help_text="The `model` field sent to the endpoint.")
-    # Kept server-side only; the admin form never renders it back.
-    api_key = models.CharField(max_length=500, blank=True)
+    # Encrypted at rest, kept server-side only; the admin form never renders it back.
+    api_key = EncryptedTextField(blank=True)
     is_active = models.BooleanField(default=True)
     port = models.PositiveIntegerField(null=True, blank=True, help_text="Port of a locally launched server.")
+    max_concurrency = models.PositiveIntegerField(
+        default=4,
+        validators=[MinValueValidator(1)],
+        help_text="Most answers this replica streams at once; battles beyond that go to another replica or wait.",
+    )
 
     class Meta:
         ordering = ["model__name", "id"]
 
     def __str__(self) -> str:
         return f"{self.model.name} @ {self.base_url}"
+
+
+class SamplingPlan(models.Model):
+    """How pairs are drawn, as computed from the newest leaderboard snapshot. The newest row is used."""
+
+    created = models.DateTimeField(auto_now_add=True)
+    # [[model_a_id, model_b_id, probability], ...] over unordered pairs; models missing are never drawn.
+    pair_probabilities = models.JSONField()
+    summary = models.JSONField(default=dict, blank=True, help_text="Plain-words figures for the about page.")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"sampling plan #{self.pk} ({self.created:%Y-%m-%d %H:%M})"

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from inference.client import ChatTarget, InferenceError, complete_chat
-from inference.models import ArenaModel, Endpoint
+from inference.client import ChatTarget, InferenceError, Limits, complete_chat
+from inference.launch import BUNDLED_GEMMA3, BUNDLED_SMOLLM2
+from inference.models import ArenaModel, Endpoint, SamplingPlan
+from inference.selectors import drawable_models, sampling_plan_latest
 
 SMOLLM2_SERVED_ID = "smollm2-135m-instruct"
+GEMMA3_SERVED_ID = "gemma-3-270m"
 
 
 class NotEnoughModels(Exception):
@@ -56,59 +59,89 @@ def model_register(
     return model
 
 
-def default_models_register(*, host: str = "127.0.0.1", base_port: int = 8081) -> list[ArenaModel]:
-    """Two honestly labelled arena models on the bundled SmolLM2-135M, each with its own llama.cpp server.
+# A neutral system prompt for every default model. Without one, SmolLM2's own chat template adds "You are
+# a helpful AI assistant named SmolLM, trained by Hugging Face", which would tell the voter who answers.
+NEUTRAL_SYSTEM_PROMPT = "You are a helpful assistant."
 
-    Same weights, different system prompt and temperature: enough for real battles on a laptop.
+
+def default_models_register(*, host: str = "127.0.0.1", base_port: int = 8081) -> list[ArenaModel]:
+    """Two different real models that run on any CPU, offline, each on its own llama.cpp server.
+
+    SmolLM2-135M-Instruct is instruction tuned; Gemma 3 270M is a base model, prompted through the
+    Vicuna v1.1 template (the Vicuna path, running for real): a fair baseline that shows what instruction
+    tuning is worth. Same sampling settings for both, so the votes compare the models.
     """
-    variants = [
-        ("SmolLM2-135M-Instruct (precise, T=0.2)", "You are a precise assistant. Answer briefly and accurately.", 0.2),
-        ("SmolLM2-135M-Instruct (creative, T=0.9)", "You are a friendly, imaginative assistant.", 0.9),
-    ]
+    defaults = [
+        dict(name="SmolLM2-135M-Instruct", organization="HuggingFaceTB", license="Apache-2.0",
+             weights=BUNDLED_SMOLLM2, served_model_id=SMOLLM2_SERVED_ID, system_prompt=NEUTRAL_SYSTEM_PROMPT,
+             chat_template=""),
+        dict(name="Gemma-3-270M (base model, not instruction tuned)", organization="Google",
+             license="Gemma Terms of Use", weights=BUNDLED_GEMMA3, served_model_id=GEMMA3_SERVED_ID,
+             system_prompt="", chat_template="vicuna_v1.1"),
+    ]  # fmt: skip
     models = []
-    for offset, (name, system_prompt, temperature) in enumerate(variants):
+    for offset, fields in enumerate(defaults):
         port = base_port + offset
         models.append(
             model_register(
-                name=name,
-                organization="HuggingFaceTB",
-                license="Apache-2.0",
+                **fields,
                 base_url=f"http://{host}:{port}/v1",
-                served_model_id=SMOLLM2_SERVED_ID,
-                system_prompt=system_prompt,
-                temperature=temperature,
+                port=port,
+                temperature=0.7,
+                top_p=0.95,
                 max_new_tokens=256,
                 context_length=2048,
                 hosting=ArenaModel.Hosting.LLAMACPP,
-                port=port,
             )  # fmt: skip
         )
     return models
 
 
-def battle_pair_draw(*, rng: random.Random | None = None) -> tuple[ArenaModel, ArenaModel]:
-    """Two distinct active models drawn by sampling weight, in random left/right order."""
+def _pair_weights(candidates: list[ArenaModel]) -> dict[tuple[int, int], float]:
+    """Weight of each unordered pair of candidates (ids in ascending order).
+
+    From the newest sampling plan when there is one (ratings writes it after each snapshot; see
+    ratings/engine/sampling.py). A pair the plan does not know (a model added since) gets the plan's
+    smallest weight, so a new model is drawn from the start. Without a plan: the product of the admins'
+    sampling weights.
+    """
+    ids = sorted(m.pk for m in candidates)
+    admin = {m.pk: m.sampling_weight for m in candidates}
+    pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
+    plan = sampling_plan_latest()
+    if plan is None:
+        return {(a, b): admin[a] * admin[b] for a, b in pairs}
+    planned = {(min(a, b), max(a, b)): float(p) for a, b, p in plan.pair_probabilities}
+    floor = min((p for p in planned.values() if p > 0), default=1.0)
+    return {(a, b): planned.get((a, b), floor) for a, b in pairs}
+
+
+def battle_pair_draw(
+    *, ready: set[int] | None = None, rng: random.Random | None = None
+) -> tuple[ArenaModel, ArenaModel]:
+    """Two distinct drawable models, among those `ready` to answer (all when None), in random left/right order."""
     rng = rng or random.SystemRandom()
-    candidates = list(
-        ArenaModel.objects.filter(is_active=True, sampling_weight__gt=0, endpoints__is_active=True).distinct()
-    )
+    candidates = list(drawable_models().filter(endpoints__is_active=True).distinct())
+    if ready is not None:
+        candidates = [m for m in candidates if m.pk in ready]
     if len(candidates) < 2:
-        raise NotEnoughModels("the arena needs at least two active models with an active endpoint")
-    first = rng.choices(candidates, weights=[m.sampling_weight for m in candidates])[0]
-    rest = [m for m in candidates if m.pk != first.pk]
-    second = rng.choices(rest, weights=[m.sampling_weight for m in rest])[0]
-    pair = [first, second]
+        raise NotEnoughModels("the arena needs at least two drawable models with an active endpoint")
+    weights = _pair_weights(candidates)
+    pairs = [pair for pair, weight in weights.items() if weight > 0]
+    if not pairs:
+        raise NotEnoughModels("no pair of drawable models has a positive sampling weight")
+    a, b = rng.choices(pairs, weights=[weights[pair] for pair in pairs])[0]
+    by_id = {m.pk: m for m in candidates}
+    pair = [by_id[a], by_id[b]]
     rng.shuffle(pair)
     return pair[0], pair[1]
 
 
-def endpoint_pick(model: ArenaModel, *, rng: random.Random | None = None) -> Endpoint:
-    """One active replica of the model, at random."""
-    rng = rng or random.SystemRandom()
-    endpoints = list(model.endpoints.filter(is_active=True))
-    if not endpoints:
-        raise NotEnoughModels(f"model {model.pk} has no active endpoint")
-    return rng.choice(endpoints)
+def sampling_plan_store(*, pair_probabilities: list[list], summary: dict) -> SamplingPlan:
+    """Keep a new plan for drawing pairs ([[model_a_id, model_b_id, probability], ...]); older plans go."""
+    plan = SamplingPlan.objects.create(pair_probabilities=pair_probabilities, summary=summary)
+    SamplingPlan.objects.filter(pk__lt=plan.pk).delete()
+    return plan
 
 
 def endpoint_target(endpoint: Endpoint) -> ChatTarget:
@@ -131,7 +164,7 @@ async def endpoint_check(endpoint: Endpoint, *, timeout: float = 30.0) -> Endpoi
     try:
         reply, stats = await complete_chat(
             endpoint_target(endpoint), [{"role": "user", "content": "Say hello in one word."}],
-            max_tokens=8, temperature=0.0, connect_timeout=min(timeout, 5.0), idle_timeout=timeout,
+            max_tokens=8, temperature=0.0, limits=Limits(connect=min(timeout, 5.0), idle=timeout, answer=timeout),
         )  # fmt: skip
     except InferenceError as exc:
         return EndpointCheck(endpoint=endpoint, ok=False, error=str(exc))

@@ -1,6 +1,14 @@
 """A scripted OpenAI-compatible HTTP server: a test double standing in for a remote API (edge only).
 
-Behaviour is chosen by the first path segment of the base URL: /ok, /slow, /hang, /drop, /error, /nofinish.
+Behaviour is chosen by the first path segment of the base URL:
+  /ok        six tokens and a clean finish          /slow      the same, 0.4 s a token
+  /hang      accepts, then says nothing             /drop      the connection dies after three tokens
+  /error     HTTP 500                               /ratelimited HTTP 429
+  /nofinish  tokens, then the stream just ends      /html      an answer carrying HTML and script
+  /keepalive SSE keep-alive comments, never a token /notobject a chunk that is JSON but not an object
+  /context   HTTP 400 "exceed context window" (llama.cpp's words) when sent more than one user message
+  /leak      an answer that names the model it comes from (SmolLM, by Hugging Face)
+  /hold      like /ok, but holds the stream open until `release()` (a slot stays busy meanwhile)
 """
 
 import json
@@ -9,6 +17,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ANSWER = ["Hello", " from", " the", " scripted", " API", "."]
+LEAKING_ANSWER = ["I am", " Smol", "LM", ", trained", " by Hugging", " Face", "."]
+HOSTILE_ANSWER = [
+    "<script>alert('a')</script>",
+    " <img src=x onerror=alert('b')>",
+    " [link](javascript:alert('c'))",
+    " **bold**",
+]
 
 
 def _chunk(text=None, finish=None) -> bytes:
@@ -20,6 +35,14 @@ def _chunk(text=None, finish=None) -> bytes:
 class ScriptedHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     requests: list[dict] = []
+    holding = threading.Event()
+
+    def _json(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args):  # keep test output quiet
         pass
@@ -38,12 +61,13 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         mode = self.path.strip("/").split("/")[0]
         ScriptedHandler.requests.append({"mode": mode, "payload": payload, "auth": self.headers.get("Authorization")})
         if mode == "error":
-            body = b'{"error": {"message": "model overloaded at secret-host.internal"}}'
-            self.send_response(500)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self._json(500, b'{"error": {"message": "model overloaded at secret-host.internal"}}')
+            return
+        if mode == "ratelimited":
+            self._json(429, b'{"error": {"message": "rate limit reached for requests"}}')
+            return
+        if mode == "context" and sum(m["role"] == "user" for m in payload.get("messages", [])) > 1:
+            self._json(400, b'{"error": {"message": "Requested tokens (2769) exceed context window of 2048"}}')
             return
         if mode == "hang":
             time.sleep(30)
@@ -52,7 +76,20 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
         self.end_headers()
-        for index, piece in enumerate(ANSWER):
+        if mode == "keepalive":
+            for _ in range(150):  # 30 s of keep-alives, no data
+                self.wfile.write(b": keep-alive\n\n")
+                self.wfile.flush()
+                time.sleep(0.2)
+            return
+        if mode == "notobject":
+            self.wfile.write(_chunk(ANSWER[0]) + b"data: [1]\n\n")
+            self.wfile.flush()
+            return
+        if mode == "hold":
+            ScriptedHandler.holding.wait(30)
+        script = {"html": HOSTILE_ANSWER, "leak": LEAKING_ANSWER}.get(mode, ANSWER)
+        for index, piece in enumerate(script):
             if mode == "drop" and index == 3:
                 self.wfile.flush()
                 self.connection.shutdown(2)  # the server dies mid-answer
@@ -81,11 +118,17 @@ class ScriptedAPI:
     def requests(self) -> list[dict]:
         return ScriptedHandler.requests
 
+    def release(self) -> None:
+        """Let every /hold stream go on."""
+        ScriptedHandler.holding.set()
+
     def __enter__(self):
         ScriptedHandler.requests = []
+        ScriptedHandler.holding = threading.Event()
         self.thread.start()
         return self
 
     def __exit__(self, *exc):
+        self.release()
         self.server.shutdown()
         self.server.server_close()

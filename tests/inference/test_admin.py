@@ -20,14 +20,42 @@ def test_admin_never_renders_a_stored_api_key_and_keeps_it_when_left_blank(admin
         "name": "keyed", "organization": "", "license": "", "system_prompt": "", "temperature": "0.7",
         "top_p": "1.0", "max_new_tokens": "512", "context_length": "2048", "sampling_weight": "1.0",
         "is_active": "on", "hosting": "remote", "weights": "", "chat_template": "", "tensor_parallel_size": "1",
-        "gpu_memory_utilization": "0.9",
+        "gpu_memory_utilization": "0.9", "target_votes": "0", "quantization": "", "dtype": "auto",
         "endpoints-TOTAL_FORMS": "1", "endpoints-INITIAL_FORMS": "1", "endpoints-MIN_NUM_FORMS": "0",
         "endpoints-MAX_NUM_FORMS": "1000", "endpoints-0-id": str(endpoint.pk), "endpoints-0-model": str(model.pk),
         "endpoints-0-base_url": endpoint.base_url, "endpoints-0-served_model_id": "renamed",
-        "endpoints-0-api_key": "", "endpoints-0-is_active": "on",
+        "endpoints-0-api_key": "", "endpoints-0-is_active": "on", "endpoints-0-max_concurrency": "4",
     }  # fmt: skip
     response = admin_client.post(url, form)
     assert response.status_code == 302, response.content[:2000]
     endpoint.refresh_from_db()
     assert endpoint.served_model_id == "renamed"
     assert endpoint.api_key == "sk-should-never-leave-the-server"
+
+
+def test_the_admin_shows_each_endpoints_state_last_error_recent_ttft_and_load(admin_client):
+    from asgiref.sync import async_to_sync
+
+    from inference import health, routing
+    from inference.selectors import replica_of
+
+    broken = make_model("broken-model").endpoints.get()
+    fine = make_model("fine-model").endpoints.get()
+    for _ in range(health.POLICY.failures_to_open):
+        async_to_sync(health.record_failure)(broken.pk, error="unreachable: connection refused")
+    async_to_sync(health.record_success)(fine.pk, ttft=0.25, duration=2.0)
+    async_to_sync(routing.reserve)([replica_of(fine)], hold_seconds=60)
+    page = admin_client.get(reverse("admin:inference_endpoint_changelist")).content.decode()
+    assert "down (next trial in" in page and "connection refused" in page
+    assert "healthy" in page and "0.25s" in page and "1 / 4" in page
+    model_page = admin_client.get(reverse("admin:inference_arenamodel_change", args=[broken.model_id]))
+    assert "down (next trial in" in model_page.content.decode()
+
+
+def test_the_admin_says_whether_a_vllm_model_fits_its_gpus(admin_client):
+    from inference.models import ArenaModel
+
+    model = ArenaModel.objects.create(name="vicuna-33b", hosting="vllm", weights="lmsys/vicuna-33b-v1.3",
+                                      parameters_billion=32.5, num_layers=60, hidden_size=6656, gpu_memory_gb=40)  # fmt: skip
+    page = admin_client.get(reverse("admin:inference_arenamodel_change", args=[model.pk])).content.decode()
+    assert "does not fit" in page and "quantize it" in page

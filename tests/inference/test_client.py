@@ -1,15 +1,39 @@
 import asyncio
+import time
 
 import pytest
 
-from inference.client import ChatTarget, InferenceError, StreamStats, complete_chat, stream_chat
+from inference.client import (
+    ChatTarget,
+    InferenceError,
+    Limits,
+    StreamStats,
+    complete_chat,
+    list_models,
+    pooled_client,
+    stream_chat,
+)
 
 HELLO = [{"role": "user", "content": "Hi"}]
 
 
-async def test_stream_yields_pieces_in_order_and_records_timings(scripted_api):
+async def collect(target: ChatTarget, messages=HELLO, **kwargs) -> tuple[list[str], StreamStats]:
+    pieces: list[str] = []
+
+    async def on_text(text: str) -> None:
+        pieces.append(text)
+
     stats = StreamStats()
-    pieces = [p async for p in stream_chat(ChatTarget(scripted_api.url("ok"), "m"), HELLO, stats=stats)]
+    try:
+        await stream_chat(target, messages, on_text=on_text, stats=stats, **kwargs)
+    except InferenceError as exc:
+        exc.pieces = pieces
+        raise
+    return pieces, stats
+
+
+async def test_stream_hands_over_pieces_in_order_and_records_timings(scripted_api):
+    pieces, stats = await collect(ChatTarget(scripted_api.url("ok"), "m"))
     assert "".join(pieces) == "Hello from the scripted API."
     timings = stats.as_dict()
     assert timings["tokens"] == 6
@@ -17,38 +41,78 @@ async def test_stream_yields_pieces_in_order_and_records_timings(scripted_api):
     assert 0 <= timings["ttft"] <= timings["total"]
 
 
-async def test_request_carries_model_sampling_and_bearer_key(scripted_api):
+async def test_request_carries_model_sampling_stops_and_bearer_key(scripted_api):
     await complete_chat(
-        ChatTarget(scripted_api.url("ok"), "served-id", api_key="sk-secret"), HELLO, temperature=0.3, max_tokens=7
-    )
+        ChatTarget(scripted_api.url("ok"), "served-id", api_key="sk-secret"), HELLO, temperature=0.3, max_tokens=7,
+        stop=["</s>", "USER:"],
+    )  # fmt: skip
     sent = scripted_api.requests[-1]
     assert sent["auth"] == "Bearer sk-secret"
     assert sent["payload"]["model"] == "served-id"
     assert sent["payload"]["temperature"] == 0.3
     assert sent["payload"]["max_tokens"] == 7
+    assert sent["payload"]["stop"] == ["</s>", "USER:"]
     assert sent["payload"]["stream"] is True
 
 
-async def test_http_error_is_reported_with_status_kind(scripted_api):
+async def test_one_pooled_client_per_event_loop_serves_every_stream(scripted_api):
+    first = pooled_client()
+    await complete_chat(ChatTarget(scripted_api.url("ok"), "m"), HELLO)
+    await complete_chat(ChatTarget(scripted_api.url("ok"), "m"), HELLO)
+    assert pooled_client() is first
+
+
+@pytest.mark.parametrize("mode, kind", [("error", "http 500"), ("ratelimited", "http 429")])
+async def test_http_errors_are_reported_with_their_status_and_are_worth_another_replica(scripted_api, mode, kind):
     with pytest.raises(InferenceError) as caught:
-        await complete_chat(ChatTarget(scripted_api.url("error"), "m"), HELLO)
-    assert caught.value.kind == "http 500"
+        await complete_chat(ChatTarget(scripted_api.url(mode), "m"), HELLO)
+    assert caught.value.kind == kind and caught.value.worth_another_replica
+
+
+async def test_a_too_long_conversation_is_its_own_kind_and_says_nothing_about_the_endpoints_health(scripted_api):
+    messages = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
+    ]
+    with pytest.raises(InferenceError) as caught:
+        await complete_chat(ChatTarget(scripted_api.url("context"), "m"), messages)
+    assert caught.value.kind == "context" and not caught.value.endpoint_at_fault
 
 
 async def test_hanging_server_hits_the_idle_timeout(scripted_api):
     with pytest.raises(InferenceError) as caught:
-        await asyncio.wait_for(complete_chat(ChatTarget(scripted_api.url("hang"), "m"), HELLO, idle_timeout=0.5), 10)
+        await asyncio.wait_for(
+            complete_chat(ChatTarget(scripted_api.url("hang"), "m"), HELLO, limits=Limits(idle=0.5)), 10
+        )
     assert caught.value.kind == "timeout"
 
 
-async def test_stream_dropped_mid_answer_is_an_error(scripted_api):
-    stats = StreamStats()
-    received = []
+async def test_keep_alive_comments_do_not_keep_an_answer_alive_past_its_deadlines(scripted_api):
+    for limits in (Limits(idle=0.8, answer=60), Limits(idle=60, answer=0.8)):
+        began = time.monotonic()
+        with pytest.raises(InferenceError) as caught:
+            await complete_chat(ChatTarget(scripted_api.url("keepalive"), "m"), HELLO, limits=limits)
+        assert caught.value.kind == "timeout" and time.monotonic() - began < 3
+
+
+async def test_the_answer_deadline_bounds_a_steadily_streaming_answer(scripted_api):
+    with pytest.raises(InferenceError, match="whole answer") as caught:
+        await collect(ChatTarget(scripted_api.url("slow"), "m"), limits=Limits(idle=5, answer=1.0))
+    assert caught.value.kind == "timeout" and 1 <= len(caught.value.pieces) < 6
+
+
+async def test_a_chunk_that_is_json_but_not_an_object_is_a_bad_response_not_a_crash(scripted_api):
     with pytest.raises(InferenceError) as caught:
-        async for piece in stream_chat(ChatTarget(scripted_api.url("drop"), "m"), HELLO, stats=stats):
-            received.append(piece)
+        await collect(ChatTarget(scripted_api.url("notobject"), "m"))
+    assert caught.value.kind == "bad response" and caught.value.pieces == ["Hello"]
+
+
+async def test_stream_dropped_mid_answer_is_an_error(scripted_api):
+    with pytest.raises(InferenceError) as caught:
+        await collect(ChatTarget(scripted_api.url("drop"), "m"))
     assert caught.value.kind == "dropped"
-    assert received == ["Hello", " from", " the"]
+    assert caught.value.pieces == ["Hello", " from", " the"]
 
 
 async def test_stream_closed_without_finish_is_an_error(scripted_api):
@@ -59,20 +123,22 @@ async def test_stream_closed_without_finish_is_an_error(scripted_api):
 
 async def test_unreachable_endpoint_is_reported():
     with pytest.raises(InferenceError) as caught:
-        await complete_chat(ChatTarget("http://127.0.0.1:9/v1", "m"), HELLO, connect_timeout=1)
-    assert caught.value.kind == "unreachable"
+        await complete_chat(ChatTarget("http://127.0.0.1:9/v1", "m"), HELLO, limits=Limits(connect=1))
+    assert caught.value.kind == "unreachable" and caught.value.worth_another_replica
+
+
+async def test_the_models_list_is_the_cheap_probe(scripted_api):
+    assert await list_models(ChatTarget(scripted_api.url("ok"), "m")) == ["scripted"]
+    with pytest.raises(InferenceError):
+        await list_models(ChatTarget("http://127.0.0.1:9/v1", "m"), timeout=1)
 
 
 @pytest.mark.llama
 async def test_real_llama_cpp_server_streams_an_answer(llama_server):
-    stats = StreamStats()
-    pieces = [
-        p async for p in stream_chat(
-            ChatTarget(llama_server, "smollm2-135m-instruct"),
-            [{"role": "user", "content": "What is the capital of France?"}],
-            max_tokens=16, temperature=0.0, stats=stats,
-        )
-    ]  # fmt: skip
+    pieces, stats = await collect(
+        ChatTarget(llama_server, "smollm2-135m-instruct"),
+        [{"role": "user", "content": "What is the capital of France?"}], max_tokens=16, temperature=0.0,
+    )  # fmt: skip
     assert len(pieces) > 1, "the answer should arrive in several streamed pieces"
     assert "".join(pieces).strip()
     assert stats.as_dict()["finish_reason"] in {"stop", "length"}

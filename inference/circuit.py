@@ -1,0 +1,98 @@
+"""An endpoint's health as a small state machine (a circuit breaker), in plain Python.
+
+healthy  -> answering; degraded -> answering, but it failed recently or its first tokens are slow (tried
+after healthy replicas); down -> taken out after repeated failures (the circuit is open) until a probe or
+one trial request succeeds. Each time it opens again the wait before the next trial doubles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
+
+
+@dataclass(frozen=True)
+class Policy:
+    failures_to_open: int = 3  # consecutive failures that take an endpoint out
+    first_retry_after: float = 15.0  # seconds down before the first trial, then doubling ...
+    longest_retry_after: float = 300.0  # ... up to this
+    slow_ttft: float = 10.0  # a first token slower than this on average marks it degraded
+    smoothing: float = 0.3  # weight of the newest observation in the moving averages
+
+
+@dataclass(frozen=True)
+class Health:
+    state: str = HEALTHY
+    failures: int = 0  # consecutive
+    opens: int = 0  # consecutive times the circuit opened without a success in between
+    retry_at: float = 0.0  # when down: the time a trial may be made
+    ttft: float | None = None  # moving average of the time to first token, seconds
+    duration: float | None = None  # moving average of a whole answer, seconds
+    last_error: str = ""
+    last_error_at: float = 0.0
+    last_ok_at: float = 0.0
+    probed_at: float = 0.0
+
+    def routable(self, now: float) -> bool:
+        """May a stream be sent here now? Down endpoints only once their trial is due."""
+        return self.state != DOWN or now >= self.retry_at
+
+    def as_strings(self) -> dict[str, str]:
+        return {key: "" if value is None else str(value) for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_strings(cls, fields: dict) -> Health:
+        """From a Redis hash (bytes or str values); missing or unreadable fields take their defaults."""
+        decoded = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in fields.items()
+        }
+        values = {}
+        for name, default in asdict(cls()).items():
+            raw = decoded.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = (
+                    raw if isinstance(default, str) else (int(raw) if isinstance(default, int) else float(raw))
+                )
+            except ValueError:
+                continue
+        return cls(**values)
+
+
+def _average(previous: float | None, value: float, smoothing: float) -> float:
+    return value if previous is None else (1 - smoothing) * previous + smoothing * value
+
+
+def after_success(health: Health, *, now: float, ttft: float | None, duration: float | None, policy: Policy) -> Health:
+    """An answer streamed in full: close the circuit, and keep an eye on how slow it is."""
+    average_ttft = health.ttft if ttft is None else _average(health.ttft, ttft, policy.smoothing)
+    average_duration = health.duration if duration is None else _average(health.duration, duration, policy.smoothing)
+    slow = average_ttft is not None and average_ttft > policy.slow_ttft
+    return replace(
+        health, state=DEGRADED if slow else HEALTHY, failures=0, opens=0, retry_at=0.0,
+        ttft=average_ttft, duration=average_duration, last_ok_at=now,
+    )  # fmt: skip
+
+
+def after_failure(health: Health, *, now: float, error: str, policy: Policy) -> Health:
+    """A stream failed at this endpoint: degrade it, and take it out after repeated failures."""
+    failures = health.failures + 1
+    if failures < policy.failures_to_open and health.state != DOWN:
+        return replace(health, state=DEGRADED, failures=failures, last_error=error, last_error_at=now)
+    opens = health.opens + 1
+    wait = min(policy.first_retry_after * 2 ** (opens - 1), policy.longest_retry_after)
+    return replace(
+        health, state=DOWN, failures=failures, opens=opens, retry_at=now + wait, last_error=error, last_error_at=now
+    )
+
+
+def after_probe(health: Health, *, now: float, ok: bool, error: str, policy: Policy) -> Health:
+    """The periodic probe's verdict: a success brings a down endpoint back; a failure counts like any other."""
+    if ok:
+        if health.state == DOWN:
+            return replace(health, state=HEALTHY, failures=0, opens=0, retry_at=0.0, probed_at=now)
+        return replace(health, probed_at=now)
+    return replace(after_failure(health, now=now, error=error, policy=policy), probed_at=now)

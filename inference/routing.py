@@ -1,0 +1,198 @@
+"""Which replica serves a stream: the least-loaded healthy one with a free slot under its concurrency cap.
+
+In-flight streams are leases in Redis, shared by every web process: one sorted set per endpoint, each
+member a stream with its expiry as score. A stream releases its lease when it ends, however it ends; a
+process that dies mid-stream cannot leak one, because a lease lapses on its own at the answer deadline.
+With Redis unreachable, each process counts its own streams instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from arena import shared_state
+from arena.shared_state import SharedStateDown
+from inference import health
+from inference.circuit import DEGRADED, DOWN, HEALTHY, Health
+
+# Atomically: forget lapsed leases, then take a slot if one is free. KEYS[1] = the endpoint's lease set;
+# ARGV = now, cap, lease id, expiry.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+  redis.call('EXPIRE', KEYS[1], 86400)
+  return 1
+end
+return 0
+"""
+_local_in_flight: Counter[int] = Counter()  # fallback while Redis is unreachable
+
+
+@dataclass(frozen=True)
+class Replica:
+    """An endpoint as routing sees it."""
+
+    endpoint_id: int
+    model_id: int
+    base_url: str
+    served_model_id: str
+    api_key: str
+    max_concurrency: int
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    replica: Replica
+    health: Health
+    in_flight: int
+
+    @property
+    def free(self) -> bool:
+        return self.in_flight < self.replica.max_concurrency
+
+    @property
+    def load(self) -> float:
+        return self.in_flight / self.replica.max_concurrency
+
+
+@dataclass(frozen=True)
+class Lease:
+    replica: Replica
+    lease_id: str
+    local: bool  # counted in this process only (Redis was down)
+
+
+def _key(endpoint_id: int) -> str:
+    return f"{settings.SHARED_STATE_PREFIX}:endpoint:{endpoint_id}:leases"
+
+
+async def replica_states(replicas: list[Replica]) -> list[ReplicaState]:
+    """Health and in-flight count of each replica, in two round trips at most."""
+    if not replicas:
+        return []
+    ids = [replica.endpoint_id for replica in replicas]
+    healths = await health.health_of(ids)
+    now = time.time()
+    try:
+
+        async def count(client):
+            async with client.pipeline(transaction=False) as pipe:
+                for endpoint_id in ids:
+                    pipe.zcount(_key(endpoint_id), now, "+inf")
+                return await pipe.execute()
+
+        counts = await shared_state.run(count)
+    except SharedStateDown:
+        counts = [_local_in_flight[endpoint_id] for endpoint_id in ids]
+    return [
+        ReplicaState(replica, healths[replica.endpoint_id], int(in_flight))
+        for replica, in_flight in zip(replicas, counts, strict=True)
+    ]
+
+
+def preference_order(states: list[ReplicaState], *, now: float, rng: random.Random | None = None) -> list[ReplicaState]:
+    """Routable replicas with a free slot, best first: healthy before degraded before a due trial of a down
+    one, then least loaded; equals in random order so no replica is everyone's first choice."""
+    rng = rng or random
+    rank = {HEALTHY: 0, DEGRADED: 1, DOWN: 2}
+    candidates = [s for s in states if s.free and s.health.routable(now)]
+    rng.shuffle(candidates)
+    return sorted(candidates, key=lambda s: (rank[s.health.state], s.load))
+
+
+async def _acquire(replica: Replica, lease_id: str, expires_at: float) -> bool | None:
+    """True/False whether a slot was taken in Redis; None when Redis is unreachable."""
+    try:
+        return bool(
+            await shared_state.run(
+                lambda client: client.eval(
+                    _ACQUIRE, 1, _key(replica.endpoint_id), time.time(), replica.max_concurrency, lease_id, expires_at
+                )
+            )
+        )
+    except SharedStateDown:
+        return None
+
+
+async def reserve(replicas: list[Replica], *, hold_seconds: float, exclude: set[int] = frozenset()) -> Lease | None:
+    """A lease on the best replica with a free slot (skipping `exclude`d endpoints), or None if none has one."""
+    now = time.time()
+    states = await replica_states([r for r in replicas if r.endpoint_id not in exclude])
+    for state in preference_order(states, now=now):
+        if state.health.state == DOWN and not await health.claim_trial(state.replica.endpoint_id):
+            continue
+        lease_id = uuid.uuid4().hex
+        taken = await _acquire(state.replica, lease_id, time.time() + hold_seconds)
+        if taken is None:
+            if _local_in_flight[state.replica.endpoint_id] >= state.replica.max_concurrency:
+                continue
+            _local_in_flight[state.replica.endpoint_id] += 1
+            return Lease(state.replica, lease_id, local=True)
+        if taken:
+            return Lease(state.replica, lease_id, local=False)
+    return None
+
+
+async def release(lease: Lease) -> None:
+    """Give the slot back. Shielded, so a cancelled stream (a closed socket) still releases it."""
+    if lease.local:
+        _local_in_flight[lease.replica.endpoint_id] -= 1
+        return
+
+    async def remove(client):
+        return await client.zrem(_key(lease.replica.endpoint_id), lease.lease_id)
+
+    with contextlib.suppress(SharedStateDown):  # if so, the lease lapses on its own at its expiry
+        await asyncio.shield(shared_state.run(remove))
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Which models can take a battle now, which are only busy, and when a busy one likely frees up."""
+
+    ready: set[int]
+    busy: set[int]
+    retry_after: int  # seconds; meaningful when models are busy
+
+    def describe_shortage(self) -> str:
+        if self.busy:
+            return f"busy: {len(self.busy)} model(s) at capacity"
+        return "not enough models are up"
+
+
+# A busy model's next free slot is expected after about this share of its average answer.
+_BUSY_WAIT_SHARE = 0.5
+
+
+async def availability(replicas_by_model: dict[int, list[Replica]]) -> Availability:
+    """Models with a routable replica that has a free slot (ready), and those whose routable replicas are
+    all full (busy), from one look at the fleet's shared state."""
+    everything = [replica for replicas in replicas_by_model.values() for replica in replicas]
+    states = {state.replica.endpoint_id: state for state in await replica_states(everything)}
+    now = time.time()
+    ready, busy, waits = set(), set(), []
+    for model_id, replicas in replicas_by_model.items():
+        routable = [states[r.endpoint_id] for r in replicas if states[r.endpoint_id].health.routable(now)]
+        if any(state.free for state in routable):
+            ready.add(model_id)
+        elif routable:
+            busy.add(model_id)
+            durations = [state.health.duration for state in routable if state.health.duration]
+            waits.append(min(durations) * _BUSY_WAIT_SHARE if durations else 5.0)
+    retry_after = max(1, min(60, math.ceil(min(waits)))) if waits else 5
+    return Availability(ready=ready, busy=busy, retry_after=retry_after)
+
+
+def reset_local() -> None:
+    """Forget the per-process fallback counts (tests)."""
+    _local_in_flight.clear()

@@ -1,0 +1,62 @@
+"""Reads of the model registry: which replicas serve which models, as routing sees them."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from arena.db import off_loop
+from inference.models import ArenaModel, Endpoint, SamplingPlan
+from inference.routing import Replica
+
+# How long a process reuses its view of the registry before reading it again (admin changes show up
+# within this many seconds).
+FLEET_CACHE_SECONDS = 5.0
+_cache: dict[str, tuple[float, dict[int, list[Replica]]]] = {}
+
+
+def replica_of(endpoint: Endpoint) -> Replica:
+    return Replica(
+        endpoint_id=endpoint.pk,
+        model_id=endpoint.model_id,
+        base_url=endpoint.base_url,
+        served_model_id=endpoint.served_model_id,
+        api_key=endpoint.api_key,
+        max_concurrency=endpoint.max_concurrency,
+    )
+
+
+def drawable_models():
+    """Models that may be drawn into a new battle: active, not retired, with a sampling weight."""
+    return ArenaModel.objects.filter(is_active=True, retired_at__isnull=True, sampling_weight__gt=0)
+
+
+def replicas_by_model(model_ids: list[int] | None = None) -> dict[int, list[Replica]]:
+    """Active endpoints per model: of the given models, or of every drawable model."""
+    endpoints = Endpoint.objects.filter(is_active=True)
+    if model_ids is None:
+        endpoints = endpoints.filter(model__in=drawable_models())
+    else:
+        endpoints = endpoints.filter(model_id__in=model_ids)
+    grouped: dict[int, list[Replica]] = defaultdict(list)
+    for endpoint in endpoints.order_by("pk"):
+        grouped[endpoint.model_id].append(replica_of(endpoint))
+    return dict(grouped)
+
+
+async def drawable_replicas() -> dict[int, list[Replica]]:
+    """`replicas_by_model()` of the drawable models, cached per process for a few seconds."""
+    now = time.monotonic()
+    cached = _cache.get("drawable")
+    if cached is None or now - cached[0] > FLEET_CACHE_SECONDS:
+        cached = (now, await off_loop(replicas_by_model)())
+        _cache["drawable"] = cached
+    return cached[1]
+
+
+def forget_cached_fleet() -> None:
+    _cache.clear()
+
+
+def sampling_plan_latest() -> SamplingPlan | None:
+    return SamplingPlan.objects.order_by("-id").first()

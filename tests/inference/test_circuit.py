@@ -1,0 +1,53 @@
+"""The endpoint health state machine (a circuit breaker), in plain Python."""
+
+from inference.circuit import DEGRADED, DOWN, HEALTHY, Health, Policy, after_failure, after_probe, after_success
+
+POLICY = Policy(failures_to_open=3, first_retry_after=15.0, longest_retry_after=60.0, slow_ttft=10.0)
+
+
+def fail(health: Health, times: int, now: float = 100.0) -> Health:
+    for _ in range(times):
+        health = after_failure(health, now=now, error="refused", policy=POLICY)
+    return health
+
+
+def test_a_failure_degrades_and_three_in_a_row_take_the_endpoint_out():
+    assert fail(Health(), 1).state == DEGRADED
+    assert fail(Health(), 2).state == DEGRADED
+    down = fail(Health(), 3)
+    assert down.state == DOWN and down.retry_at == 115.0 and down.last_error == "refused"
+    assert not down.routable(100.0) and down.routable(115.0)  # one trial once the wait is over
+
+
+def test_a_success_closes_the_circuit_and_forgets_the_failures():
+    health = after_success(fail(Health(), 3), now=200.0, ttft=0.2, duration=1.0, policy=POLICY)
+    assert (health.state, health.failures, health.opens) == (HEALTHY, 0, 0)
+
+
+def test_each_reopening_doubles_the_wait_up_to_the_cap():
+    health = fail(Health(), 3)
+    waits = []
+    for _ in range(4):
+        health = after_failure(health, now=1000.0, error="still down", policy=POLICY)  # a failed trial
+        waits.append(health.retry_at - 1000.0)
+    assert waits == [30.0, 60.0, 60.0, 60.0]
+
+
+def test_a_probe_brings_a_down_endpoint_back_and_a_failed_probe_counts_as_a_failure():
+    down = fail(Health(), 3)
+    assert after_probe(down, now=101.0, ok=True, error="", policy=POLICY).state == HEALTHY
+    assert after_probe(Health(), now=1.0, ok=False, error="x", policy=POLICY).failures == 1
+
+
+def test_slow_first_tokens_mark_an_answering_endpoint_degraded():
+    health = Health()
+    for _ in range(10):
+        health = after_success(health, now=1.0, ttft=25.0, duration=30.0, policy=POLICY)
+    assert health.state == DEGRADED and health.ttft > POLICY.slow_ttft
+
+
+def test_health_round_trips_through_a_redis_hash_of_bytes():
+    health = fail(Health(), 3)
+    stored = {key.encode(): value.encode() for key, value in health.as_strings().items()}
+    assert Health.from_strings(stored) == health
+    assert Health.from_strings({b"state": b"down", b"failures": b"not a number"}).failures == 0

@@ -1,0 +1,24 @@
+"""The periodic health probe: a down endpoint that answers again comes back; one that doesn't stays out."""
+
+import pytest
+
+from inference import health
+from inference.circuit import DOWN, HEALTHY
+from inference.tasks import endpoints_probe
+from tests.factories import make_model
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_probe_brings_back_an_endpoint_that_answers_and_counts_one_that_does_not(scripted_api):
+    from asgiref.sync import async_to_sync
+
+    up = make_model("up", base_url=scripted_api.url("ok")).endpoints.get()
+    gone = make_model("gone", base_url="http://127.0.0.1:9/v1").endpoints.get()
+    for endpoint in (up, gone):
+        for _ in range(health.POLICY.failures_to_open):
+            async_to_sync(health.record_failure)(endpoint.pk, error="refused")
+    errors = endpoints_probe()
+    assert errors[up.pk] == "" and "unreachable" in errors[gone.pk]
+    states = async_to_sync(health.health_of)([up.pk, gone.pk])
+    assert states[up.pk].state == HEALTHY and states[gone.pk].state == DOWN
