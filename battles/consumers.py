@@ -2,23 +2,31 @@
 
 import asyncio
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from arena import metrics
+from arena.db import off_loop
 from battles import events, services
 from battles.streaming import turn_answer_both
+from battles.visitors import session_is_issued
+from inference import routing
+from inference.selectors import drawable_replicas
 
 
 class BattleConsumer(AsyncJsonWebsocketConsumer):
+    # No channel layer: a battle talks only to its own socket, so a Redis outage must not close it.
+    channel_layer_alias = None
+
     async def connect(self):
         session = self.scope.get("session")
-        if session is None or not session.session_key:
-            # Sessions are created by the arena page; a socket without one can't own a battle.
+        key = getattr(session, "session_key", None)
+        if not key or not await off_loop(session_is_issued)(session):
+            # Only a session the arena issued (when the visitor started a battle) may own one.
             await self.close(code=4401)
             return
-        self.session_key = session.session_key
-        # Daphne fills scope["client"] (run it with --proxy-headers behind a reverse proxy).
-        self.client_ip = (self.scope.get("client") or ("",))[0] or ""
+        # scope["client"] is the peer, or the forwarded client when the web server trusts proxy headers.
+        ip = (self.scope.get("client") or ("",))[0] or ""
+        self.visitor = services.Visitor.of(session_key=key, ip=ip)
         self.streaming: asyncio.Task | None = None
         await self.accept()
 
@@ -36,27 +44,37 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type")
         try:
             if kind == "start":
-                battle = await database_sync_to_async(services.battle_start)(
-                    session_key=self.session_key, prompt=content.get("prompt"), client_ip=self.client_ip
-                )
-                turn = await database_sync_to_async(lambda: battle.turns.get(index=0))()
-                regenerated = False
+                fleet = await drawable_replicas()
+                ready = await routing.availability(fleet)
+                turn = await off_loop(services.battle_start)(
+                    visitor=self.visitor, prompt=content.get("prompt"), ready=ready.ready,
+                    retry_after=ready.retry_after if ready.busy else 0,
+                )  # fmt: skip
             elif kind == "continue":
-                turn = await database_sync_to_async(services.battle_continue)(
-                    battle_id=content.get("battle_id"), session_key=self.session_key, prompt=content.get("prompt")
+                turn = await off_loop(services.battle_continue)(
+                    battle_id=content.get("battle_id"), visitor=self.visitor, prompt=content.get("prompt")
                 )
-                regenerated = False
             elif kind == "regenerate":
-                turn = await database_sync_to_async(services.turn_regenerate)(
-                    battle_id=content.get("battle_id"), session_key=self.session_key
+                turn = await off_loop(services.turn_regenerate)(
+                    battle_id=content.get("battle_id"), visitor=self.visitor
                 )
-                regenerated = True
             else:
                 await self.send_json(events.error("Unknown message type."))
                 return
+        except services.BattleBusy as exc:
+            metrics.BUSY_REFUSALS.inc()
+            await self.send_json(events.busy(str(exc), exc.retry_after))
+            return
         except services.BattleError as exc:
             await self.send_json(events.error(str(exc)))
             return
-        await self.send_json(events.turn_started(str(turn.battle_id), turn.index, turn.prompt, regenerated=regenerated))
+        if kind == "start":
+            metrics.BATTLES_STARTED.inc()
+        started = events.turn_started(
+            turn.battle_id, turn.index, turn.version, turn.prompt, regenerated=kind == "regenerate"
+        )
+        await self.send_json(started)
         # Run the stream as a task so the socket keeps reading (and can refuse overlapping requests).
-        self.streaming = asyncio.ensure_future(turn_answer_both(turn_id=turn.pk, send=self.send_json))
+        self.streaming = asyncio.ensure_future(
+            turn_answer_both(turn_id=turn.turn_id, stream_id=turn.stream_id, send=self.send_json)
+        )

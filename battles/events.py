@@ -27,6 +27,7 @@ class TurnStartedEvent(TypedDict):
     type: Literal["turn_started"]
     battle_id: str
     turn: int
+    version: int  # of the answers about to stream; a vote names it
     prompt: str
     regenerated: bool
 
@@ -50,6 +51,21 @@ class SideErrorEvent(TypedDict):
     message: str
 
 
+class SideRestartEvent(TypedDict):
+    """The side's server went away mid-answer: forget its text so far, a fresh answer follows."""
+
+    type: Literal["side_restart"]
+    side: Side
+
+
+class BlindBrokenEvent(TypedDict):
+    """The round is no longer blind (an answer gave a model away, or the prompt asked who they are): a vote
+    on it will be recorded but not counted. The message never names a model."""
+
+    type: Literal["blind_broken"]
+    message: str
+
+
 class TurnDoneEvent(TypedDict):
     type: Literal["turn_done"]
     battle_id: str
@@ -61,8 +77,21 @@ class ErrorEvent(TypedDict):
     message: str
 
 
-def turn_started(battle_id: str, turn: int, prompt: str, *, regenerated: bool = False) -> TurnStartedEvent:
-    return {"type": "turn_started", "battle_id": battle_id, "turn": turn, "prompt": prompt, "regenerated": regenerated}
+class BusyEvent(TypedDict):
+    """Every model that could answer is at capacity: nothing was started; try again after retry_after."""
+
+    type: Literal["busy"]
+    message: str
+    retry_after: int
+
+
+def turn_started(
+    battle_id: str, turn: int, version: int, prompt: str, *, regenerated: bool = False
+) -> TurnStartedEvent:
+    return {
+        "type": "turn_started", "battle_id": battle_id, "turn": turn, "version": version, "prompt": prompt,
+        "regenerated": regenerated,
+    }  # fmt: skip
 
 
 def delta(side: Side, text: str) -> DeltaEvent:
@@ -77,9 +106,21 @@ def side_error(side: Side, message: str) -> SideErrorEvent:
     return {"type": "side_error", "side": side, "message": message}
 
 
+def side_restart(side: Side) -> SideRestartEvent:
+    return {"type": "side_restart", "side": side}
+
+
+def blind_broken(message: str) -> BlindBrokenEvent:
+    return {"type": "blind_broken", "message": message}
+
+
 def turn_done(battle_id: str, voteable: bool) -> TurnDoneEvent:
     return {"type": "turn_done", "battle_id": battle_id, "voteable": voteable}
 
 
 def error(message: str) -> ErrorEvent:
     return {"type": "error", "message": message}
+
+
+def busy(message: str, retry_after: int) -> BusyEvent:
+    return {"type": "busy", "message": message, "retry_after": retry_after}

@@ -11,15 +11,22 @@ class Battle(models.Model):
     """Side A is shown on the left, side B on the right."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    session_key = models.CharField(max_length=64, db_index=True, help_text="The visitor session that owns it.")
+    owner_hash = models.CharField(
+        max_length=64, db_index=True, help_text="Keyed hash of the visitor session that owns it (never the session)."
+    )
     client_hash = models.CharField(
-        max_length=64, blank=True, db_index=True, help_text="HMAC of the visitor's IP address (for rate limits)."
+        max_length=64, blank=True, db_index=True, help_text="Keyed hash of the visitor's IP address."
     )
     model_a = models.ForeignKey(ArenaModel, on_delete=models.PROTECT, related_name="+")
     model_b = models.ForeignKey(ArenaModel, on_delete=models.PROTECT, related_name="+")
     endpoint_a = models.ForeignKey(Endpoint, on_delete=models.SET_NULL, null=True, related_name="+")
     endpoint_b = models.ForeignKey(Endpoint, on_delete=models.SET_NULL, null=True, related_name="+")
     created = models.DateTimeField(auto_now_add=True)
+    # While answers stream, the stream holds this battle (one stream per battle, across sockets and
+    # processes): no vote, continue or regenerate until it ends. A lease, renewed while streaming, so a
+    # process that dies mid-stream frees the battle within STREAM_LEASE_SECONDS.
+    stream_id = models.CharField(max_length=32, blank=True)
+    streaming_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created"]
@@ -29,7 +36,7 @@ class Battle(models.Model):
 
 
 class Turn(models.Model):
-    """One prompt and the two answers to it. Regenerating a turn clears and refills its answers."""
+    """One prompt and the two answers to it. Regenerating a turn makes a new version of its answers."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -38,6 +45,10 @@ class Turn(models.Model):
 
     battle = models.ForeignKey(Battle, on_delete=models.CASCADE, related_name="turns")
     index = models.PositiveSmallIntegerField()
+    # Which answers the visitor is looking at: 1, then one more per regeneration. A vote names it.
+    version = models.PositiveSmallIntegerField(default=1)
+    # When this version's answers began to stream (for how quickly a vote followed them).
+    version_started = models.DateTimeField(auto_now_add=True, null=True)
     prompt = models.TextField()
     answer_a = models.TextField(blank=True)
     answer_b = models.TextField(blank=True)
@@ -71,7 +82,9 @@ class Vote(models.Model):
 
     battle = models.OneToOneField(Battle, on_delete=models.CASCADE, related_name="vote")
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
-    judge_hash = models.CharField(max_length=64, db_index=True, help_text="HMAC of the session; no raw id or IP.")
+    judge_hash = models.CharField(max_length=64, db_index=True, help_text="Keyed hash of the session; no raw id or IP.")
+    # The last turn's version the visitor voted on (what was shown).
+    turn_version = models.PositiveSmallIntegerField(default=1)
     # Snapshots at vote time, so the record stands even if the battle's turns change later.
     conversation_a = models.JSONField()
     conversation_b = models.JSONField()

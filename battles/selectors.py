@@ -1,6 +1,39 @@
 """Reads for battles."""
 
+import time
+
+from battles.blindness import Identity, LeakDetector
 from battles.models import Battle, Turn
+from inference.chat_format import template_default_system
+from inference.models import ArenaModel
+
+# How long a process reuses its leak detector before reading the registry again.
+DETECTOR_CACHE_SECONDS = 60.0
+_detector: tuple[float, LeakDetector] | None = None
+
+
+def arena_identities() -> list[Identity]:
+    """Every live model as the blindness check sees it: name, maker, each served id, its system prompt."""
+    identities = []
+    for model in ArenaModel.objects.filter(is_historical=False).prefetch_related("endpoints"):
+        system_prompt = model.system_prompt or template_default_system(model.chat_template)
+        served_ids = sorted({e.served_model_id for e in model.endpoints.all()}) or [""]
+        identities += [Identity(model.name, model.organization, served, system_prompt) for served in served_ids]
+    return identities
+
+
+def leak_detector() -> LeakDetector:
+    """The detector for the current registry, built once a minute per process (building costs a few ms)."""
+    global _detector
+    now = time.monotonic()
+    if _detector is None or now - _detector[0] > DETECTOR_CACHE_SECONDS:
+        _detector = (now, LeakDetector(arena_identities()))
+    return _detector[1]
+
+
+def forget_leak_detector() -> None:
+    global _detector
+    _detector = None
 
 
 def turn_last(battle: Battle) -> Turn:
@@ -39,6 +72,7 @@ def battle_state(battle: Battle) -> dict:
         "turns": [
             {
                 "index": turn.index,
+                "version": turn.version,
                 "prompt": turn.prompt,
                 "answer_a": turn.answer_a,
                 "answer_b": turn.answer_b,

@@ -6,7 +6,8 @@ Every message raised here as BattleError is shown to the visitor as is, so none 
 import hashlib
 import hmac
 import logging
-import re
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,11 +15,18 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from battles import budgets
+from battles.blindness import asks_identity
 from battles.models import Battle, Turn, Vote
-from battles.selectors import battle_conversation, battle_timings, turn_last
-from inference.services import NotEnoughModels, battle_pair_draw, endpoint_pick
+from battles.selectors import battle_conversation, battle_timings, leak_detector, turn_last
+from battles.signals import vote_recorded
+from inference.context import prompt_fits
+from inference.models import ArenaModel
+from inference.services import NotEnoughModels, battle_pair_draw
 
 SIDES = ("a", "b")
+# A stream holds its battle this long, and renews the hold while it runs (see battles/streaming.py).
+STREAM_LEASE_SECONDS = 45
 
 logger = logging.getLogger(__name__)
 
@@ -27,47 +35,72 @@ class BattleError(Exception):
     """A request the visitor can fix or must be told about; the message is safe to show."""
 
 
-def judge_hash(session_key: str) -> str:
-    """A stable, unlinkable id for the visitor: HMAC of the session key under the site secret."""
-    return hmac.new(settings.SECRET_KEY.encode(), session_key.encode(), hashlib.sha256).hexdigest()
+class BattleBusy(BattleError):
+    """The models that could answer are all at capacity; try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"All models are busy right now. Please try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+def keyed_hash(kind: str, value: str) -> str:
+    """HMAC-SHA256 under the arena's hash key (HASH_KEY, not SECRET_KEY): stable, not reversible."""
+    return hmac.new(settings.HASH_KEY.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def visitor_hash(session_key: str) -> str:
+    """The visitor's id: owner of its battles and judge of its votes. Raw session keys are never stored."""
+    return keyed_hash("session", session_key)
 
 
 def client_hash(ip: str) -> str:
-    """The visitor's IP address, HMAC'd like the judge id: usable for rate limits, not reversible."""
-    return judge_hash(f"ip:{ip}") if ip else ""
+    return keyed_hash("ip", ip) if ip else ""
 
 
-def battle_rate_limit_check(*, session_key: str, client: str) -> None:
-    """Refuse a new battle past BATTLES_PER_HOUR for this session or this address: scripted ballot
-    stuffing needs many battles, and one visitor reading answers needs few."""
-    since = timezone.now() - timedelta(hours=1)
-    recent = Battle.objects.filter(created__gte=since)
-    limit = settings.BATTLES_PER_HOUR
-    if recent.filter(session_key=session_key).count() >= limit or (
-        client and recent.filter(client_hash=client).count() >= limit
-    ):
-        raise BattleError(
-            f"You have started {limit} battles in the last hour, the most we allow; please come back later."
-        )
+@dataclass(frozen=True)
+class Visitor:
+    """Who asks: the keyed hashes of a server-issued session and of the address it came from."""
+
+    owner: str
+    address: str = ""
+
+    @classmethod
+    def of(cls, *, session_key: str, ip: str = "") -> "Visitor":
+        return cls(owner=visitor_hash(session_key) if session_key else "", address=client_hash(ip))
 
 
-def identity_leak_reason(battle: Battle) -> str:
-    """Why the battle's answers give away a model (its name, served id or maker named), or ''.
+def _spend(what: str, per_hour: int, visitor: Visitor, message: str) -> None:
+    try:
+        budgets.spend(what, per_hour, session=visitor.owner, address=visitor.address, message=message)
+    except budgets.OverBudget as exc:
+        raise BattleError(str(exc)) from None
 
-    Such a vote is kept but not counted: a visitor who knows who wrote an answer is no longer blind.
-    """
-    terms = set()
-    for side in SIDES:
-        model = getattr(battle, f"model_{side}")
-        endpoint = getattr(battle, f"endpoint_{side}")
-        terms |= {model.name, model.organization, endpoint.served_model_id if endpoint else ""}
-    patterns = [
-        re.compile(rf"(?<![\w-]){re.escape(term.lower())}(?![\w-])") for term in terms if len(term.strip()) >= 4
-    ]
-    for turn in battle.turns.all():
-        for answer in (turn.answer_a.lower(), turn.answer_b.lower()):
-            if any(pattern.search(answer) for pattern in patterns):
-                return "An answer named a model in this battle or its maker, so the vote was not blind."
+
+def _spend_answers(visitor: Visitor) -> None:
+    """Every start, continue and regenerate asks both models: each counts against the hourly budget."""
+    limit = settings.ANSWERS_PER_HOUR
+    _spend("answers", limit, visitor, f"You have asked for {limit} answers in the last hour, the most we allow; "
+           "please come back later.")  # fmt: skip
+
+
+IDENTITY_QUESTION_REASON = "A prompt asked the models who they are, so this vote will not count."
+
+
+def vote_exclusion_reason(battle: Battle) -> str:
+    """Why the battle's vote is kept but not counted, or '': it was not blind. An answer named a model or
+    its maker, or quoted a model's instructions (battles/blindness.py), or a prompt asked who they are."""
+    detector = leak_detector()
+    for turn in battle.turns.order_by("index"):
+        if asks_identity(turn.prompt):
+            return IDENTITY_QUESTION_REASON
+        for timings in (turn.timings_a, turn.timings_b):
+            if timings.get("not_blind"):  # seen while streaming, maybe in text a restart then replaced
+                return timings["not_blind"]
+        for answer in (turn.answer_a, turn.answer_b):
+            leak = detector.find(answer)
+            if leak is not None:
+                logger.info("battle %s: not blind (%s %r in %r)", battle.pk, leak.kind, leak.term, leak.evidence)
+                return leak.reason
     return ""
 
 
@@ -82,35 +115,15 @@ def prompt_clean(prompt: object) -> str:
     return prompt
 
 
-def battle_owned(*, battle_id, session_key: str, for_update: bool = False) -> Battle:
-    """The battle, if this session owns it. Another session's battle looks the same as a missing one."""
+def battle_owned(*, battle_id, visitor: Visitor, for_update: bool = False) -> Battle:
+    """The battle, if this visitor owns it. Another visitor's battle looks the same as a missing one."""
     queryset = Battle.objects.select_for_update() if for_update else Battle.objects
     try:
         battle = queryset.get(pk=battle_id)
     except (Battle.DoesNotExist, ValidationError, ValueError):
         raise BattleError("This battle does not exist or belongs to another visitor.") from None
-    if not session_key or not hmac.compare_digest(battle.session_key, session_key):
+    if not visitor.owner or not hmac.compare_digest(battle.owner_hash, visitor.owner):
         raise BattleError("This battle does not exist or belongs to another visitor.")
-    return battle
-
-
-@transaction.atomic
-def battle_start(*, session_key: str, prompt: object, client_ip: str = "") -> Battle:
-    prompt = prompt_clean(prompt)
-    if not session_key:
-        raise BattleError("Your session has expired; reload the page.")
-    client = client_hash(client_ip)
-    battle_rate_limit_check(session_key=session_key, client=client)
-    try:
-        model_a, model_b = battle_pair_draw()
-        battle = Battle.objects.create(
-            session_key=session_key,
-            client_hash=client, model_a=model_a, model_b=model_b,
-            endpoint_a=endpoint_pick(model_a), endpoint_b=endpoint_pick(model_b),
-        )  # fmt: skip
-    except NotEnoughModels:
-        raise BattleError("The arena needs at least two active models; ask an admin to register them.") from None
-    Turn.objects.create(battle=battle, index=0, prompt=prompt)
     return battle
 
 
@@ -119,42 +132,141 @@ def _require_open(battle: Battle) -> None:
         raise BattleError("This battle has been voted on; start a new round.")
 
 
+def _streaming(battle: Battle) -> bool:
+    return battle.streaming_until is not None and battle.streaming_until > timezone.now()
+
+
+def _take_stream(battle: Battle) -> None:
+    """Hold the (locked) battle for one stream, or refuse: one stream per battle, whatever the socket."""
+    if _streaming(battle):
+        raise BattleError("Please wait until both answers have finished.")
+    battle.stream_id = uuid.uuid4().hex
+    battle.streaming_until = timezone.now() + timedelta(seconds=STREAM_LEASE_SECONDS)
+    battle.save(update_fields=["stream_id", "streaming_until"])
+
+
+@dataclass(frozen=True)
+class TurnStream:
+    """A turn about to be answered, and the id of the stream that holds its battle meanwhile."""
+
+    turn_id: int
+    battle_id: str
+    index: int
+    version: int
+    prompt: str
+    stream_id: str
+
+    @classmethod
+    def of(cls, turn: Turn, battle: Battle) -> "TurnStream":
+        return cls(turn.pk, str(battle.pk), turn.index, turn.version, turn.prompt, battle.stream_id)
+
+
+def _require_room(prompt: str, models: list[ArenaModel], *, history: bool) -> None:
+    """Refuse, before asking anyone, a prompt that cannot fit a model's context even on its own."""
+    for model in models:
+        if not prompt_fits(prompt, system_prompt=model.system_prompt, context_length=model.context_length,
+                           max_new_tokens=model.max_new_tokens):  # fmt: skip
+            raise BattleError(
+                "This prompt is too long for one of the models to answer"
+                + ("; vote on the answers so far or start a new round." if history else "; please shorten it.")
+            )
+
+
 @transaction.atomic
-def battle_continue(*, battle_id, session_key: str, prompt: object) -> Turn:
+def battle_start(
+    *, visitor: Visitor, prompt: object, ready: set[int] | None = None, retry_after: int = 0
+) -> TurnStream:
+    """A new battle between two models drawn from those `ready` (all drawable ones when None), holding
+    its first stream. With fewer than two ready, the visitor is told at once: busy (with how long to
+    wait) when models are only at capacity, else that not enough are up."""
     prompt = prompt_clean(prompt)
-    battle = battle_owned(battle_id=battle_id, session_key=session_key, for_update=True)
+    if not visitor.owner:
+        raise BattleError("Your session has expired; reload the page.")
+    limit = settings.BATTLES_PER_HOUR
+    _spend("battles", limit, visitor,
+           f"You have started {limit} battles in the last hour, the most we allow; please come back later.")  # fmt: skip
+    _spend_answers(visitor)
+    try:
+        model_a, model_b = battle_pair_draw(ready=ready)
+    except NotEnoughModels:
+        if retry_after:
+            raise BattleBusy(retry_after) from None
+        raise BattleError(
+            "Not enough models are available right now; please try again in a minute, or ask an admin."
+        ) from None
+    _require_room(prompt, [model_a, model_b], history=False)
+    battle = Battle.objects.create(
+        owner_hash=visitor.owner, client_hash=visitor.address, model_a=model_a, model_b=model_b,
+        stream_id=uuid.uuid4().hex, streaming_until=timezone.now() + timedelta(seconds=STREAM_LEASE_SECONDS),
+    )  # fmt: skip
+    return TurnStream.of(Turn.objects.create(battle=battle, index=0, prompt=prompt), battle)
+
+
+@transaction.atomic
+def battle_continue(*, battle_id, visitor: Visitor, prompt: object) -> TurnStream:
+    prompt = prompt_clean(prompt)
+    battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True)
     _require_open(battle)
+    _take_stream(battle)
     last = turn_last(battle)
     if last.status_a != Turn.Status.DONE or last.status_b != Turn.Status.DONE:
         raise BattleError("Both answers must finish before you continue; regenerate or start a new round.")
     if last.index + 1 >= settings.BATTLE_MAX_TURNS:
         raise BattleError(f"A battle has at most {settings.BATTLE_MAX_TURNS} turns; vote or start a new round.")
-    return Turn.objects.create(battle=battle, index=last.index + 1, prompt=prompt)
+    _require_room(prompt, [battle.model_a, battle.model_b], history=True)
+    _spend_answers(visitor)
+    return TurnStream.of(Turn.objects.create(battle=battle, index=last.index + 1, prompt=prompt), battle)
 
 
 @transaction.atomic
-def turn_regenerate(*, battle_id, session_key: str) -> Turn:
-    """Clear the last answer pair so both sides answer the same prompt again."""
-    battle = battle_owned(battle_id=battle_id, session_key=session_key, for_update=True)
+def turn_regenerate(*, battle_id, visitor: Visitor) -> TurnStream:
+    """A new version of the last answer pair: both sides answer the same prompt again."""
+    battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True)
     _require_open(battle)
+    _take_stream(battle)
     turn = turn_last(battle)
+    if turn.version > settings.REGENERATIONS_PER_TURN:
+        raise BattleError(
+            f"These answers have been regenerated {settings.REGENERATIONS_PER_TURN} times, the most we allow; "
+            "vote, continue or start a new round."
+        )
+    _spend_answers(visitor)
+    turn.version += 1
+    turn.version_started = timezone.now()
     for side in SIDES:
         setattr(turn, f"answer_{side}", "")
         setattr(turn, f"status_{side}", Turn.Status.PENDING)
         setattr(turn, f"timings_{side}", {})
     turn.save()
-    return turn
+    return TurnStream.of(turn, battle)
 
 
-def turn_side_finish(*, turn_id: int, side: str, answer: str, timings: dict, error: str = "") -> None:
-    """Store one side's finished (or failed) answer."""
+def turn_side_finish(
+    *, turn_id: int, version: int, side: str, answer: str, timings: dict, error: str = "", endpoint_id: int | None
+) -> None:
+    """Store one side's finished (or failed) answer, unless a newer version of the turn replaced it."""
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}")
     status = Turn.Status.FAILED if error else Turn.Status.DONE
     timings = {**timings, "error": error} if error else timings
-    Turn.objects.filter(pk=turn_id).update(
-        **{f"answer_{side}": answer, f"status_{side}": status, f"timings_{side}": timings}
-    )
+    with transaction.atomic():
+        updated = Turn.objects.filter(pk=turn_id, version=version).update(
+            **{f"answer_{side}": answer, f"status_{side}": status, f"timings_{side}": timings}
+        )
+        if updated and endpoint_id is not None:
+            Battle.objects.filter(turns__pk=turn_id).update(**{f"endpoint_{side}_id": endpoint_id})
+
+
+def stream_renew(*, battle_id, stream_id: str) -> bool:
+    """Extend this stream's hold on its battle; False if the hold was lost (it lapsed and was retaken)."""
+    until = timezone.now() + timedelta(seconds=STREAM_LEASE_SECONDS)
+    return bool(Battle.objects.filter(pk=battle_id, stream_id=stream_id).update(streaming_until=until))
+
+
+def stream_release(*, battle_id, stream_id: str) -> bool:
+    """End this stream's hold on its battle; returns whether the battle can now be voted on."""
+    Battle.objects.filter(pk=battle_id, stream_id=stream_id).update(streaming_until=None)
+    return battle_is_voteable(Battle.objects.get(pk=battle_id))
 
 
 def battle_is_voteable(battle: Battle) -> bool:
@@ -162,42 +274,43 @@ def battle_is_voteable(battle: Battle) -> bool:
     return bool(turns) and all(t.status_a == t.status_b == Turn.Status.DONE for t in turns)
 
 
+def _version_number(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 @transaction.atomic
-def vote_record(*, battle_id, session_key: str, outcome: object) -> Vote:
-    """Store the vote with both conversations and timings, then queue its rating update on commit."""
+def vote_record(*, battle_id, visitor: Visitor, outcome: object, turn: object, version: object) -> Vote:
+    """Store the vote on the answers the visitor saw (the last turn at `version`), with both conversations
+    and timings, then announce it once committed."""
     if outcome not in Vote.Outcome.values:
         raise BattleError(f"Unknown vote {outcome!r}; choose one of: {', '.join(Vote.Outcome.values)}.")
-    battle = battle_owned(battle_id=battle_id, session_key=session_key, for_update=True)
+    battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True)
     _require_open(battle)
+    if _streaming(battle):
+        raise BattleError("An answer is still being written; please vote once both answers have finished.")
+    last = turn_last(battle)
+    if _version_number(turn) != last.index or _version_number(version) != last.version:
+        raise BattleError("The answers changed since you last saw them; please vote on the answers shown now.")
     if not battle_is_voteable(battle):
         raise BattleError("A side failed or has not finished answering, so this battle can't be voted on.")
     try:
         with transaction.atomic():
             vote = Vote.objects.create(
-                battle=battle, outcome=outcome, judge_hash=judge_hash(session_key),
-                excluded_reason=identity_leak_reason(battle),
+                battle=battle, outcome=outcome, judge_hash=visitor.owner, turn_version=last.version,
+                excluded_reason=vote_exclusion_reason(battle),
                 conversation_a=battle_conversation(battle, "a"), conversation_b=battle_conversation(battle, "b"),
                 timings_a=battle_timings(battle, "a"), timings_b=battle_timings(battle, "b"),
             )  # fmt: skip
     except IntegrityError:
         raise BattleError("This battle has been voted on; start a new round.") from None
 
-    transaction.on_commit(lambda: vote_rating_queue(vote_id=vote.pk))
+    transaction.on_commit(lambda: _vote_recorded_announce(vote_id=vote.pk))
     return vote
 
 
-def vote_rating_queue(*, vote_id: int) -> bool:
-    """Queue the vote's rating task. With the broker down the vote stays stored (unrated) and the
-    periodic `votes_rate_pending` task rates it later: a Redis fault never loses or fails a vote."""
-    from ratings.tasks import vote_rate
-
-    try:
-        vote_rate.delay(vote_id)
-    except Exception:  # noqa: BLE001 - any broker failure; the sweep picks the vote up
-        logger.warning("Could not queue the rating of vote %s; it will be rated by the sweep", vote_id, exc_info=True)
-        return False
-    return True
-
-
-def vote_mark_rated(*, vote_id: int) -> None:
-    Vote.objects.filter(pk=vote_id, rated_at__isnull=True).update(rated_at=timezone.now())
+def _vote_recorded_announce(*, vote_id: int) -> None:
+    """Tell listeners (ratings) about a committed vote. A failing listener is logged, never raised: the
+    vote is stored, and anything a listener missed is caught up by its own sweep."""
+    for receiver, result in vote_recorded.send_robust(sender=Vote, vote_id=vote_id):
+        if isinstance(result, Exception):
+            logger.error("Listener %r failed for vote %s", receiver, vote_id, exc_info=result)

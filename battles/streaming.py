@@ -1,22 +1,33 @@
-"""Answer a turn on both sides at once, streaming each side's tokens as they arrive.
+"""Answer a turn on both sides at once, streaming each side's text to the visitor as it arrives.
 
-Each side runs as its own task, so a slow or failing side never holds back the other.
+Each side runs as its own task, so a slow or failing side never holds back the other. A side is served by
+the least-loaded healthy replica of its model (inference/routing.py); a replica that fails before its
+first token is swapped for another, unseen by the visitor. Whatever happens on a side, it ends as done or
+failed with a message, and the turn always ends with `turn_done`.
 """
 
+from __future__ import annotations
+
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
-from battles import events
+from arena import metrics
+from arena.db import off_loop
+from battles import events, services
+from battles.blindness import LeakDetector, asks_identity
 from battles.models import Turn
 from battles.rendering import markdown_to_safe_html
-from battles.selectors import battle_request_messages
-from battles.services import SIDES, battle_is_voteable, turn_side_finish
-from inference.client import InferenceError, StreamStats, stream_chat
-from inference.services import endpoint_target
+from battles.selectors import battle_request_messages, leak_detector
+from inference import health, routing
+from inference.chat_format import template_overhead_tokens, template_stops
+from inference.client import ChatTarget, InferenceError, Limits, StreamStats, stream_chat
+from inference.context import ContextTooSmall, fit_to_context
+from inference.selectors import replicas_by_model
 
 logger = logging.getLogger(__name__)
 
@@ -27,63 +38,322 @@ _FAILURE_TEXT = {
     "timeout": "the model did not answer in time",
     "unreachable": "the model's server could not be reached",
     "dropped": "the answer was cut off mid-stream",
+    "busy": "the model is busy with other battles",
+    "context": "the conversation is too long for this model",
+    "unexpected": "something went wrong on our side",
 }
+# How long a side waits for a free slot when its model filled up between the draw and the stream.
+SLOT_WAIT_SECONDS = 5.0
 
 
-def failure_message(side: str, exc: InferenceError) -> str:
-    reason = _FAILURE_TEXT.get(exc.kind)
+def failure_message(side: str, kind: str) -> str:
+    reason = _FAILURE_TEXT.get(kind)
     if reason is None:
-        reason = "the model's server returned an error" if exc.kind.startswith("http") else "the model failed"
+        reason = "the model's server returned an error" if kind.startswith("http") else "the model failed"
     return f"Model {side.upper()} could not answer: {reason}. You can regenerate or start a new round."
 
 
-@database_sync_to_async
-def _load_turn(turn_id: int) -> tuple[Turn, dict]:
-    turn = Turn.objects.select_related(
-        "battle", "battle__model_a", "battle__model_b", "battle__endpoint_a", "battle__endpoint_b"
-    ).get(pk=turn_id)
-    plans = {}
-    for side in SIDES:
-        model = getattr(turn.battle, f"model_{side}")
-        endpoint = getattr(turn.battle, f"endpoint_{side}")
-        plans[side] = {
-            "target": endpoint_target(endpoint) if endpoint else None,
-            "messages": battle_request_messages(turn.battle, side, turn_index=turn.index),
-            "params": {"temperature": model.temperature, "top_p": model.top_p, "max_tokens": model.max_new_tokens},
-        }
-    return turn, plans
+@dataclass(frozen=True)
+class SidePlan:
+    side: str
+    model_name: str  # for operators' metrics only; never sent to the visitor
+    replicas: list[routing.Replica]
+    messages: list[dict]
+    # The system prompt and the newest prompt alone: sent instead if a server still says "too long".
+    shortest_messages: list[dict]
+    params: dict  # temperature, top_p, max_tokens, stop
+    dropped_turns: int
 
 
-async def _answer_side(turn: Turn, side: str, plan: dict, send: Send) -> None:
-    stats = StreamStats()
+@dataclass(frozen=True)
+class TurnPlan:
+    turn_id: int
+    battle_id: str
+    version: int
+    sides: list[SidePlan]
+    detector: LeakDetector
+    asks_identity: bool
+
+
+class BlindnessWatch:
+    """Watches both sides' text as it streams and tells the visitor, once, as soon as the round stops
+    being blind, so nobody votes believing the vote will count."""
+
+    def __init__(self, send: Send):
+        self.send = send
+        self.told = False
+
+    async def tell(self, message: str) -> None:
+        if not self.told:
+            self.told = True
+            await self.send(events.blind_broken(message))
+
+
+def turn_plan(turn_id: int) -> TurnPlan:
+    """Everything both streams need, read in one go: replicas, fitted messages, sampling settings."""
+    turn = Turn.objects.select_related("battle", "battle__model_a", "battle__model_b").get(pk=turn_id)
+    battle = turn.battle
+    replicas = replicas_by_model([battle.model_a_id, battle.model_b_id])
+    sides = []
+    for side in services.SIDES:
+        model = getattr(battle, f"model_{side}")
+        messages = battle_request_messages(battle, side, turn_index=turn.index)
+        shortest = [m for m in messages[:1] if m["role"] == "system"] + messages[-1:]
+        overhead = template_overhead_tokens(model.chat_template)
+        try:
+            fitted = fit_to_context(
+                messages, context_length=model.context_length - overhead, max_new_tokens=model.max_new_tokens
+            )
+            messages, max_tokens, dropped = fitted.messages, fitted.max_tokens, fitted.dropped_turns
+        except ContextTooSmall:
+            # Refused before the turn was made (services._require_room); kept as a last line of defence.
+            messages, max_tokens, dropped = shortest, model.max_new_tokens, 0
+        params = {"temperature": model.temperature, "top_p": model.top_p, "max_tokens": max_tokens,
+                  "stop": template_stops(model.chat_template)}  # fmt: skip
+        sides.append(SidePlan(side, model.name, replicas.get(model.pk, []), messages, shortest, params, dropped))
+    return TurnPlan(turn.pk, str(battle.pk), turn.version, sides, leak_detector(), asks_identity(turn.prompt))
+
+
+class DeltaCoalescer:
+    """Sends one side's text as `delta` frames: the first piece at once, then at most one frame per
+    interval, so a fast model costs a frame every few tens of milliseconds rather than one per token."""
+
+    def __init__(self, side: str, send: Send, interval: float):
+        self.side, self.send, self.interval = side, send, interval
+        self.loop = asyncio.get_running_loop()
+        self.pending: list[str] = []
+        self.last_sent = float("-inf")
+        self.timer: asyncio.TimerHandle | None = None
+        self.lock = asyncio.Lock()  # frames of one side go out in order
+        self.flushes: set[asyncio.Task] = set()
+
+    async def push(self, text: str) -> None:
+        self.pending.append(text)
+        if self.loop.time() - self.last_sent >= self.interval:
+            await self.flush()
+        elif self.timer is None:
+            # Text must not wait for the next token: it goes out when the interval is up, regardless.
+            self.timer = self.loop.call_at(self.last_sent + self.interval, self._flush_later)
+
+    def _flush_later(self) -> None:
+        self.timer = None
+        task = self.loop.create_task(self.flush())
+        self.flushes.add(task)
+        task.add_done_callback(self.flushes.discard)
+
+    async def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        async with self.lock:
+            if not self.pending:
+                return
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.last_sent = self.loop.time()
+            await self.send(events.delta(self.side, text))
+
+    async def close(self) -> None:
+        """Send what is left; nothing is sent after this returns."""
+        await self.flush()
+        if self.flushes:
+            await asyncio.gather(*self.flushes, return_exceptions=True)
+
+
+def _target(replica: routing.Replica) -> ChatTarget:
+    return ChatTarget(base_url=replica.base_url, model=replica.served_model_id, api_key=replica.api_key)
+
+
+async def _reserve(plan: SidePlan, tried: set[int], hold: float) -> routing.Lease | None:
+    """A slot on a replica not tried yet; if they are all full (the model filled up since the draw, or the
+    others are busy when one fails), wait a little for one."""
+    if all(replica.endpoint_id in tried for replica in plan.replicas):
+        return None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SLOT_WAIT_SECONDS
+    while True:
+        lease = await routing.reserve(plan.replicas, hold_seconds=hold, exclude=tried)
+        if lease is not None or loop.time() >= deadline:
+            return lease
+        await asyncio.sleep(0.25)
+
+
+async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: BlindnessWatch) -> None:
+    """Stream one side's answer and store it; never raises (but for cancellation)."""
+    limits = Limits(
+        connect=settings.INFERENCE_CONNECT_TIMEOUT,
+        idle=settings.INFERENCE_IDLE_TIMEOUT,
+        answer=settings.INFERENCE_ANSWER_DEADLINE,
+    )
+    coalescer = DeltaCoalescer(side.side, send, settings.STREAM_FRAME_INTERVAL)
     pieces: list[str] = []
+    stats = StreamStats()
+    tried: set[int] = set()
+    messages = side.messages
+    failure = "busy"
+    served_by = None
+    restarted = False
+    scanner = plan.detector.scanner()
+    leaks: list[str] = []  # reasons, for text the visitor saw (even text later discarded by a restart)
+
+    async def on_text(text: str) -> None:
+        pieces.append(text)
+        await coalescer.push(text)
+        leak = scanner.feed(text)
+        if leak is not None and not leaks:
+            leaks.append(leak.reason)
+            await watch.tell(leak.reason)
+
+    in_flight = metrics.IN_FLIGHT.labels(model=side.model_name)
+    in_flight.inc()
     try:
-        if plan["target"] is None:
-            raise InferenceError("unreachable", "endpoint was removed")
-        async for piece in stream_chat(
-            plan["target"], plan["messages"], stats=stats, **plan["params"],
-            connect_timeout=settings.INFERENCE_CONNECT_TIMEOUT, idle_timeout=settings.INFERENCE_IDLE_TIMEOUT,
-        ):  # fmt: skip
-            pieces.append(piece)
-            await send(events.delta(side, piece))
-    except InferenceError as exc:
-        logger.warning("battle %s turn %s side %s failed: %s", turn.battle_id, turn.index, side, exc)
-        timings = stats.as_dict()
-        await database_sync_to_async(turn_side_finish)(
-            turn_id=turn.pk, side=side, answer="".join(pieces), timings=timings, error=exc.kind
-        )
-        await send(events.side_error(side, failure_message(side, exc)))
+        while True:
+            lease = await _reserve(side, tried, hold=limits.answer + limits.connect + 30)
+            if lease is None:
+                break  # failure stays what the last replica did, or "busy" if none could be had
+            endpoint_id = lease.replica.endpoint_id
+            stats = StreamStats()
+            try:
+                await stream_chat(_target(lease.replica), messages, on_text=on_text, stats=stats, limits=limits,
+                                  **side.params)  # fmt: skip
+            except InferenceError as exc:
+                logger.warning(
+                    "battle %s side %s at endpoint %s failed: %s", plan.battle_id, side.side, endpoint_id, exc
+                )
+                failure = exc.kind
+                if exc.endpoint_at_fault:
+                    await health.record_failure(endpoint_id, error=str(exc)[:300])
+                if pieces:
+                    # Text was shown, and another replica's answer would not continue it: if the server went
+                    # away mid-answer, the side starts over on another replica of the same model, once, and
+                    # the visitor sees it start over (a regenerate of that side, not a splice).
+                    if restarted or not exc.worth_another_replica:
+                        break
+                    restarted = True
+                    tried.add(endpoint_id)
+                    metrics.SIDE_RESTARTS.labels(model=side.model_name).inc()
+                    await coalescer.close()
+                    leak = scanner.finish()
+                    if leak is not None and not leaks:
+                        leaks.append(leak.reason)
+                        await watch.tell(leak.reason)
+                    scanner = plan.detector.scanner()
+                    pieces.clear()
+                    coalescer = DeltaCoalescer(side.side, send, settings.STREAM_FRAME_INTERVAL)
+                    await send(events.side_restart(side.side))
+                    continue
+                if exc.kind == "context" and messages is not side.shortest_messages:
+                    messages = side.shortest_messages  # our estimate was short: drop the history and ask again
+                    continue
+                if exc.worth_another_replica:
+                    tried.add(endpoint_id)
+                    metrics.FAILOVERS.labels(model=side.model_name).inc()
+                    continue
+                break
+            else:
+                await health.record_success(endpoint_id, ttft=stats.ttft, duration=stats.as_dict()["total"])
+                _observe_speed(side.model_name, endpoint_id, stats)
+                failure, served_by = None, endpoint_id
+                break
+            finally:
+                await routing.release(lease)
+        await coalescer.close()
+        leak = scanner.finish()
+        if leak is not None and not leaks:
+            leaks.append(leak.reason)
+            await watch.tell(leak.reason)
+        answer = "".join(pieces)
+        timings = {**stats.as_dict(), "attempts": len(tried) + 1, "restarted": restarted}
+        if leaks:
+            timings["not_blind"] = leaks[0]
+        if side.dropped_turns or messages is side.shortest_messages:
+            timings["dropped_turns"] = side.dropped_turns if messages is side.messages else -1
+        if failure is None:
+            await off_loop(services.turn_side_finish)(
+                turn_id=plan.turn_id, version=plan.version, side=side.side, answer=answer, timings=timings,
+                endpoint_id=served_by,
+            )  # fmt: skip
+            metrics.SIDES_FINISHED.labels(model=side.model_name, outcome="done").inc()
+            await send(events.side_done(side.side, markdown_to_safe_html(answer), timings))
+            return
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - whatever it was, this side fails and the turn still ends
+        logger.exception("battle %s side %s failed unexpectedly", plan.battle_id, side.side)
+        failure = "unexpected"
+    finally:
+        in_flight.dec()
+    metrics.SIDES_FINISHED.labels(model=side.model_name, outcome=failure).inc()
+    await _fail_side(plan, side.side, failure, "".join(pieces), stats, coalescer, send)
+
+
+def _observe_speed(model: str, endpoint_id: int, stats: StreamStats) -> None:
+    """Time to first token and streaming speed of one finished answer, per model and endpoint."""
+    if stats.ttft is None:
         return
-    answer = "".join(pieces)
-    timings = stats.as_dict()
-    await database_sync_to_async(turn_side_finish)(turn_id=turn.pk, side=side, answer=answer, timings=timings)
-    await send(events.side_done(side, markdown_to_safe_html(answer), timings))
+    labels = {"model": model, "endpoint": str(endpoint_id)}
+    metrics.TTFT.labels(**labels).observe(stats.ttft)
+    streaming = (stats.finished_at or stats.first_token_at) - stats.first_token_at
+    if stats.tokens > 1 and streaming > 0:
+        metrics.TOKENS_PER_SECOND.labels(**labels).observe((stats.tokens - 1) / streaming)
 
 
-async def turn_answer_both(*, turn_id: int, send: Send) -> bool:
-    """Stream both answers to `send`; store each as it finishes. Returns whether the battle is voteable."""
-    turn, plans = await _load_turn(turn_id)
-    await asyncio.gather(*(_answer_side(turn, side, plans[side], send) for side in SIDES))
-    voteable = await database_sync_to_async(lambda: battle_is_voteable(turn.battle))()
-    await send(events.turn_done(str(turn.battle_id), voteable))
+async def _fail_side(
+    plan: TurnPlan, side: str, failure: str, answer: str, stats: StreamStats, coalescer: DeltaCoalescer, send: Send
+) -> None:
+    with contextlib.suppress(Exception):
+        await coalescer.close()
+    try:
+        await off_loop(services.turn_side_finish)(
+            turn_id=plan.turn_id, version=plan.version, side=side, answer=answer, timings=stats.as_dict(),
+            error=failure, endpoint_id=None,
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - the visitor must still hear that this side failed
+        logger.exception("could not store the failure of battle %s side %s", plan.battle_id, side)
+    await send(events.side_error(side, failure_message(side, failure)))
+
+
+async def _keep_stream(battle_id: str, stream_id: str) -> None:
+    """Renew the stream's hold on its battle while it runs (a third of the lease at a time)."""
+    while True:
+        await asyncio.sleep(services.STREAM_LEASE_SECONDS / 3)
+        with contextlib.suppress(Exception):
+            await off_loop(services.stream_renew)(battle_id=battle_id, stream_id=stream_id)
+
+
+async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send) -> bool:
+    """Stream both answers to `send` and store each; always ends with `turn_done`. Returns voteable."""
+    plan = None
+    keeper = None
+    voteable = False
+    try:
+        plan = await off_loop(turn_plan)(turn_id)
+        keeper = asyncio.ensure_future(_keep_stream(plan.battle_id, stream_id))
+        watch = BlindnessWatch(send)
+        if plan.asks_identity:
+            await watch.tell(services.IDENTITY_QUESTION_REASON)
+        await asyncio.gather(*(answer_side(plan, side, send, watch) for side in plan.sides))
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - a fault before the sides started: both fail, the turn still ends
+        logger.exception("turn %s could not be answered", turn_id)
+        for side in services.SIDES:
+            with contextlib.suppress(Exception):
+                await send(events.side_error(side, failure_message(side, "unexpected")))
+    finally:
+        if keeper is not None:
+            keeper.cancel()
+        try:
+            battle_id = plan.battle_id if plan else await off_loop(_battle_of)(turn_id)
+            release = off_loop(services.stream_release)(battle_id=battle_id, stream_id=stream_id)
+            voteable = await asyncio.shield(release)  # a closed socket still frees its battle
+        except Exception:  # noqa: BLE001 - the hold lapses on its own; the visitor must still hear the end
+            logger.exception("could not release the stream of turn %s", turn_id)
+            battle_id = plan.battle_id if plan else ""
+    metrics.TURNS_FINISHED.labels(voteable=str(voteable).lower()).inc()
+    await send(events.turn_done(battle_id, voteable))
     return voteable
+
+
+def _battle_of(turn_id: int) -> str:
+    return str(Turn.objects.values_list("battle_id", flat=True).get(pk=turn_id))

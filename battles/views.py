@@ -10,31 +10,53 @@ from django.views.decorators.http import require_GET, require_POST
 
 from battles import services
 from battles.selectors import battle_state
+from battles.visitors import SessionRefused, session_is_issued, session_issue
 
 
-def _session_key(request: HttpRequest) -> str:
-    if not request.session.session_key:
-        request.session.save()
-    return request.session.session_key
+def _visitor(request: HttpRequest) -> services.Visitor:
+    """The visitor behind a request: its session only if the arena issued it (else nobody)."""
+    key = request.session.session_key if session_is_issued(request.session) else ""
+    return services.Visitor.of(session_key=key or "", ip=request.META.get("REMOTE_ADDR", ""))
+
+
+def _json_object(request: HttpRequest) -> dict | JsonResponse:
+    """The request body as a JSON object, or the 400 response to send instead."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return JsonResponse({"error": "The request body must be JSON."}, status=400)
+    if not isinstance(body, dict):
+        return JsonResponse({"error": "The request body must be a JSON object."}, status=400)
+    return body
 
 
 @require_GET
 @ensure_csrf_cookie
 def arena(request):
-    _session_key(request)  # the battle socket identifies its owner by this session
+    # No session here: one is issued only when the visitor starts a battle (POST /api/session).
     return render(request, "battles/arena.html", {"prompt_max_chars": settings.PROMPT_MAX_CHARS})
 
 
 @require_POST
-def vote(request, battle_id):
+def session(request):
+    """Issue the visitor a session (the battle socket identifies its owner by it); idempotent."""
     try:
-        body = json.loads(request.body or b"{}")
-    except json.JSONDecodeError:
-        return JsonResponse({"error": "The request body must be JSON."}, status=400)
+        session_issue(request.session, address=services.client_hash(request.META.get("REMOTE_ADDR", "")))
+    except SessionRefused as exc:
+        return JsonResponse({"error": str(exc)}, status=429)
+    return JsonResponse({"ok": True})
+
+
+@require_POST
+def vote(request, battle_id):
+    body = _json_object(request)
+    if isinstance(body, JsonResponse):
+        return body
     try:
         recorded = services.vote_record(
-            battle_id=battle_id, session_key=request.session.session_key or "", outcome=body.get("outcome")
-        )
+            battle_id=battle_id, visitor=_visitor(request), outcome=body.get("outcome"),
+            turn=body.get("turn"), version=body.get("version"),
+        )  # fmt: skip
     except services.BattleError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse(battle_state(recorded.battle))
@@ -43,7 +65,7 @@ def vote(request, battle_id):
 @require_GET
 def battle_detail(request, battle_id):
     try:
-        battle = services.battle_owned(battle_id=battle_id, session_key=request.session.session_key or "")
+        battle = services.battle_owned(battle_id=battle_id, visitor=_visitor(request))
     except services.BattleError as exc:
         return JsonResponse({"error": str(exc)}, status=404)
     return JsonResponse(battle_state(battle))

@@ -1,9 +1,15 @@
-// The arena page: one WebSocket for prompts and streamed answers, one POST for the vote.
+// The arena page: a session issued on the first battle, one WebSocket for prompts and streamed answers, one
+// POST for the vote. Every request has an error path that tells the visitor and re-enables what it should.
 (function () {
   "use strict";
   const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
   const sides = ["a", "b"];
-  const state = { battleId: null, voted: false, busy: false, voteable: false, socket: null, current: {} };
+  const config = document.getElementById("arena").dataset;
+  const promptMaxChars = Number(config.promptMaxChars);
+  const state = {
+    battleId: null, turn: null, version: null, voted: false, busy: false, voteable: false,
+    socket: null, current: {}, retryTimer: null, retryUntil: 0,
+  };
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -15,11 +21,41 @@
     $("notice").classList.toggle("info", kind === "info");
   }
 
+  function waiting() {
+    return Date.now() < state.retryUntil;
+  }
+
   function setControls() {
     const canVote = state.battleId && state.voteable && !state.voted && !state.busy;
     for (const id of ["vote-a", "vote-b", "vote-tie", "vote-bothbad"]) $(id).disabled = !canVote;
-    $("regenerate").disabled = !state.battleId || state.voted || state.busy;
-    $("send").disabled = state.busy;
+    $("regenerate").disabled = !state.battleId || state.voted || state.busy || waiting();
+    $("send").disabled = state.busy || waiting();
+  }
+
+  // POST JSON; resolves to the parsed body, or rejects with an Error whose message is safe to show.
+  async function postJSON(url, body) {
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify(body),
+        credentials: "same-origin",
+      });
+    } catch (networkError) {
+      throw new Error("The arena could not be reached. Check your connection and try again.");
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (notJson) {
+      // An HTML error page (a proxy, or a CSRF refusal after the cookie expired).
+      throw new Error(response.status === 403
+        ? "Your page has expired. Please reload it and try again."
+        : `The arena answered with an error (${response.status}). Please try again.`);
+    }
+    if (!response.ok) throw new Error((data && data.error) || `The arena answered with an error (${response.status}).`);
+    return data;
   }
 
   function connect() {
@@ -27,12 +63,17 @@
       if (state.socket && state.socket.readyState === WebSocket.OPEN) return resolve(state.socket);
       const scheme = location.protocol === "https:" ? "wss" : "ws";
       const socket = new WebSocket(`${scheme}://${location.host}/ws/battle/`);
-      socket.onopen = () => resolve(socket);
-      socket.onerror = () => reject(new Error("Could not connect to the arena. Reload the page."));
+      let opened = false;
+      socket.onopen = () => { opened = true; resolve(socket); };
+      socket.onerror = () => { if (!opened) reject(new Error("Could not connect to the arena. Reload the page.")); };
       socket.onclose = () => {
+        state.socket = null;
+        if (!opened) reject(new Error("Could not connect to the arena. Reload the page."));
         if (state.busy) { state.busy = false; notice("The connection was lost. Regenerate or start a new round."); setControls(); }
       };
-      socket.onmessage = (message) => handle(JSON.parse(message.data));
+      socket.onmessage = (message) => {
+        try { handle(JSON.parse(message.data)); } catch (error) { console.error(error); }
+      };
       state.socket = socket;
     });
   }
@@ -57,15 +98,39 @@
     return answer;
   }
 
+  function startRetryCountdown(seconds, message) {
+    clearInterval(state.retryTimer);
+    state.retryUntil = Date.now() + seconds * 1000;
+    const tick = () => {
+      const left = Math.ceil((state.retryUntil - Date.now()) / 1000);
+      if (left <= 0) {
+        clearInterval(state.retryTimer);
+        notice("The models may be free now: press Send to try again.", "info");
+      } else {
+        notice(`${message.replace(/in \d+ seconds/, `in ${left} s`)}`, "info");
+      }
+      setControls();
+    };
+    tick();
+    state.retryTimer = setInterval(tick, 1000);
+  }
+
   function handle(event) {
     switch (event.type) {
       case "turn_started":
         state.battleId = event.battle_id;
+        state.turn = event.turn;
+        state.version = event.version;
         for (const side of sides) state.current[side] = exchangeFor(side, event.prompt, event.regenerated);
         break;
       case "delta":
         // Plain text while streaming (never parsed as HTML); the sanitised Markdown arrives at the end.
-        state.current[event.side].textContent += event.text;
+        if (state.current[event.side]) state.current[event.side].textContent += event.text;
+        break;
+      case "side_restart":
+        // The server of this side went away mid-answer; the answer starts over on another one.
+        state.current[event.side].textContent = "";
+        state.current[event.side].dataset.restarted = "true";
         break;
       case "side_done":
         state.current[event.side].classList.remove("streaming");
@@ -79,10 +144,17 @@
         state.current[event.side].appendChild(error);
         break;
       }
+      case "blind_broken":
+        $("blindness").textContent = event.message;
+        break;
       case "turn_done":
         state.busy = false;
         state.voteable = event.voteable;
         if (!event.voteable) notice("This round can't be voted on because a side failed. Regenerate or start a new round.");
+        break;
+      case "busy":
+        state.busy = false;
+        startRetryCountdown(event.retry_after, event.message);
         break;
       case "error":
         state.busy = false;
@@ -94,11 +166,12 @@
 
   async function send(message) {
     notice("");
+    state.busy = true;
+    state.voteable = false;
+    setControls();
     try {
+      if (message.type === "start") await postJSON("/api/session", {});
       const socket = await connect();
-      state.busy = true;
-      state.voteable = false;
-      setControls();
       socket.send(JSON.stringify(message));
     } catch (error) {
       state.busy = false;
@@ -111,7 +184,7 @@
     event.preventDefault();
     const prompt = $("prompt").value.trim();
     if (!prompt) return notice("Please type a prompt first.");
-    if (prompt.length > window.ARENA.promptMaxChars) return notice(`Your prompt is too long; the limit is ${window.ARENA.promptMaxChars} characters.`);
+    if (prompt.length > promptMaxChars) return notice(`Your prompt is too long; the limit is ${promptMaxChars} characters.`);
     if (state.voted) newRound();
     $("prompt").value = "";
     send(state.battleId ? { type: "continue", battle_id: state.battleId, prompt } : { type: "start", prompt });
@@ -124,27 +197,26 @@
       const outcome = event.currentTarget.dataset.outcome;
       state.busy = true;
       setControls();
-      const response = await fetch(`/api/battles/${state.battleId}/vote`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ outcome }),
-        credentials: "same-origin",
-      });
-      const body = await response.json();
-      state.busy = false;
-      if (!response.ok) { notice(body.error); setControls(); return; }
-      state.voted = true;
-      $("model-a").textContent = `— ${body.model_a}`;
-      $("model-b").textContent = `— ${body.model_b}`;
-      if (body.counted) notice("Thanks! Your vote is recorded. Type a new prompt or start a new round.", "info");
-      else notice(`Your vote is recorded but not counted: ${body.excluded_reason}`, "info");
-      setControls();
+      try {
+        const body = await postJSON(`/api/battles/${state.battleId}/vote`, { outcome, turn: state.turn, version: state.version });
+        state.voted = true;
+        $("model-a").textContent = `— ${body.model_a}`;
+        $("model-b").textContent = `— ${body.model_b}`;
+        if (body.counted) notice("Thanks! Your vote is recorded. Type a new prompt or start a new round.", "info");
+        else notice(`Your vote is recorded but not counted: ${body.excluded_reason}`, "info");
+      } catch (error) {
+        notice(error.message);
+      } finally {
+        state.busy = false;
+        setControls();
+      }
     });
   }
 
   function newRound() {
-    Object.assign(state, { battleId: null, voted: false, voteable: false, current: {} });
+    Object.assign(state, { battleId: null, turn: null, version: null, voted: false, voteable: false, current: {} });
     for (const side of sides) { $(`answer-${side}`).replaceChildren(); $(`model-${side}`).textContent = ""; }
+    $("blindness").textContent = "";
     notice("");
     setControls();
   }

@@ -1,4 +1,6 @@
-"""The battle socket, driven through the real ASGI application with WebsocketCommunicator."""
+"""The battle socket, driven through the real ASGI application with WebsocketCommunicator: streaming, and
+every fault of the model tier the visitor may meet (a scripted HTTP server stands in for misbehaving
+remote APIs; real llama.cpp servers are killed for real)."""
 
 import asyncio
 import time
@@ -7,18 +9,23 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.backends.db import SessionStore
+from prometheus_client import REGISTRY
 
 from arena.asgi import application
 from battles.models import Battle, Turn
-from battles.services import vote_record
-from tests.factories import make_model
+from battles.visitors import ISSUED
+from inference import health
+from inference.models import Endpoint
+from tests.factories import cast_vote, make_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @database_sync_to_async
-def new_session_key() -> str:
+def issued_session_key() -> str:
+    """A session as the arena issues it (POST /api/session)."""
     session = SessionStore()
+    session[ISSUED] = True
     session.create()
     return session.session_key
 
@@ -34,13 +41,13 @@ async def connect(session_key: str | None) -> WebsocketCommunicator:
 
 
 async def collect_turn(communicator: WebsocketCommunicator, timeout: float = 60) -> list[dict]:
-    """Every event up to and including turn_done (or an error)."""
+    """Every event up to and including turn_done (or an error or busy answer)."""
     received = []
     deadline = time.monotonic() + timeout
     while True:
         event = await communicator.receive_json_from(timeout=max(0.1, deadline - time.monotonic()))
         received.append(event)
-        if event["type"] in {"turn_done", "error"}:
+        if event["type"] in {"turn_done", "error", "busy"}:
             return received
 
 
@@ -48,48 +55,69 @@ def answer_text(received: list[dict], side: str) -> str:
     return "".join(e["text"] for e in received if e["type"] == "delta" and e["side"] == side)
 
 
-@database_sync_to_async
-def register(name: str, base_url: str):
-    return make_model(name, base_url=base_url)
+def side_events(received: list[dict], kind: str) -> list[dict]:
+    return [e for e in received if e["type"] == kind]
 
 
 @database_sync_to_async
-def load_turn(battle_id) -> Turn:
-    return Turn.objects.get(battle_id=battle_id, index=0)
+def register(name: str, base_url: str, **fields):
+    return make_model(name, base_url=base_url, **fields)
 
 
-async def test_socket_without_a_session_is_refused():
-    communicator = WebsocketCommunicator(
-        application, "/ws/battle/", headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
-    )
-    connected, _ = await communicator.connect()
-    assert not connected
+@database_sync_to_async
+def add_replica(model, base_url: str, **fields) -> Endpoint:
+    return Endpoint.objects.create(model=model, base_url=base_url, served_model_id="served-" + model.name, **fields)
+
+
+@database_sync_to_async
+def load_turn(battle_id, index: int = 0) -> Turn:
+    return Turn.objects.get(battle_id=battle_id, index=index)
+
+
+async def session_of(communicator: WebsocketCommunicator) -> str:
+    return communicator.session_key
+
+
+async def start(prompt: str = "Hello?", session_key: str | None = None) -> tuple[WebsocketCommunicator, list[dict]]:
+    session_key = session_key or await issued_session_key()
+    communicator = await connect(session_key)
+    communicator.session_key = session_key
+    await communicator.send_json_to({"type": "start", "prompt": prompt})
+    return communicator, await collect_turn(communicator)
+
+
+async def test_a_socket_without_an_issued_session_is_refused():
+    for cookie in (None, "made-up-session-key-1234", await database_sync_to_async(lambda: SessionStore().create())()):
+        headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+        if cookie:
+            headers.append((b"cookie", f"sessionid={cookie}".encode()))
+        communicator = WebsocketCommunicator(application, "/ws/battle/", headers=headers)
+        connected, code = await communicator.connect()
+        assert not connected and code == 4401
+        await communicator.disconnect()
 
 
 async def test_both_answers_stream_and_are_stored_without_naming_a_model(scripted_api):
     await register("model-left-secret", scripted_api.url("ok"))
     await register("model-right-secret", scripted_api.url("ok"))
-    communicator = await connect(await new_session_key())
-    await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
-    received = await collect_turn(communicator)
-    assert received[0]["type"] == "turn_started"
+    communicator, received = await start()
+    assert received[0]["type"] == "turn_started" and received[0]["version"] == 1
     assert answer_text(received, "a") == answer_text(received, "b") == "Hello from the scripted API."
     assert received[-1] == {"type": "turn_done", "battle_id": received[0]["battle_id"], "voteable": True}
     assert "secret" not in str(received) and "127.0.0.1" not in str(received)
     turn = await load_turn(received[0]["battle_id"])
     assert turn.answer_a == "Hello from the scripted API." and turn.status_b == Turn.Status.DONE
     assert turn.timings_a["tokens"] == 6 and turn.timings_a["ttft"] is not None
+    # The first token goes out at once; the rest are coalesced into fewer frames than tokens.
+    assert 1 <= len([e for e in received if e["type"] == "delta" and e["side"] == "a"]) <= 6
     await communicator.disconnect()
 
 
 async def test_one_endpoint_down_fails_only_its_own_side(scripted_api):
     await register("up-model", scripted_api.url("ok"))
     await register("down-model", "http://127.0.0.1:9/v1")
-    communicator = await connect(await new_session_key())
-    await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
-    received = await collect_turn(communicator)
-    errors = [e for e in received if e["type"] == "side_error"]
-    done = [e for e in received if e["type"] == "side_done"]
+    communicator, received = await start()
+    errors, done = side_events(received, "side_error"), side_events(received, "side_done")
     assert len(errors) == 1 and len(done) == 1
     assert errors[0]["side"] != done[0]["side"]
     assert "could not be reached" in errors[0]["message"]
@@ -102,10 +130,8 @@ async def test_a_hanging_endpoint_does_not_hold_back_the_other_side(scripted_api
     settings.INFERENCE_IDLE_TIMEOUT = 2.0
     await register("quick-model", scripted_api.url("ok"))
     await register("hung-model", scripted_api.url("hang"))
-    communicator = await connect(await new_session_key())
     started = time.monotonic()
-    await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
-    received = await collect_turn(communicator)
+    communicator, received = await start()
     first_done = next(i for i, e in enumerate(received) if e["type"] == "side_done")
     first_error = next(i for i, e in enumerate(received) if e["type"] == "side_error")
     assert first_done < first_error, "the quick side finished before the hung one timed out"
@@ -114,25 +140,83 @@ async def test_a_hanging_endpoint_does_not_hold_back_the_other_side(scripted_api
     await communicator.disconnect()
 
 
+async def test_keep_alives_without_tokens_are_stopped_by_the_answer_deadline_and_regenerate_works_after(
+    scripted_api, settings
+):
+    settings.INFERENCE_IDLE_TIMEOUT = 60.0  # keep-alives would satisfy a socket timeout; the deadlines don't
+    settings.INFERENCE_ANSWER_DEADLINE = 2.0
+    model = await register("chatty-model", scripted_api.url("keepalive"))
+    await register("quick-model", scripted_api.url("ok"))
+    started = time.monotonic()
+    communicator, received = await start()
+    assert time.monotonic() - started < 8
+    [error] = side_events(received, "side_error")
+    assert "did not answer in time" in error["message"] and received[-1]["type"] == "turn_done"
+    await database_sync_to_async(Endpoint.objects.filter(model=model).update)(base_url=scripted_api.url("ok"))
+    await communicator.send_json_to({"type": "regenerate", "battle_id": received[0]["battle_id"]})
+    again = await collect_turn(communicator)
+    assert again[0]["type"] == "turn_started" and again[0]["version"] == 2
+    await communicator.disconnect()
+
+
+async def test_a_chunk_that_is_json_but_not_an_object_fails_that_side_and_the_turn_still_ends(scripted_api):
+    await register("odd-model", scripted_api.url("notobject"))
+    await register("fine-model", scripted_api.url("ok"))
+    communicator, received = await start()
+    [error] = side_events(received, "side_error")
+    assert "could not answer" in error["message"]
+    assert len(side_events(received, "side_done")) == 1
+    assert received[-1]["type"] == "turn_done" and received[-1]["voteable"] is False
+    await communicator.disconnect()
+
+
 async def test_html_and_script_in_the_prompt_and_answer_are_neutralised(scripted_api):
+    await register("m1", scripted_api.url("html"))
+    await register("m2", scripted_api.url("html"))
+    communicator, received = await start("<script>alert('x')</script>")
+    finished = [event["html"] for event in side_events(received, "side_done")]
+    assert len(finished) == 2
+    for html in finished:
+        assert "<script" not in html and "<img" not in html and 'href="javascript' not in html
+        assert "&lt;script&gt;" in html  # shown as text, not run
+        assert "<strong>bold</strong>" in html  # Markdown still renders
+    await communicator.disconnect()
+
+
+async def test_the_visitor_is_told_while_it_streams_that_an_answer_gave_a_model_away(scripted_api):
+    await register("SmolLM2-135M-Instruct", scripted_api.url("leak"), organization="HuggingFaceTB")
+    await register("other-model", scripted_api.url("ok"))
+    communicator, received = await start()
+    [notice] = side_events(received, "blind_broken")
+    assert notice["message"] == "An answer named an AI model, so this vote will not count."
+    assert received.index(notice) < len(received) - 1  # before the turn ended
+    battle = await database_sync_to_async(Battle.objects.get)(pk=received[0]["battle_id"])
+    vote = await database_sync_to_async(cast_vote)(battle, owner=await session_of(communicator))
+    assert vote.excluded_reason == notice["message"]
+    await communicator.disconnect()
+
+
+async def test_a_prompt_asking_who_the_models_are_is_flagged_before_any_answer(scripted_api):
     await register("m1", scripted_api.url("ok"))
     await register("m2", scripted_api.url("ok"))
-    communicator = await connect(await new_session_key())
-    await communicator.send_json_to({"type": "start", "prompt": "<script>alert('x')</script>"})
-    received = await collect_turn(communicator)
-    for event in received:
-        if event["type"] == "side_done":
-            assert "<script" not in event["html"]
+    communicator, received = await start("What model are you?")
+    assert received[1] == {
+        "type": "blind_broken",
+        "message": "A prompt asked the models who they are, so this vote will not count.",
+    }
+    assert received[-1]["voteable"] is True
     await communicator.disconnect()
 
 
 async def test_errors_are_reported_on_the_socket_and_nothing_is_stored():
-    communicator = await connect(await new_session_key())
+    communicator = await connect(await issued_session_key())
     await communicator.send_json_to({"type": "start", "prompt": "   "})
     event = await communicator.receive_json_from()
     assert event == {"type": "error", "message": "Please type a prompt first."}
     await communicator.send_json_to({"type": "dance"})
     assert (await communicator.receive_json_from())["type"] == "error"
+    await communicator.send_json_to([1, 2])
+    assert (await communicator.receive_json_from())["message"] == "Messages must be JSON objects."
     assert not await database_sync_to_async(Battle.objects.exists)()
     await communicator.disconnect()
 
@@ -140,10 +224,9 @@ async def test_errors_are_reported_on_the_socket_and_nothing_is_stored():
 async def test_continue_and_regenerate_on_another_sessions_battle_are_refused(scripted_api):
     await register("m1", scripted_api.url("ok"))
     await register("m2", scripted_api.url("ok"))
-    owner = await connect(await new_session_key())
-    await owner.send_json_to({"type": "start", "prompt": "Hi"})
-    battle_id = (await collect_turn(owner))[0]["battle_id"]
-    intruder = await connect(await new_session_key())
+    owner, received = await start("Hi")
+    battle_id = received[0]["battle_id"]
+    intruder = await connect(await issued_session_key())
     for message in (
         {"type": "continue", "battle_id": battle_id, "prompt": "x"},
         {"type": "regenerate", "battle_id": battle_id},
@@ -154,38 +237,275 @@ async def test_continue_and_regenerate_on_another_sessions_battle_are_refused(sc
     await intruder.disconnect()
 
 
+async def test_a_second_socket_of_the_same_session_cannot_regenerate_while_the_first_streams(scripted_api):
+    await register("m1", scripted_api.url("slow"))
+    await register("m2", scripted_api.url("slow"))
+    session_key = await issued_session_key()
+    first = await connect(session_key)
+    await first.send_json_to({"type": "start", "prompt": "Hi"})
+    battle_id = (await first.receive_json_from())["battle_id"]
+    second = await connect(session_key)
+    await second.send_json_to({"type": "regenerate", "battle_id": battle_id})
+    assert (await second.receive_json_from())["message"] == "Please wait until both answers have finished."
+    done = await collect_turn(first)
+    assert done[-1]["voteable"] is True
+    await second.send_json_to({"type": "regenerate", "battle_id": battle_id})  # once it ended: fine
+    assert (await collect_turn(second))[-1]["type"] == "turn_done"
+    await first.disconnect()
+    await second.disconnect()
+
+
 async def test_continue_and_regenerate_stream_new_answers(scripted_api):
     await register("m1", scripted_api.url("ok"))
     await register("m2", scripted_api.url("ok"))
-    communicator = await connect(await new_session_key())
-    await communicator.send_json_to({"type": "start", "prompt": "Hi"})
-    battle_id = (await collect_turn(communicator))[0]["battle_id"]
+    communicator, received = await start("Hi")
+    battle_id = received[0]["battle_id"]
     await communicator.send_json_to({"type": "continue", "battle_id": battle_id, "prompt": "More"})
     second = await collect_turn(communicator)
     assert second[0]["turn"] == 1 and second[-1]["voteable"]
     await communicator.send_json_to({"type": "regenerate", "battle_id": battle_id})
     third = await collect_turn(communicator)
-    assert third[0]["turn"] == 1 and third[0]["regenerated"] is True
+    assert third[0]["turn"] == 1 and third[0]["regenerated"] is True and third[0]["version"] == 2
     history = scripted_api.requests[-1]["payload"]["messages"]
     assert [m["content"] for m in history if m["role"] == "user"] == ["Hi", "More"]
     await communicator.disconnect()
 
 
+async def test_a_conversation_too_long_for_the_context_is_shortened_before_the_request(scripted_api):
+    # 2048-token context, a 256-token answer: the third long turn no longer fits with all its history.
+    await register("small-context", scripted_api.url("ok"), context_length=2048, max_new_tokens=256)
+    await register("big-context", scripted_api.url("ok"), context_length=32768, max_new_tokens=256)
+    long_prompt = "Explain this in detail, please: " + "the quick brown fox jumps over the lazy dog " * 60
+    communicator, received = await start(long_prompt)
+    battle_id = received[0]["battle_id"]
+    for _ in range(2):
+        await communicator.send_json_to({"type": "continue", "battle_id": battle_id, "prompt": long_prompt})
+        turn_events = await collect_turn(communicator)
+        assert turn_events[-1]["voteable"] is True, turn_events
+        assert not side_events(turn_events, "side_error")
+    turn = await load_turn(battle_id, 2)
+    small_side = "a" if await database_sync_to_async(lambda: Battle.objects.get(pk=battle_id).model_a.name)() == (
+        "small-context"
+    ) else "b"  # fmt: skip
+    assert getattr(turn, f"timings_{small_side}")["dropped_turns"] >= 1
+    await communicator.disconnect()
+
+
+async def test_when_a_server_still_says_too_long_the_side_is_asked_again_with_the_newest_prompt_only(scripted_api):
+    await register("strict-model", scripted_api.url("context"))
+    await register("easy-model", scripted_api.url("ok"))
+    communicator, received = await start("Hi")
+    await communicator.send_json_to({"type": "continue", "battle_id": received[0]["battle_id"], "prompt": "More"})
+    second = await collect_turn(communicator)
+    assert second[-1]["voteable"] is True and not side_events(second, "side_error")
+    await communicator.disconnect()
+
+
+async def test_failover_before_the_first_token_is_invisible_to_the_visitor(scripted_api):
+    """A replica that refuses connections, and one that answers 429: the visitor sees only answers."""
+    flaky = await register("replicated-model", "http://127.0.0.1:9/v1")
+    await add_replica(flaky, scripted_api.url("ratelimited"))
+    working = await add_replica(flaky, scripted_api.url("ok"))
+    await register("other-model", scripted_api.url("ok"))
+    await health.record_failure(working.pk, error="a blip")  # degraded: the two broken replicas go first
+    for _ in range(4):
+        communicator, received = await start()
+        assert received[-1]["voteable"] is True, received
+        assert not side_events(received, "side_error")
+        await communicator.disconnect()
+    states = await health.health_of([e.pk for e in await database_sync_to_async(list)(flaky.endpoints.all())])
+    # Both broken replicas were tried first, failed once each and were marked degraded; the working one
+    # answered (healthy again), and was preferred from then on.
+    assert sorted((h.state, h.failures) for h in states.values()) == [("degraded", 1), ("degraded", 1), ("healthy", 0)]
+
+
+def metric(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_operators_metrics_count_battles_sides_failovers_and_time_to_first_token(scripted_api):
+    flaky = await register("metered-model", "http://127.0.0.1:9/v1")
+    working = await add_replica(flaky, scripted_api.url("ok"))
+    await register("metered-other", scripted_api.url("ok"))
+    await health.record_failure(working.pk, error="a blip")  # the broken replica is tried first
+    before = {
+        "started": metric("arena_battles_started_total"),
+        "voteable": metric("arena_turns_finished_total", voteable="true"),
+        "done": metric("arena_sides_finished_total", model="metered-model", outcome="done"),
+        "failovers": metric("arena_failovers_total", model="metered-model"),
+        "ttft": metric("arena_ttft_seconds_count", model="metered-model", endpoint=str(working.pk)),
+        "speed": metric("arena_tokens_per_second_count", model="metered-model", endpoint=str(working.pk)),
+    }
+    communicator, received = await start()
+    assert received[-1]["voteable"] is True, received
+    await communicator.disconnect()
+    assert metric("arena_battles_started_total") == before["started"] + 1
+    assert metric("arena_turns_finished_total", voteable="true") == before["voteable"] + 1
+    assert metric("arena_sides_finished_total", model="metered-model", outcome="done") == before["done"] + 1
+    assert metric("arena_failovers_total", model="metered-model") == before["failovers"] + 1
+    assert metric("arena_ttft_seconds_count", model="metered-model", endpoint=str(working.pk)) == before["ttft"] + 1
+    assert (
+        metric("arena_tokens_per_second_count", model="metered-model", endpoint=str(working.pk)) == before["speed"] + 1
+    )
+    assert metric("arena_streams_in_flight", model="metered-model") == 0
+
+
+async def test_a_replica_that_dies_mid_answer_makes_that_side_start_over_on_another_once(scripted_api):
+    dying = await register("replicated-model", scripted_api.url("drop"))
+    working = await add_replica(dying, scripted_api.url("ok"))
+    await register("other-model", scripted_api.url("ok"))
+    await health.record_failure(working.pk, error="a blip")  # degraded: the dying replica goes first
+    communicator, received = await start()
+    [restart] = side_events(received, "side_restart")
+    side = restart["side"]
+    after = received[received.index(restart) :]
+    assert answer_text(after, side) == "Hello from the scripted API."  # only the fresh answer counts
+    assert received[-1]["voteable"] is True and not side_events(received, "side_error")
+    turn = await load_turn(received[0]["battle_id"])
+    assert getattr(turn, f"answer_{side}") == "Hello from the scripted API."
+    assert getattr(turn, f"timings_{side}")["restarted"] is True
+    await communicator.disconnect()
+
+
+async def test_an_answer_cut_off_twice_fails_its_side_with_a_message(scripted_api):
+    dying = await register("replicated-model", scripted_api.url("drop"))
+    await add_replica(dying, scripted_api.url("drop"))
+    await register("other-model", scripted_api.url("ok"))
+    communicator, received = await start()
+    assert len(side_events(received, "side_restart")) == 1
+    [error] = side_events(received, "side_error")
+    assert "cut off mid-stream" in error["message"] and received[-1]["voteable"] is False
+    await communicator.disconnect()
+
+
+async def test_an_endpoint_that_keeps_failing_is_taken_out_and_its_model_not_drawn(scripted_api):
+    broken = await register("broken-model", "http://127.0.0.1:9/v1")
+    await register("m1", scripted_api.url("ok"))
+    await register("m2", scripted_api.url("ok"))
+    [endpoint] = await database_sync_to_async(list)(broken.endpoints.all())
+    for _ in range(health.POLICY.failures_to_open):
+        await health.record_failure(endpoint.pk, error="unreachable")
+    for _ in range(6):
+        communicator, received = await start()
+        assert received[-1]["voteable"] is True, "the down model was drawn"
+        await communicator.disconnect()
+
+
+async def test_when_the_drawn_models_are_saturated_the_visitor_is_told_at_once(scripted_api, settings):
+    await register("m1", scripted_api.url("hold"), max_concurrency=1)
+    await register("m2", scripted_api.url("hold"), max_concurrency=1)
+    first = await connect(await issued_session_key())
+    await first.send_json_to({"type": "start", "prompt": "Hi"})
+    assert (await first.receive_json_from())["type"] == "turn_started"
+    await asyncio.sleep(0.5)  # both slots taken
+    began = time.monotonic()
+    second, received = await start()
+    assert received[-1]["type"] == "busy" and received[-1]["retry_after"] >= 1
+    assert "try again in" in received[-1]["message"] and time.monotonic() - began < 2
+    scripted_api.release()
+    assert (await collect_turn(first))[-1]["voteable"] is True
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_battle_goes_on_when_redis_goes_away(scripted_api, settings, tmp_path):
+    """Redis carries shared health, slots and limits; without it each process keeps its own, and the
+    socket stays open (it no longer subscribes to the channel layer)."""
+    from arena.embedded_redis import embedded_redis
+    from arena.shared_state import RETRY_AFTER_SECONDS  # noqa: F401 - the fallback window this relies on
+
+    await register("m1", scripted_api.url("slow"))
+    await register("m2", scripted_api.url("slow"))
+    with embedded_redis(data_dir=tmp_path) as url:
+        settings.REDIS_URL = url
+        communicator = await connect(await issued_session_key())
+        await communicator.send_json_to({"type": "start", "prompt": "Hi"})
+        assert (await communicator.receive_json_from())["type"] == "turn_started"
+    # Redis is gone mid-stream.
+    received = await collect_turn(communicator)
+    assert received[-1]["voteable"] is True
+    await communicator.send_json_to({"type": "regenerate", "battle_id": received[-1]["battle_id"]})
+    assert (await collect_turn(communicator))[-1]["voteable"] is True
+    await communicator.disconnect()
+
+
 @pytest.mark.llama
-async def test_battle_streamed_from_the_real_llama_server_ends_in_a_stored_vote(arena_models):
-    session_key = await new_session_key()
-    communicator = await connect(session_key)
-    await communicator.send_json_to({"type": "start", "prompt": "Name a fruit."})
-    received = await collect_turn(communicator, timeout=120)
+async def test_battle_streamed_from_the_real_llama_servers_ends_in_a_stored_vote(arena_models):
+    session_key = await issued_session_key()
+    communicator, received = await start("Name a fruit.", session_key)
     assert received[-1]["voteable"] is True, received
     for side in "ab":
         assert answer_text(received, side).strip()
-        assert sum(1 for e in received if e["type"] == "delta" and e["side"] == side) > 1
     names = [m.name for m in arena_models]
     assert not any(name in str(received) for name in names)
     battle_id = received[0]["battle_id"]
-    vote = await database_sync_to_async(vote_record)(battle_id=battle_id, session_key=session_key, outcome="a")
+    battle = await database_sync_to_async(Battle.objects.get)(pk=battle_id)
+    vote = await database_sync_to_async(cast_vote)(battle, owner=session_key, outcome="a")
     assert vote.conversation_a[1]["content"] == answer_text(received, "a")
     assert vote.timings_b[0]["tokens"] > 0
     await communicator.disconnect()
     await asyncio.sleep(0)
+
+
+@pytest.fixture
+def own_llama_servers():
+    """Two real llama.cpp servers of this test's own (it kills one): SmolLM2 and Gemma 3 270M."""
+    from django.conf import settings
+
+    from arena import processes
+    from arena.processes import free_port
+    from inference.launch import (
+        bundled_gemma3_gguf,
+        bundled_smollm2_gguf,
+        llamacpp_program,
+        model_server_env,
+        wait_until_ready,
+    )
+
+    started = []
+    try:
+        for path, template in (
+            (bundled_smollm2_gguf(), ""),
+            (bundled_gemma3_gguf(settings.VAR_DIR / "models"), "vicuna_v1.1"),
+        ):
+            port = free_port()
+            program = llamacpp_program(name=f"m{port}", model_path=path, port=port, host="127.0.0.1",
+                                       served_model_id="m", n_ctx=2048, chat_template=template)  # fmt: skip
+            started.append((f"http://127.0.0.1:{port}/v1", processes.start(program, env=model_server_env())))
+        for url, process in started:
+            wait_until_ready(url, process=process)
+        yield started
+    finally:
+        for _, process in started:
+            processes.stop(process)
+
+
+@pytest.mark.llama
+async def test_a_real_llama_server_killed_mid_answer_fails_only_its_side(own_llama_servers, settings):
+    import os
+    import signal
+
+    (smollm_url, smollm), (gemma_url, _) = own_llama_servers
+    await register("SmolLM2", smollm_url, max_new_tokens=200, system_prompt="You are a helpful assistant.")
+    await register("Gemma", gemma_url, max_new_tokens=48, chat_template="vicuna_v1.1")
+    communicator = await connect(await issued_session_key())
+    await communicator.send_json_to({"type": "start", "prompt": "Write a long story about a lighthouse keeper."})
+    received = [await communicator.receive_json_from(timeout=30)]
+    smollm_side = None
+    while smollm_side is None:
+        event = await communicator.receive_json_from(timeout=60)
+        received.append(event)
+        if event["type"] == "delta":
+            battle = await database_sync_to_async(Battle.objects.select_related("model_a").get)(
+                pk=received[0]["battle_id"]
+            )
+            smollm_side = "a" if battle.model_a.name == "SmolLM2" else "b"
+    os.killpg(smollm.pid, signal.SIGKILL)  # kill -9, mid-answer
+    received += await collect_turn(communicator, timeout=120)
+    errors = side_events(received, "side_error")
+    assert [e["side"] for e in errors] == [smollm_side]
+    assert "cut off mid-stream" in errors[0]["message"] or "could not be reached" in errors[0]["message"]
+    [done] = side_events(received, "side_done")
+    assert done["side"] != smollm_side and done["html"].strip()  # the sibling answered in full
+    assert received[-1]["type"] == "turn_done" and received[-1]["voteable"] is False
+    await communicator.disconnect()

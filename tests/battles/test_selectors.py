@@ -1,14 +1,13 @@
 import pytest
 
 from battles.selectors import battle_request_messages, battle_state
-from battles.services import vote_record
-from tests.factories import make_battle, make_model
+from tests.factories import cast_vote, make_battle, make_model
 
 pytestmark = pytest.mark.django_db
 
 
 def test_request_messages_carry_the_system_prompt_and_the_side_history_only():
-    battle = make_battle(model_a=make_model(system_prompt="Be terse."), session_key="s")
+    battle = make_battle(model_a=make_model(system_prompt="Be terse."), owner="s", prompt="Hi?")
     battle.turns.create(index=1, prompt="Second?")
     messages = battle_request_messages(battle, "a", turn_index=1)
     assert messages == [
@@ -21,10 +20,10 @@ def test_request_messages_carry_the_system_prompt_and_the_side_history_only():
 
 
 def test_battle_state_hides_names_until_the_vote():
-    battle = make_battle(model_a=make_model("secret-alpha"), model_b=make_model("secret-beta"), session_key="s")
+    battle = make_battle(model_a=make_model("secret-alpha"), model_b=make_model("secret-beta"), owner="s")
     before = str(battle_state(battle))
     assert "secret-alpha" not in before and "secret-beta" not in before
-    vote_record(battle_id=battle.id, session_key="s", outcome="a")
+    cast_vote(battle, owner="s", outcome="a")
     battle.refresh_from_db()
     after = battle_state(battle)
     assert (after["model_a"], after["model_b"]) == ("secret-alpha", "secret-beta")

@@ -1,9 +1,14 @@
+import threading
+from datetime import timedelta
+
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from battles import services
-from battles.models import Turn, Vote
-from tests.factories import make_battle, make_model
+from battles.models import Battle, Turn, Vote
+from tests.factories import cast_vote, make_battle, make_model, visitor
 
 pytestmark = pytest.mark.django_db
 
@@ -13,109 +18,216 @@ def two_models():
     return make_model("alpha"), make_model("beta")
 
 
+def finish(turn_id: int, *, version: int = 1, answer: str = "done") -> None:
+    for side in services.SIDES:
+        services.turn_side_finish(
+            turn_id=turn_id, version=version, side=side, answer=answer, timings={"tokens": 1}, endpoint_id=None
+        )
+
+
+def release(started: services.TurnStream) -> bool:
+    return services.stream_release(battle_id=started.battle_id, stream_id=started.stream_id)
+
+
 def test_battle_start_draws_two_distinct_models_and_stores_the_prompt(two_models):
-    battle = services.battle_start(session_key="s1", prompt="  Hello?  ")
+    started = services.battle_start(visitor=visitor("s1"), prompt="  Hello?  ")
+    battle = Battle.objects.get(pk=started.battle_id)
     assert battle.model_a != battle.model_b
     assert {battle.model_a.name, battle.model_b.name} == {"alpha", "beta"}
-    assert battle.turns.get().prompt == "Hello?"
+    assert battle.turns.get().prompt == "Hello?" == started.prompt
+    assert (started.index, started.version) == (0, 1)
 
 
 @pytest.mark.parametrize("prompt", ["", "   ", None, 42])
 def test_empty_or_non_text_prompt_is_rejected_with_a_clear_message(two_models, prompt):
     with pytest.raises(services.BattleError, match="type a prompt"):
-        services.battle_start(session_key="s1", prompt=prompt)
+        services.battle_start(visitor=visitor("s1"), prompt=prompt)
 
 
 @override_settings(PROMPT_MAX_CHARS=10)
 def test_over_long_prompt_is_rejected_with_the_limit(two_models):
     with pytest.raises(services.BattleError, match="limit is 10"):
-        services.battle_start(session_key="s1", prompt="x" * 11)
+        services.battle_start(visitor=visitor("s1"), prompt="x" * 11)
+
+
+def test_a_prompt_too_long_for_a_models_context_is_refused_before_anyone_is_asked():
+    make_model("roomy")
+    make_model("tiny", context_length=64)
+    with pytest.raises(services.BattleError, match="too long for one of the models"):
+        services.battle_start(visitor=visitor("s1"), prompt="word " * 60)
+    assert not Battle.objects.exists()
 
 
 def test_battle_start_without_two_models_explains_what_is_missing():
     make_model("lonely")
-    with pytest.raises(services.BattleError, match="at least two active models"):
-        services.battle_start(session_key="s1", prompt="hi")
+    with pytest.raises(services.BattleError, match="Not enough models are available"):
+        services.battle_start(visitor=visitor("s1"), prompt="hi")
 
 
-def test_vote_is_stored_with_both_conversations_timings_and_a_hashed_judge(django_capture_on_commit_callbacks):
-    battle = make_battle(session_key="owner")
-    with django_capture_on_commit_callbacks() as callbacks:
-        vote = services.vote_record(battle_id=battle.id, session_key="owner", outcome="tie")
-    assert vote.outcome == Vote.Outcome.TIE
+def test_when_the_ready_models_are_only_busy_the_visitor_is_told_how_long_to_wait(two_models):
+    alpha, _ = two_models
+    with pytest.raises(services.BattleBusy) as busy:
+        services.battle_start(visitor=visitor("s1"), prompt="hi", ready={alpha.pk}, retry_after=7)
+    assert busy.value.retry_after == 7 and "try again in 7 seconds" in str(busy.value)
+
+
+def test_a_visitor_without_an_issued_session_cannot_start_a_battle(two_models):
+    with pytest.raises(services.BattleError, match="session has expired"):
+        services.battle_start(visitor=services.Visitor(owner=""), prompt="hi")
+
+
+def test_vote_is_stored_with_both_conversations_timings_the_version_and_a_hashed_judge():
+    battle = make_battle(owner="owner", prompt="Hi?")
+    vote = cast_vote(battle, owner="owner", outcome="tie")
+    assert vote.outcome == Vote.Outcome.TIE and vote.turn_version == 1
     assert vote.conversation_a == [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Answer **A**"}]
     assert vote.conversation_b[-1] == {"role": "assistant", "content": "Answer B"}
     assert vote.timings_a[0]["finish_reason"] == "stop"
-    assert vote.judge_hash == services.judge_hash("owner") != "owner"
-    assert len(callbacks) == 1  # the rating task is queued on commit
+    assert vote.judge_hash == services.visitor_hash("owner") != "owner"
 
 
-def test_vote_queues_the_rating_task_on_commit(django_capture_on_commit_callbacks, monkeypatch):
-    from ratings import tasks
+def test_session_and_address_hashes_use_a_key_of_their_own_not_the_secret_key(settings):
+    before = services.visitor_hash("owner")
+    settings.SECRET_KEY = "rotated-" + settings.SECRET_KEY
+    assert services.visitor_hash("owner") == before  # rotating SECRET_KEY keeps judge ids
+    settings.HASH_KEY = "another-hash-key"
+    assert services.visitor_hash("owner") != before
 
-    queued = []
-    monkeypatch.setattr(tasks.vote_rate, "delay", lambda vote_id: queued.append(vote_id))
-    battle = make_battle(session_key="owner")
-    with django_capture_on_commit_callbacks(execute=True):
-        vote = services.vote_record(battle_id=battle.id, session_key="owner", outcome="a")
-        assert queued == []  # not before commit
-    assert queued == [vote.pk]
+
+def test_vote_is_announced_once_committed_and_a_failing_listener_does_not_fail_the_vote(
+    django_capture_on_commit_callbacks,
+):
+    from battles.signals import vote_recorded
+
+    heard = []
+
+    def listener(sender, vote_id, **kwargs):
+        heard.append(vote_id)
+        raise RuntimeError("a broken listener")
+
+    vote_recorded.connect(listener)
+    try:
+        battle = make_battle(owner="owner")
+        with django_capture_on_commit_callbacks(execute=True):
+            vote = cast_vote(battle, owner="owner")
+            assert heard == []  # not before commit
+    finally:
+        vote_recorded.disconnect(listener)
+    assert heard == [vote.pk]
+    assert Vote.objects.filter(pk=vote.pk).exists()
 
 
 def test_vote_is_rejected_when_battle_belongs_to_another_session():
-    battle = make_battle(session_key="owner")
+    battle = make_battle(owner="owner")
     with pytest.raises(services.BattleError, match="belongs to another visitor"):
-        services.vote_record(battle_id=battle.id, session_key="intruder", outcome="a")
+        cast_vote(battle, owner="intruder")
     assert not Vote.objects.exists()
 
 
 def test_second_vote_on_a_finished_battle_is_rejected():
-    battle = make_battle(session_key="owner")
-    services.vote_record(battle_id=battle.id, session_key="owner", outcome="a")
+    battle = make_battle(owner="owner")
+    cast_vote(battle, owner="owner", outcome="a")
     with pytest.raises(services.BattleError, match="has been voted on"):
-        services.vote_record(battle_id=battle.id, session_key="owner", outcome="b")
+        cast_vote(battle, owner="owner", outcome="b")
     assert Vote.objects.get().outcome == "a"
 
 
 def test_unknown_outcome_is_rejected():
-    battle = make_battle(session_key="owner")
+    battle = make_battle(owner="owner")
     with pytest.raises(services.BattleError, match="Unknown vote"):
-        services.vote_record(battle_id=battle.id, session_key="owner", outcome="a-ish")
+        cast_vote(battle, owner="owner", outcome="a-ish")
 
 
 def test_battle_with_a_failed_side_cannot_be_voted_into_the_ratings():
-    battle = make_battle(session_key="owner")
-    services.turn_side_finish(turn_id=battle.turns.get().pk, side="b", answer="", timings={}, error="timeout")
+    battle = make_battle(owner="owner")
+    services.turn_side_finish(
+        turn_id=battle.turns.get().pk, version=1, side="b", answer="", timings={}, error="timeout", endpoint_id=None
+    )
     with pytest.raises(services.BattleError, match="can't be voted"):
-        services.vote_record(battle_id=battle.id, session_key="owner", outcome="a")
+        cast_vote(battle, owner="owner")
 
 
-def test_continue_adds_a_turn_and_regenerate_clears_the_last_answers():
-    battle = make_battle(session_key="owner")
-    turn = services.battle_continue(battle_id=battle.id, session_key="owner", prompt="And then?")
-    assert turn.index == 1
-    with pytest.raises(services.BattleError, match="must finish"):
-        services.battle_continue(battle_id=battle.id, session_key="owner", prompt="Too soon")
-    services.turn_side_finish(turn_id=turn.pk, side="a", answer="x", timings={"tokens": 1})
-    services.turn_side_finish(turn_id=turn.pk, side="b", answer="y", timings={"tokens": 1})
-    regenerated = services.turn_regenerate(battle_id=battle.id, session_key="owner")
-    assert regenerated.pk == turn.pk
-    turn.refresh_from_db()
+def test_continue_adds_a_turn_and_regenerate_makes_a_new_version_of_the_last_answers():
+    battle = make_battle(owner="owner")
+    started = services.battle_continue(battle_id=battle.id, visitor=visitor("owner"), prompt="And then?")
+    assert started.index == 1
+    with pytest.raises(services.BattleError, match="wait until both answers"):
+        services.battle_continue(battle_id=battle.id, visitor=visitor("owner"), prompt="Too soon")
+    finish(started.turn_id)
+    release(started)
+    regenerated = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    assert (regenerated.turn_id, regenerated.version) == (started.turn_id, 2)
+    turn = Turn.objects.get(pk=started.turn_id)
     assert (turn.answer_a, turn.status_a, turn.status_b) == ("", Turn.Status.PENDING, Turn.Status.PENDING)
 
 
+def test_an_old_versions_late_answer_cannot_overwrite_the_new_version():
+    battle = make_battle(owner="owner")
+    regenerated = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    finish(regenerated.turn_id, version=1, answer="stale")  # a stream of version 1 finishing late
+    assert Turn.objects.get(pk=regenerated.turn_id).answer_a == ""
+
+
+def test_no_vote_continue_or_regenerate_while_a_stream_holds_the_battle():
+    battle = make_battle(owner="owner")
+    started = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    finish(started.turn_id, version=2)
+    for attempt in (
+        lambda: cast_vote(battle, owner="owner"),
+        lambda: services.battle_continue(battle_id=battle.id, visitor=visitor("owner"), prompt="more"),
+        lambda: services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner")),
+    ):
+        with pytest.raises(services.BattleError, match="still being written|wait until both answers"):
+            attempt()
+    assert release(started) is True
+    assert cast_vote(battle, owner="owner").turn_version == 2
+
+
+def test_a_lapsed_stream_hold_frees_the_battle():
+    battle = make_battle(owner="owner")
+    Battle.objects.filter(pk=battle.pk).update(
+        stream_id="dead-process", streaming_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert cast_vote(battle, owner="owner")
+
+
+def test_a_vote_on_answers_that_were_regenerated_since_is_refused():
+    battle = make_battle(owner="owner")
+    turn = battle.turns.get()
+    started = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    finish(turn.pk, version=2)
+    release(started)
+    stale = dict(battle_id=battle.id, visitor=visitor("owner"), outcome="a")
+    with pytest.raises(services.BattleError, match="answers changed since you last saw them"):
+        services.vote_record(**stale, turn=0, version=1)
+    with pytest.raises(services.BattleError, match="answers changed"):
+        services.vote_record(**stale, turn=None, version=None)
+    assert services.vote_record(**stale, turn=0, version=2).turn_version == 2
+
+
+@override_settings(REGENERATIONS_PER_TURN=2)
+def test_regenerations_per_turn_are_limited():
+    battle = make_battle(owner="owner")
+    for version in (2, 3):
+        started = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+        assert started.version == version
+        release(started)
+    with pytest.raises(services.BattleError, match="regenerated 2 times"):
+        services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+
+
 def test_no_more_turns_after_the_vote():
-    battle = make_battle(session_key="owner")
-    services.vote_record(battle_id=battle.id, session_key="owner", outcome="bothbad")
+    battle = make_battle(owner="owner")
+    cast_vote(battle, owner="owner", outcome="bothbad")
     with pytest.raises(services.BattleError, match="voted on"):
-        services.battle_continue(battle_id=battle.id, session_key="owner", prompt="more")
+        services.battle_continue(battle_id=battle.id, visitor=visitor("owner"), prompt="more")
     with pytest.raises(services.BattleError, match="voted on"):
-        services.turn_regenerate(battle_id=battle.id, session_key="owner")
+        services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
 
 
 def test_malformed_battle_id_reads_as_missing():
     with pytest.raises(services.BattleError, match="does not exist"):
-        services.vote_record(battle_id="not-a-uuid", session_key="owner", outcome="a")
+        services.vote_record(battle_id="not-a-uuid", visitor=visitor("owner"), outcome="a", turn=0, version=1)
 
 
 def test_vote_is_kept_when_the_broker_is_down_and_the_sweep_rates_it_later(
@@ -131,9 +243,9 @@ def test_vote_is_kept_when_the_broker_is_down_and_the_sweep_rates_it_later(
         raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(tasks.vote_rate, "delay", broker_down)  # the edge: Redis is unreachable
-    battle = make_battle(session_key="owner")
+    battle = make_battle(owner="owner")
     with django_capture_on_commit_callbacks(execute=True):
-        vote = services.vote_record(battle_id=battle.id, session_key="owner", outcome="a")
+        vote = cast_vote(battle, owner="owner", outcome="a")
     vote.refresh_from_db()
     assert vote.rated_at is None
     assert votes_rate_pending(older_than_seconds=0) == 1
@@ -145,10 +257,10 @@ def test_vote_whose_answer_names_a_model_is_kept_but_not_counted():
     from ratings.models import EloRating, PairCount
     from ratings.services import vote_rate
 
-    battle = make_battle(session_key="owner", model_a=make_model("gpt-omega", organization="OmegaAI"))
+    battle = make_battle(owner="owner", model_a=make_model("gpt-omega", organization="OmegaAI"))
     battle.turns.filter(index=0).update(answer_b="As a model trained by OmegaAI, I think...")
-    vote = services.vote_record(battle_id=battle.id, session_key="owner", outcome="b")
-    assert "not blind" in vote.excluded_reason
+    vote = cast_vote(battle, owner="owner", outcome="b")
+    assert vote.excluded_reason == "An answer said which company made it, so this vote will not count."
     assert vote_rate(vote_id=vote.pk) is False
     vote.refresh_from_db()
     assert vote.rated_at is not None  # handled once ...
@@ -156,26 +268,77 @@ def test_vote_whose_answer_names_a_model_is_kept_but_not_counted():
     assert not Vote.objects.counted().exists()
 
 
+def test_a_prompt_asking_the_models_who_they_are_is_answered_but_its_vote_is_not_counted():
+    battle = make_battle(owner="owner", prompt="Who are you, and who made you?")
+    assert cast_vote(battle, owner="owner").excluded_reason == services.IDENTITY_QUESTION_REASON
+
+
+def test_a_near_miss_spelling_of_another_registered_models_name_is_caught():
+    make_model("SmolLM2-135M-Instruct", organization="HuggingFaceTB")
+    battle = make_battle(owner="owner")
+    battle.turns.filter(index=0).update(answer_a="Hi! I'm Smоl-LM\u200b2 here to help.")  # Cyrillic о, zero width
+    assert "named an AI model" in cast_vote(battle, owner="owner").excluded_reason
+
+
 def test_an_answer_that_merely_contains_a_name_inside_a_word_is_not_a_leak():
-    battle = make_battle(session_key="owner", model_a=make_model("mist"), model_b=make_model("orca"))
+    battle = make_battle(owner="owner", model_a=make_model("mist"), model_b=make_model("orca"))
     battle.turns.filter(index=0).update(answer_a="The morning mistake by orcas was small.")
-    vote = services.vote_record(battle_id=battle.id, session_key="owner", outcome="a")
+    vote = cast_vote(battle, owner="owner", outcome="a")
     assert vote.excluded_reason == ""
 
 
 @override_settings(BATTLES_PER_HOUR=2)
 def test_battles_per_hour_are_limited_per_address_and_per_session(two_models):
-    services.battle_start(session_key="s1", prompt="one", client_ip="203.0.113.9")
-    services.battle_start(session_key="s2", prompt="two", client_ip="203.0.113.9")
+    start = services.battle_start
+    start(visitor=visitor("s1", "203.0.113.9"), prompt="one")
+    start(visitor=visitor("s2", "203.0.113.9"), prompt="two")
     with pytest.raises(services.BattleError, match="2 battles in the last hour"):
-        services.battle_start(session_key="s3", prompt="three", client_ip="203.0.113.9")  # same address
-    services.battle_start(session_key="s4", prompt="four", client_ip="198.51.100.7")
-    services.battle_start(session_key="s4", prompt="five", client_ip="198.51.100.8")
+        start(visitor=visitor("s3", "203.0.113.9"), prompt="three")  # same address
+    start(visitor=visitor("s4", "198.51.100.7"), prompt="four")
+    start(visitor=visitor("s4", "198.51.100.8"), prompt="five")
     with pytest.raises(services.BattleError, match="in the last hour"):
-        services.battle_start(session_key="s4", prompt="six", client_ip="198.51.100.9")  # same session
+        start(visitor=visitor("s4", "198.51.100.9"), prompt="six")  # same session
 
 
-def test_client_address_is_stored_only_as_a_keyed_hash(two_models):
-    battle = services.battle_start(session_key="s1", prompt="hi", client_ip="203.0.113.9")
-    assert battle.client_hash and "203.0.113.9" not in battle.client_hash
+@override_settings(ANSWERS_PER_HOUR=3, BATTLES_PER_HOUR=100)
+def test_continues_and_regenerations_spend_the_same_hourly_answer_budget(two_models):
+    started = services.battle_start(visitor=visitor("s1", "203.0.113.9"), prompt="one")
+    finish(started.turn_id)
+    release(started)
+    started = services.battle_continue(battle_id=started.battle_id, visitor=visitor("s1", "203.0.113.9"), prompt="two")
+    release(started)
+    started = services.turn_regenerate(battle_id=started.battle_id, visitor=visitor("s1", "203.0.113.9"))
+    release(started)
+    with pytest.raises(services.BattleError, match="3 answers in the last hour"):
+        services.turn_regenerate(battle_id=started.battle_id, visitor=visitor("s1", "203.0.113.9"))
+
+
+def test_battles_store_only_keyed_hashes_of_the_session_and_the_address(two_models):
+    started = services.battle_start(visitor=visitor("raw-session-key", "203.0.113.9"), prompt="hi")
+    battle = Battle.objects.get(pk=started.battle_id)
     assert battle.client_hash == services.client_hash("203.0.113.9") != services.client_hash("203.0.113.10")
+    stored = " ".join(str(value) for value in Battle.objects.values_list().get(pk=battle.pk))
+    assert "203.0.113.9" not in stored and "raw-session-key" not in stored
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(BATTLES_PER_HOUR=30, ANSWERS_PER_HOUR=1000)
+def test_the_hourly_limit_holds_exactly_under_concurrent_starts(two_models):
+    """60 starts at once from one session against a limit of 30: exactly 30 battles, whatever the timing."""
+    outcomes: list[str] = []
+
+    def start():
+        try:
+            services.battle_start(visitor=visitor("racer", "203.0.113.50"), prompt="hi")
+            outcomes.append("ok")
+        except services.BattleError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start) for _ in range(60)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("ok") == 30 and Battle.objects.count() == 30
