@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from ratings.models import EloRating, ImportedLog, LeaderboardSnapshot, PairCount
+from ratings import services
+from ratings.models import (
+    EloRating,
+    ImportedLog,
+    JudgeFlag,
+    LeaderboardPolicy,
+    LeaderboardSnapshot,
+    PairCount,
+    RatedVote,
+)
 
 
 @admin.register(EloRating)
@@ -36,3 +45,60 @@ class ImportedLogAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(JudgeFlag)
+class JudgeFlagAdmin(admin.ModelAdmin):
+    """Judges whose votes looked anomalous, with the reason. Clearing one puts its votes back in the counts
+    (and the screen leaves it alone); flagging takes them out."""
+
+    list_display = ["judge_hash", "state", "votes", "reason", "flagged_at", "changed_by"]
+    list_filter = ["state"]
+    search_fields = ["judge_hash", "reason"]
+    readonly_fields = ["judge_hash", "state", "reason", "p_values", "votes", "flagged_at", "changed_at", "changed_by"]
+    actions = ["clear", "flag_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Clear: count these judges' votes again")
+    def clear(self, request, queryset):
+        for flag in queryset:
+            services.judge_clear(judge_hash=flag.judge_hash, by=request.user.get_username())
+        self.message_user(request, f"{queryset.count()} judge(s) cleared; their votes count from the next snapshot.")
+
+    @admin.action(description="Flag: leave these judges' votes out")
+    def flag_again(self, request, queryset):
+        for flag in queryset:
+            services.judge_flag(judge_hash=flag.judge_hash, reason=flag.reason, p_values=flag.p_values,
+                                votes=flag.votes, by=request.user.get_username())  # fmt: skip
+        self.message_user(request, f"{queryset.count()} judge(s) flagged; their votes are left out.")
+
+
+@admin.register(RatedVote)
+class RatedVoteAdmin(admin.ModelAdmin):
+    list_display = [
+        "vote_id",
+        "model_a",
+        "model_b",
+        "outcome",
+        "judge_hash",
+        "voted_at",
+        "in_counts",
+        "left_out_reason",
+    ]
+    list_filter = ["in_counts"]
+    list_select_related = ["model_a", "model_b"]
+    search_fields = ["judge_hash"]
+    readonly_fields = [f.name for f in RatedVote._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(LeaderboardPolicy)
+class LeaderboardPolicyAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "provisional_votes", "hide_provisional", "exploration_share", "boost_share", "top_k"]
+
+    def has_add_permission(self, request):
+        return not LeaderboardPolicy.objects.exists()

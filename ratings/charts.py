@@ -1,4 +1,4 @@
-"""Plotly figures for the leaderboard page: data in, figure JSON (a plain dict) out; no queries."""
+"""Plotly figures for the leaderboard, model and history pages: data in, figure JSON (a plain dict) out; no queries."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import plotly.graph_objects as go
 
 # Heatmaps get unreadable beyond this many models; they show the top ones by rating.
 HEATMAP_MAX_MODELS = 30
+# More lines than this on one history chart are a tangle; it shows the top ones.
+HISTORY_MAX_MODELS = 10
 
 
 def _as_dict(figure: go.Figure) -> dict:
@@ -39,22 +41,32 @@ def ratings_figure(rows: list[dict], *, title: str = "Rating with 95% interval")
     return _as_dict(figure)
 
 
-def _heatmap(models: list[str], values: list[list], *, title: str, hover: str, order: list[str] | None) -> dict:
+def _heatmap(
+    models: list[str],
+    values: list[list],
+    *,
+    title: str,
+    hover: str,
+    order: list[str] | None,
+    zmax: float | None = 1,
+    colorscale: str = "RdBu",
+    number: str = ".2f",
+) -> dict:
     index = {name: i for i, name in enumerate(models)}
     shown = [m for m in (order or models) if m in index][:HEATMAP_MAX_MODELS]
     grid = [[values[index[row]][index[col]] for col in shown] for row in shown]
-    text = [["" if v is None else f"{v:.2f}" for v in row] for row in grid]
+    text = [["" if v is None else f"{v:{number}}" for v in row] for row in grid]
     figure = go.Figure(
         go.Heatmap(
             z=grid,
             x=shown,
             y=shown,
             zmin=0,
-            zmax=1,
-            colorscale="RdBu",
+            zmax=zmax,
+            colorscale=colorscale,
             text=text,
             texttemplate="%{text}" if len(shown) <= 15 else None,
-            hovertemplate=f"%{{y}} vs %{{x}}<br>{hover} %{{z:.2f}}<extra></extra>",
+            hovertemplate=f"%{{y}} vs %{{x}}<br>{hover} %{{z:{number}}}<extra></extra>",
         )  # fmt: skip
     )
     figure.update_layout(
@@ -78,12 +90,112 @@ def predicted_win_figure(matrices: dict, *, order: list[str] | None = None) -> d
                     hover="P(A wins)", order=order)  # fmt: skip
 
 
-def leaderboard_figures(payload: dict) -> dict[str, dict]:
-    """Every figure the page shows for a leaderboard payload (see selectors.leaderboard_payload)."""
+def battle_count_figure(plots: dict, *, order: list[str] | None = None) -> dict:
+    """Battles between each pair of the top models, either side (see selectors.board_plot_data)."""
+    # A model never battles itself: a blank diagonal reads better than a column of zeros.
+    battles = [[None if i == j else count for j, count in enumerate(row)] for i, row in enumerate(plots["battles"])]
+    return _heatmap(plots["models"], battles, title="Battles between each pair of models", hover="battles",
+                    order=order, zmax=None, colorscale="Blues", number=",d")  # fmt: skip
+
+
+def average_win_rate_figure(plots: dict, *, order: list[str] | None = None) -> dict:
+    """Bars per model: win rate averaged uniformly over opponents, as observed and as the ratings predict."""
+    index = {name: i for i, name in enumerate(plots["models"])}
+    shown = [m for m in (order or plots["models"]) if m in index]
+    figure = go.Figure()
+    for key, label in (("observed_win_rate", "Observed (opponents met, ties left out)"),
+                       ("predicted_win_rate", "Predicted by the ratings (all other models)")):  # fmt: skip
+        figure.add_trace(
+            go.Bar(
+                x=shown,
+                y=[plots[key][index[m]] for m in shown],
+                name=label,
+                hovertemplate="%{x}<br>%{y:.3f}<extra>" + label.split(" ")[0] + "</extra>",
+            )  # fmt: skip
+        )
+    figure.update_layout(
+        title="Average win rate against all other models (uniform over opponents)", barmode="group",
+        xaxis_title="Model", yaxis_title="Win rate", yaxis_range=[0, 1], height=480,
+        margin={"l": 60, "r": 20, "t": 80, "b": 140}, template="plotly_white",
+        legend={"orientation": "h", "y": 1.0, "x": 1, "yanchor": "bottom", "xanchor": "right"},
+    )  # fmt: skip
+    figure.update_xaxes(tickangle=-45)
+    return _as_dict(figure)
+
+
+def top_series(series: dict[str, dict[str, list]], n: int = HISTORY_MAX_MODELS) -> dict[str, dict[str, list]]:
+    """The `n` models rated highest at the latest time any model has, best first."""
+    if not series:
+        return {}
+    latest = max(points["time"][-1] for points in series.values())
+    current = [(points["rating"][-1], name) for name, points in series.items() if points["time"][-1] == latest]
+    return {name: series[name] for _, name in sorted(current, key=lambda item: (-item[0], item[1]))[:n]}
+
+
+def history_figure(series: dict[str, dict[str, list]], *, title: str) -> dict:
+    """A line per series (label -> {"time", "rating", "ci_lower", "ci_upper"}) with its 95% interval as bars."""
+    figure = go.Figure()
+    for label, points in series.items():
+        upper = [None if hi is None else hi - r for r, hi in zip(points["rating"], points["ci_upper"], strict=True)]
+        lower = [None if lo is None else r - lo for r, lo in zip(points["rating"], points["ci_lower"], strict=True)]
+        figure.add_trace(
+            go.Scatter(
+                x=points["time"],
+                y=points["rating"],
+                name=label,
+                mode="lines+markers",
+                marker={"size": 6},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": upper,
+                    "arrayminus": lower,
+                    "thickness": 1,
+                    "visible": any(v is not None for v in upper),
+                },
+                hovertemplate=f"{label}<br>%{{x}}<br>rating %{{y:.1f}}<extra></extra>",
+            )  # fmt: skip
+        )
+    figure.update_layout(
+        title=title, xaxis_title="Time", yaxis_title="Rating", height=460, template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 50, "b": 60}, legend={"orientation": "h", "y": -0.2},
+    )  # fmt: skip
+    return _as_dict(figure)
+
+
+def leaderboard_figures(payload: dict, plots: dict | None = None) -> dict[str, dict]:
+    """Every figure the page shows for a leaderboard payload (see selectors.leaderboard_payload) and its board's
+    counts (selectors.board_plot_data)."""
     figures = {"ratings": ratings_figure(payload["models"])}
+    order = [r["name"] for r in payload["models"]]
     matrices = payload.get("matrices")
     if matrices and matrices.get("models"):
-        order = [r["name"] for r in payload["models"]]
         figures["win_fraction"] = win_fraction_figure(matrices, order=order)
         figures["predicted"] = predicted_win_figure(matrices, order=order)
+    if plots and order:
+        figures["battles"] = battle_count_figure(plots, order=order)
+        figures["average_win_rate"] = average_win_rate_figure(plots, order=order)
+    return figures
+
+
+def model_figures(name: str, *, snapshots: dict[str, list] | None, replays: dict[str, dict[str, list]]) -> dict:
+    """A model page's history: its rating over the snapshots and over each stored replay."""
+    series = {"snapshots": snapshots} if snapshots else {}
+    series.update({f"replay: {source}": points for source, points in replays.items()})
+    if not series:
+        return {}
+    return {"history": history_figure(series, title=f"{name}: rating with 95% interval over time")}
+
+
+def history_figures(snapshots: dict[str, dict[str, list]], replays: dict[str, dict[str, dict[str, list]]]) -> dict:
+    """The history page: the top models over the snapshots, and over each stored replay."""
+    figures = {}
+    if snapshots:
+        figures["snapshots"] = history_figure(
+            top_series(snapshots), title=f"Top {HISTORY_MAX_MODELS} models over the snapshots (95% intervals)"
+        )
+    for number, (source, series) in enumerate(sorted(replays.items()), start=1):
+        figures[f"replay-{number}"] = history_figure(
+            top_series(series), title=f"Replay of {source}: top {HISTORY_MAX_MODELS} at the last cutoff"
+        )
     return figures

@@ -1,30 +1,50 @@
-"""Writes for ratings: rate a vote (online Elo + pair counts), recompute a snapshot, import a log."""
+"""Writes for ratings: rate a vote (online Elo + pair counts), recompute a snapshot, import or replay a log."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-import math
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from battles.models import Vote
-from battles.services import vote_mark_rated
 from inference.models import ArenaModel
+from inference.selectors import drawable_models
+from inference.services import sampling_plan_store
 from ratings import battle_logs, selectors
-from ratings.engine.bradley_terry import ranks
-from ratings.engine.counts import PairCounts, pair_outcome_counts
+from ratings.engine.anomaly import outcome_table_from_counts, screen_judges
+from ratings.engine.arena_votes import position_summary, style_board
+from ratings.engine.categories import OVERALL, canonical_json, category_boards, labelled_counts_json
+from ratings.engine.counts import WINNER_CODES, PairCounts
 from ratings.engine.elo import elo_update
-from ratings.engine.leaderboard import compute_leaderboard
-from ratings.engine.position import fit_position
-from ratings.engine.style import fit_style_controlled, style_features
-from ratings.models import EloRating, ImportedLog, LeaderboardSnapshot, PairCount
+from ratings.engine.history import monthly_cutoffs, replay_history
+from ratings.engine.leaderboard import compute_leaderboard, json_safe
+from ratings.engine.robustness import robustness_summary, top_robustness
+from ratings.engine.sampling import describe_policy, pair_list, policy_for_counts, policy_summary
+from ratings.models import (
+    UNLABELLED,
+    EloRating,
+    ImportedLog,
+    JudgeFlag,
+    LeaderboardPolicy,
+    LeaderboardSnapshot,
+    PairCount,
+    PromptCount,
+    RatedVote,
+    RatingHistory,
+    SnapshotInput,
+)
+from ratings.prompt_labels import high_frequency_threshold, keep_prompt_vote
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +53,6 @@ ELO_SCALE = 400.0
 ELO_BASE = 10.0
 # Fewer rated arena votes than this and the style-controlled fit is skipped (too few to say anything).
 STYLE_MIN_VOTES = 200
-# The style bootstrap refits battle by battle, so it is capped below the board's rounds.
-STYLE_BOOTSTRAP_ROUNDS = 100
 # Fewer and the left-seat advantage is not reported.
 POSITION_MIN_VOTES = 50
 
@@ -49,35 +67,37 @@ class ImportRefused(Exception):
     """The log was imported before (same content); adding it again would double count."""
 
 
-def jsonable(value):
-    """Engine output (numpy scalars and arrays, NaN) as plain JSON: NaN and infinities become null."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+def _vote_mark_rated(*, vote_id: int) -> None:
+    Vote.objects.filter(pk=vote_id, rated_at__isnull=True).update(rated_at=timezone.now())
+
+
+def _pair_count_change(*, model_a_id: int, model_b_id: int, labels: str, outcome: int, by: int) -> None:
+    """Add (by=1) or take back (by=-1) one vote's outcome in its ordered pair's counts under its labels."""
+    pair, _ = PairCount.objects.get_or_create(model_a_id=model_a_id, model_b_id=model_b_id, labels=labels)
+    field = PAIR_FIELDS[outcome]
+    PairCount.objects.filter(pk=pair.pk).update(**{field: F(field) + by})
 
 
 @transaction.atomic
 def vote_rate(*, vote_id: int) -> bool:
-    """Apply one vote's online Elo update and pair count, once. Returns False if it was already applied
-    (or the vote is gone), so a task that runs twice counts the vote once."""
+    """Take one vote into the ratings, once: its RatedVote record (style and timing kept for later fits),
+    the online Elo update and its pair count. Returns False if it was already handled, is gone, is not
+    blind, or its judge is flagged (then it is recorded but left out of the counts)."""
     vote = Vote.objects.select_for_update().select_related("battle").filter(pk=vote_id).first()
     if vote is None or vote.rated_at is not None:
         return False
     if vote.excluded_reason:
-        vote_mark_rated(vote_id=vote.pk)  # handled: kept for the record, counted nowhere
+        _vote_mark_rated(vote_id=vote.pk)  # handled: kept for the record, counted nowhere
         return False
-    a_id, b_id = vote.battle.model_a_id, vote.battle.model_b_id
+    rated = RatedVote.objects.create(**selectors.rated_vote_fields(vote))
+    rated.prompt_occurrence = _prompt_counted(rated.prompt_hash)
+    RatedVote.objects.filter(pk=rated.pk).update(prompt_occurrence=rated.prompt_occurrence)
+    left_out = _left_out_reason(rated)
+    if left_out:
+        RatedVote.objects.filter(pk=rated.pk).update(in_counts=False, left_out_reason=left_out)
+        _vote_mark_rated(vote_id=vote.pk)
+        return False
+    a_id, b_id = rated.model_a_id, rated.model_b_id
     # Lock rating rows in model-id order, whatever the sides, so two concurrent votes can't deadlock.
     for model_id in sorted({a_id, b_id}):
         EloRating.objects.get_or_create(model_id=model_id)
@@ -85,17 +105,105 @@ def vote_rate(*, vote_id: int) -> bool:
         r.model_id: r
         for r in EloRating.objects.select_for_update().filter(model_id__in=[a_id, b_id]).order_by("model_id")
     }
-    outcome = selectors.OUTCOME_CODES[vote.outcome]
     new_a, new_b = elo_update(
-        ratings[a_id].rating, ratings[b_id].rating, outcome, k=ELO_K, scale=ELO_SCALE, base=ELO_BASE
+        ratings[a_id].rating, ratings[b_id].rating, rated.outcome, k=ELO_K, scale=ELO_SCALE, base=ELO_BASE
     )
     EloRating.objects.filter(model_id=a_id).update(rating=float(new_a), votes=F("votes") + 1, updated=timezone.now())
     EloRating.objects.filter(model_id=b_id).update(rating=float(new_b), votes=F("votes") + 1, updated=timezone.now())
-    pair, _ = PairCount.objects.get_or_create(model_a_id=a_id, model_b_id=b_id)
-    field = PAIR_FIELDS[outcome]
-    PairCount.objects.filter(pk=pair.pk).update(**{field: F(field) + 1})
-    vote_mark_rated(vote_id=vote.pk)
+    _pair_count_change(model_a_id=a_id, model_b_id=b_id, labels=rated.labels, outcome=rated.outcome, by=1)
+    _vote_mark_rated(vote_id=vote.pk)
     return True
+
+
+def _prompt_counted(digest: str) -> int:
+    """Count one more vote on this normalised prompt; returns which occurrence this vote is (1-based)."""
+    PromptCount.objects.get_or_create(prompt_hash=digest)
+    PromptCount.objects.filter(prompt_hash=digest).update(votes=F("votes") + 1)
+    return PromptCount.objects.values_list("votes", flat=True).get(prompt_hash=digest)
+
+
+def _left_out_reason(rated: RatedVote) -> str:
+    """Why a rated vote stays out of the counts ('' if it counts): its judge is flagged, or its prompt is
+    one of the most frequent and this occurrence is not among the sample kept (prompt_labels.py's rule)."""
+    flag = JudgeFlag.objects.filter(judge_hash=rated.judge_hash, state=JudgeFlag.State.FLAGGED).first()
+    if flag is not None:
+        return _flagged_reason(flag)
+    threshold = LeaderboardPolicy.current().duplicate_prompt_threshold
+    if not keep_prompt_vote(rated.prompt_occurrence, threshold):
+        return (
+            f"Frequent prompt (vote {rated.prompt_occurrence} on it; more than {threshold}): down-sampled, as the "
+            "official leaderboard does with its most frequent prompts."
+        )
+    return ""
+
+
+JUDGE_FLAGGED_PREFIX = "Judge flagged as anomalous: "
+
+
+def _flagged_reason(flag: JudgeFlag) -> str:
+    return f"{JUDGE_FLAGGED_PREFIX}{flag.reason}"[:300]
+
+
+def _judge_votes_counted(judge_hash: str, *, counted: bool, reason: str = "") -> int:
+    """Put a judge's rated votes into the pair counts (counted=True) or take them out; returns how many
+    moved. Each vote moves once, whatever the order of calls (RatedVote.in_counts says where it is).
+    The online Elo is not rewound: it is a live indicator; snapshots are fitted from the counts."""
+    moved = 0
+    votes = RatedVote.objects.select_for_update().filter(judge_hash=judge_hash, in_counts=not counted)
+    if counted:  # only what the flag took out comes back (a down-sampled duplicate stays out)
+        votes = votes.filter(left_out_reason__startswith=JUDGE_FLAGGED_PREFIX)
+    for rated in votes.order_by("vote_id"):
+        _pair_count_change(
+            model_a_id=rated.model_a_id, model_b_id=rated.model_b_id, labels=rated.labels, outcome=rated.outcome,
+            by=1 if counted else -1,
+        )  # fmt: skip
+        moved += 1
+    votes.update(in_counts=counted, left_out_reason="" if counted else reason)
+    return moved
+
+
+@transaction.atomic
+def judge_flag(
+    *, judge_hash: str, reason: str, p_values: dict | None = None, votes: int = 0, by: str = ""
+) -> JudgeFlag:
+    """Flag a judge: its votes stay stored but leave the counts (and so every later snapshot)."""
+    flag, _ = JudgeFlag.objects.update_or_create(
+        judge_hash=judge_hash,
+        defaults={"state": JudgeFlag.State.FLAGGED, "reason": reason, "p_values": p_values or {}, "votes": votes,
+                  "changed_by": by},
+    )  # fmt: skip
+    _judge_votes_counted(judge_hash, counted=False, reason=_flagged_reason(flag))
+    return flag
+
+
+@transaction.atomic
+def judge_clear(*, judge_hash: str, by: str) -> JudgeFlag:
+    """Clear a flagged judge: its votes return to the counts, and the screen will not flag it again."""
+    flag = JudgeFlag.objects.select_for_update().get(judge_hash=judge_hash)
+    flag.state, flag.changed_by = JudgeFlag.State.CLEARED, by
+    flag.save(update_fields=["state", "changed_by", "changed_at"])
+    _judge_votes_counted(judge_hash, counted=True)
+    return flag
+
+
+def judges_screen(*, alpha: float) -> list[JudgeFlag]:
+    """Screen every judge's votes against the current fit (ratings/engine/anomaly.py) and flag the ones
+    the screen flags, unless an admin cleared them. Returns the judges flagged by this run."""
+    votes = selectors.judge_votes()
+    if votes.judge.size == 0:
+        return []
+    screening = screen_judges(
+        votes.judge, votes.model_a, votes.model_b, votes.outcome, outcome_table_from_counts(votes.counts),
+        seconds_to_vote=votes.seconds_to_vote, seconds_to_read=votes.seconds_to_read, models=votes.counts.models,
+        alpha=alpha,
+    )  # fmt: skip
+    known = dict(JudgeFlag.objects.values_list("judge_hash", "state"))
+    flagged = []
+    for row in screening.rows():
+        if row["flagged"] and row["judge"] not in known:
+            flagged.append(judge_flag(judge_hash=row["judge"], reason=row["reason"], p_values=row["p_values"],
+                                      votes=row["votes"], by="anomaly screen"))  # fmt: skip
+    return flagged
 
 
 def votes_rate_pending(*, older_than_seconds: float) -> int:
@@ -107,81 +215,12 @@ def votes_rate_pending(*, older_than_seconds: float) -> int:
     return sum(vote_rate(vote_id=vote_id) for vote_id in list(pending))
 
 
-def arena_vote_fits(
-    *,
-    anchor: tuple[str, float] | None,
-    rounds: int,
-    seed: int,
-    style_min_votes: int = STYLE_MIN_VOTES,
-    position_min_votes: int = POSITION_MIN_VOTES,
-) -> tuple[dict, dict]:
-    """Fits that need single arena votes rather than pair counts: (style-controlled rows, left-seat advantage).
-
-    Imported logs are left out: pair counts carry no style, and their sides may not be real seats. Each
-    part comes back with a "reason" that is empty when it was fitted, else says why it was not.
-    """
-    votes = list(selectors.style_votes())
-    models = sorted({v[0] for v in votes} | {v[1] for v in votes})
-    index = {name: i for i, name in enumerate(models)}
-    model_a = np.array([index[v[0]] for v in votes], dtype=np.int64)
-    model_b = np.array([index[v[1]] for v in votes], dtype=np.int64)
-    outcome = np.array([v[2] for v in votes], dtype=np.int64)
-    scope = {"scope": "arena votes", "vote_count": len(votes)}
-
-    if len(votes) < style_min_votes or len(models) < 2:
-        style = {"models": [], "reason": f"Needs at least {style_min_votes} rated arena votes; there are {len(votes)}."}
-    else:
-        sides = {side: [v[3 + k] for v in votes] for k, side in enumerate("ab")}
-        counts = {f"{side}_{key}": np.array([c[key] for c in sides[side]], dtype=np.float64)
-                  for side in "ab" for key in ("tokens", "headers", "lists", "bold")}  # fmt: skip
-        features = style_features(**counts)
-        style_anchor = anchor if anchor and anchor[0] in index else None
-        style_rounds = min(rounds, STYLE_BOOTSTRAP_ROUNDS)
-        try:
-            fit = fit_style_controlled(model_a, model_b, outcome, features, models, anchor=style_anchor,
-                                       rounds=style_rounds, seed=seed)  # fmt: skip
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-            logger.warning("Style-controlled fit failed", exc_info=True)
-            style = {"models": [], "reason": f"The style-controlled fit failed: {exc}"}
-        else:
-            style = {"models": _ranked_rows(fit, models, model_a, model_b), "style": fit["style"],
-                     "intervals": fit["intervals"], "rounds": fit["rounds"], "level": fit["level"],
-                     "anchor": list(style_anchor) if style_anchor else None, "reason": ""}  # fmt: skip
-    style.update(scope)
-
-    if len(votes) < position_min_votes or len(models) < 2:
-        position = {"reason": f"Needs at least {position_min_votes} rated arena votes; there are {len(votes)}."}
-    else:
-        try:
-            fit = fit_position(pair_outcome_counts(model_a, model_b, outcome, models))
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-            logger.warning("Position fit failed", exc_info=True)
-            position = {"reason": f"The position fit failed: {exc}"}
-        else:
-            position = {key: fit[key] for key in ("elo_points", "ci_lower", "ci_upper", "level",
-                                                  "left_score_between_equals")}  # fmt: skip
-            position["reason"] = ""
-    position.update(scope)
-    return jsonable(style), jsonable(position)
+# Bump when the engine's results for the same inputs change, so a recompute is not taken for a repeat.
+ENGINE_VERSION = "2026-11-23"
 
 
-def _ranked_rows(fit: dict, models: list[str], model_a: np.ndarray, model_b: np.ndarray) -> list[dict]:
-    """Leaderboard-shaped rows (best first) from the engine's per-model arrays."""
-    n = len(models)
-    votes = np.bincount(model_a, minlength=n) + np.bincount(model_b, minlength=n)
-    order = np.argsort(-np.asarray(fit["ratings"]), kind="stable")
-    model_ranks = ranks(np.asarray(fit["ci_lower"])[order], np.asarray(fit["ci_upper"])[order])
-    keys = ("ci_lower", "ci_upper", "sandwich_lower", "sandwich_upper")
-    return [
-        {
-            "name": models[i],
-            "rating": fit["ratings"][i],
-            **{key: fit[key][i] for key in keys},
-            "rank": int(rank),
-            "votes": int(votes[i]),
-        }  # fmt: skip
-        for i, rank in zip(order.tolist(), model_ranks.tolist(), strict=True)
-    ]
+def _fingerprint(inputs_sha256: str, params: dict) -> str:
+    return hashlib.sha256(f"{inputs_sha256}|{json.dumps(params, sort_keys=True)}".encode()).hexdigest()
 
 
 def leaderboard_recompute(
@@ -192,32 +231,108 @@ def leaderboard_recompute(
     bootstrap: bool = True,
     progress: Callable[[int, int], None] | None = None,
     style_min_votes: int = STYLE_MIN_VOTES,
+    category_min_votes: int | None = None,
 ) -> LeaderboardSnapshot:
-    """Compute a Bradley-Terry board from the stored pair counts and add it as the newest snapshot.
+    """Fit the board (and a board per category) from the stored labelled pair counts and add it as the
+    newest snapshot, with its exact inputs; `snapshot.is_new` says whether one was added.
 
-    Reads O(pairs) rows, computes outside any transaction, then inserts one row; if anything fails
-    on the way, nothing is written and the previous snapshot keeps being served.
+    When nothing changed since the newest snapshot (same counts, parameters and engine), nothing is added
+    and that snapshot is returned. Reads O(pairs x label combinations) rows and stored numbers (never
+    conversations), computes outside any transaction, then inserts; if anything fails on the way, nothing
+    is written and the previous snapshot keeps being served.
     """
     started = time.perf_counter()
-    cutoff = selectors.votes_rated_cutoff()
-    pc = selectors.pair_counts_load()
+    policy = LeaderboardPolicy.current()
+    category_min_votes = settings.CATEGORY_MIN_VOTES if category_min_votes is None else category_min_votes
+    lpc = selectors.labelled_pair_counts_load()
+    pc = lpc.total()
     if pc.n_battles == 0:
         raise LeaderboardEmpty("No battles have been rated or imported yet.")
+    inputs = labelled_counts_json(lpc)
+    inputs_sha256 = hashlib.sha256(canonical_json(inputs).encode()).hexdigest()
+    params = {"engine": ENGINE_VERSION, "rounds": rounds if bootstrap else 0, "seed": seed,
+              "anchor": list(anchor) if anchor else None, "category_min_votes": category_min_votes,
+              "style_min_votes": style_min_votes, "top_k": policy.top_k}  # fmt: skip
+    fingerprint = _fingerprint(inputs_sha256, params)
+    latest = selectors.snapshot_latest()
+    _duplicate_threshold_refresh(policy)
+    if latest is not None and latest.fingerprint == fingerprint:
+        latest.is_new = False
+        return latest
+    cutoff = selectors.votes_rated_cutoff()
     # Ties come from the (order-free) pair counts; the left-seat term from arena votes only, below.
     board = compute_leaderboard(
         pc, rounds=rounds, seed=seed, anchor=anchor, bootstrap=bootstrap, progress=progress, ties=True
     )
-    style, position = arena_vote_fits(
-        anchor=anchor, rounds=rounds if bootstrap else 0, seed=seed, style_min_votes=style_min_votes
+    categories = category_boards(
+        lpc, rounds=rounds if bootstrap else 0, seed=seed, min_votes=category_min_votes, anchor=anchor
     )
-    extras = {key: jsonable(board[key]) for key in ("matrices", "ties") if key in board}
-    extras["position"] = position
+    categories.pop(OVERALL, None)  # the overall board is the snapshot's own rows, fitted to convergence
+    votes = selectors.arena_votes()
+    style = style_board(votes, min_votes=style_min_votes, anchor=anchor, rounds=rounds if bootstrap else 0, seed=seed)
+    extras = {key: json_safe(board[key]) for key in ("matrices", "ties") if key in board}
+    extras["position"] = position_summary(votes, min_votes=POSITION_MIN_VOTES)
+    robust_started = time.perf_counter()
+    extras["robustness"] = robustness_summary(top_robustness(pc, top_k=policy.top_k))
+    extras["robustness"]["compute_seconds"] = time.perf_counter() - robust_started
+    extras["sampling"] = sampling_plan_refresh(pc)
     with transaction.atomic():
-        return LeaderboardSnapshot.objects.create(
-            method=board.get("method", selectors.METHOD_BT), params=jsonable(board.get("params", {})), seed=seed, data_cutoff=cutoff,
-            vote_count=pc.n_battles, rows=jsonable(board["models"]), style_rows=style, extras=extras,
-            compute_seconds=time.perf_counter() - started,
+        stored_inputs, _ = SnapshotInput.objects.get_or_create(sha256=inputs_sha256, defaults={"counts": inputs})
+        snapshot = LeaderboardSnapshot.objects.create(
+            method=board.get("method", selectors.METHOD_BT), params=json_safe({**board.get("params", {}), **params}),
+            seed=seed, data_cutoff=cutoff, vote_count=pc.n_battles, rows=json_safe(board["models"]),
+            style_rows=style, extras=extras, categories=json_safe(categories), inputs=stored_inputs,
+            fingerprint=fingerprint, compute_seconds=time.perf_counter() - started,
         )  # fmt: skip
+    snapshot.is_new = True
+    return snapshot
+
+
+def _duplicate_threshold_refresh(policy: LeaderboardPolicy) -> None:
+    """Votes per prompt beyond which new votes on it are down-sampled: the top 0.1% of prompts (at least 10)."""
+    threshold = high_frequency_threshold(PromptCount.objects.values_list("votes", flat=True).iterator(10_000))
+    if threshold != policy.duplicate_prompt_threshold:
+        LeaderboardPolicy.objects.filter(pk=policy.pk).update(duplicate_prompt_threshold=threshold)
+
+
+def snapshots_prune(*, keep_days: int, now=None) -> int:
+    """Keep every snapshot of the last `keep_days` days, and before that the newest of each day; returns how
+    many were deleted. Inputs no snapshot uses any more go too."""
+    now = now or timezone.now()
+    old = LeaderboardSnapshot.objects.filter(created__lt=now - timedelta(days=keep_days))
+    newest_per_day: dict = {}
+    for snapshot_id, created in old.order_by("created", "id").values_list("id", "created"):
+        newest_per_day[created.date()] = snapshot_id
+    deleted, _ = old.exclude(pk__in=newest_per_day.values()).delete()
+    SnapshotInput.objects.filter(snapshots__isnull=True).delete()
+    return deleted
+
+
+def sampling_plan_refresh(pc: PairCounts) -> dict:
+    """Work out how the next battles' pairs should be drawn from these counts (ratings/engine/sampling.py)
+    and hand the plan to inference, which draws from it. Returns the plan's plain-words summary."""
+    policy = LeaderboardPolicy.current()
+    drawable = {model.name: model for model in drawable_models()}
+    if len(drawable) < 2:
+        return {"reason": "Fewer than two models can be drawn."}
+    names = sorted(set(pc.models) | set(drawable))
+    counts = pc.with_models(names)
+    live = [drawable.get(name) for name in names]
+    plan = policy_for_counts(
+        counts,
+        admin_weights=[m.sampling_weight if m else 0.0 for m in live],
+        boost_targets=[m.target_votes if m else 0 for m in live],
+        # Health is left to the draw (inference skips models that can't answer at that moment).
+        available=[m is not None for m in live],
+        exploration=policy.exploration_share, boost_share=policy.boost_share, top_k=policy.top_k,
+    )  # fmt: skip
+    pairs = [[live[i].pk, live[j].pk, p] for i, j, p in pair_list(plan.probabilities)]
+    summary = json_safe(policy_summary(plan))
+    summary["description"] = describe_policy(policy_summary(plan))
+    summary["top"] = [names[i] for i in plan.top.tolist()]
+    summary["boosted"] = [names[i] for i in plan.boosted.tolist()]
+    sampling_plan_store(pair_probabilities=pairs, summary=summary)
+    return summary
 
 
 def _historical_models(names: list[str]) -> dict[str, int]:
@@ -232,7 +347,8 @@ def _historical_models(names: list[str]) -> dict[str, int]:
 
 
 def pair_counts_add(pc: PairCounts) -> int:
-    """Add counts to PairCount in bulk (a few statements per thousand pairs, never one per battle).
+    """Add an outside log's counts to PairCount in bulk (a few statements per thousand pairs, never one per
+    battle), as unlabelled: their prompts were never seen here.
 
     Call inside a transaction. Missing rows are created empty first, then every affected row is locked
     and its new totals written back in one upsert, so a vote rated meanwhile waits instead of being lost.
@@ -243,20 +359,23 @@ def pair_counts_add(pc: PairCounts) -> int:
         if sum(row):
             keyed[(ids[pc.models[a]], ids[pc.models[b]])] = row
     PairCount.objects.bulk_create(
-        [PairCount(model_a_id=a, model_b_id=b) for a, b in keyed], ignore_conflicts=True, batch_size=1000
-    )
+        [PairCount(model_a_id=a, model_b_id=b, labels=UNLABELLED) for a, b in keyed], ignore_conflicts=True,
+        batch_size=1000,
+    )  # fmt: skip
     model_ids = {a for a, _ in keyed} | {b for _, b in keyed}
-    locked = PairCount.objects.select_for_update().filter(model_a_id__in=model_ids, model_b_id__in=model_ids)
+    locked = PairCount.objects.select_for_update().filter(
+        model_a_id__in=model_ids, model_b_id__in=model_ids, labels=UNLABELLED
+    )
     totals = []
     for pair in locked:
         row = keyed.get((pair.model_a_id, pair.model_b_id))
         if row is not None:
             new = {field: getattr(pair, field) + add for field, add in zip(PAIR_FIELDS, row, strict=True)}
-            totals.append(PairCount(model_a_id=pair.model_a_id, model_b_id=pair.model_b_id, **new))
+            totals.append(PairCount(model_a_id=pair.model_a_id, model_b_id=pair.model_b_id, labels=UNLABELLED, **new))
     # An upsert of rows that all exist and are locked: one multi-row statement per batch, where
     # bulk_update's CASE expressions cost seconds of ORM time for a few thousand pairs.
     PairCount.objects.bulk_create(
-        totals, update_conflicts=True, unique_fields=["model_a", "model_b"], update_fields=PAIR_FIELDS,
+        totals, update_conflicts=True, unique_fields=["model_a", "model_b", "labels"], update_fields=PAIR_FIELDS,
         batch_size=1000,
     )  # fmt: skip
     return len(totals)
@@ -282,3 +401,94 @@ def battles_import(*, path: str | Path, format: str | None = None) -> ImportedLo
     except IntegrityError:
         raise ImportRefused(f"{path} is being or was already imported; nothing was added.") from None
     return record
+
+
+@dataclass(frozen=True)
+class TimedBattles:
+    """A clean_battle log's counted battles as engine arrays, with their Unix timestamps."""
+
+    models: list[str]
+    model_a: np.ndarray
+    model_b: np.ndarray
+    outcome: np.ndarray
+    timestamp: np.ndarray
+    skipped: int  # left out: named battles, down-sampled prompts, and battles without a timestamp
+
+
+def timed_battles_read(path: str | Path) -> TimedBattles:
+    """The battles of a FastChat clean_battle log that the official board counts and that carry `tstamp`."""
+    # battle_logs.read_battle_log aggregates at once and drops the times; a replay needs each battle's.
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise battle_logs.BattleLogError(f"Can't read {path}: {exc}") from exc
+    if battle_logs.detect_format(data) != battle_logs.CLEAN_BATTLE:
+        raise battle_logs.BattleLogError(f"{path} holds pair counts; a replay needs a clean_battle log with times.")
+    kept = [r for r in data if battle_logs.counted_battle(r) and r.get("tstamp") is not None]
+    if not kept:
+        raise battle_logs.BattleLogError(f"No counted battle in {path} carries a `tstamp`: nothing to replay.")
+    try:
+        models = sorted({r["model_a"] for r in kept} | {r["model_b"] for r in kept})
+        index = {name: i for i, name in enumerate(models)}
+        return TimedBattles(
+            models=models,
+            model_a=np.array([index[r["model_a"]] for r in kept], dtype=np.int64),
+            model_b=np.array([index[r["model_b"]] for r in kept], dtype=np.int64),
+            outcome=np.array([WINNER_CODES[r["winner"]] for r in kept], dtype=np.int64),
+            timestamp=np.array([float(r["tstamp"]) for r in kept], dtype=np.float64),
+            skipped=len(data) - len(kept),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise battle_logs.BattleLogError(f"Malformed battle in {path}: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class HistoryReplay:
+    source: str
+    cutoffs: list[datetime]
+    points: int  # rows stored
+    battles: int
+    skipped: int
+    last_board: list[dict]
+
+
+def rating_history_replay(
+    *,
+    path: str | Path,
+    source: str | None = None,
+    anchor: tuple[str, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> HistoryReplay:
+    """Replay a timestamped clean_battle log as monthly cumulative boards and store them as `source`'s history
+    (default: the file's name), replacing whatever that source had. Nothing is written until every board is
+    fitted, so an interrupted replay leaves the previous history as it was."""
+    battles = timed_battles_read(path)
+    if anchor is not None and anchor[0] not in battles.models:
+        raise ValueError(f"The anchor model {anchor[0]!r} has no battle in {path}.")
+    source = source or Path(path).name
+    cutoffs = monthly_cutoffs(battles.timestamp)
+    boards = []
+    if progress is not None:
+        progress(0, len(cutoffs))
+    # One cutoff per call, so progress can be shown and the work stopped between boards.
+    for done, cutoff in enumerate(cutoffs.tolist(), start=1):
+        boards += replay_history(
+            battles.model_a, battles.model_b, battles.outcome, battles.timestamp, battles.models, [cutoff],
+            anchor=anchor,
+        )  # fmt: skip
+        if progress is not None:
+            progress(done, len(cutoffs))
+    when = {cutoff: datetime.fromtimestamp(cutoff, UTC) for cutoff, _ in boards}
+    points = [
+        RatingHistory(source=source, cutoff=when[cutoff], model_name=row["name"], rating=row["rating"],
+                      ci_lower=row["ci_lower"], ci_upper=row["ci_upper"], rank=row["rank"], votes=row["votes"])
+        for cutoff, rows in boards
+        for row in rows
+    ]  # fmt: skip
+    with transaction.atomic():
+        RatingHistory.objects.filter(source=source).delete()
+        RatingHistory.objects.bulk_create(points, batch_size=2000)
+    return HistoryReplay(source=source, cutoffs=list(when.values()), points=len(points),
+                         battles=int(battles.outcome.size), skipped=battles.skipped,
+                         last_board=boards[-1][1] if boards else [])  # fmt: skip

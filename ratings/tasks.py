@@ -36,6 +36,17 @@ def vote_rate(vote_id: int) -> bool:
     return applied
 
 
+def vote_rating_queue(*, vote_id: int) -> bool:
+    """Queue the vote's rating task. With the broker down the vote stays stored (unrated) and the
+    periodic `votes_rate_pending` task rates it later: a Redis fault never loses or fails a vote."""
+    try:
+        vote_rate.delay(vote_id)
+    except Exception:  # noqa: BLE001 - any broker failure; the sweep picks the vote up
+        logger.warning("Could not queue the rating of vote %s; it will be rated by the sweep", vote_id, exc_info=True)
+        return False
+    return True
+
+
 @shared_task(name="ratings.tasks.votes_rate_pending")
 def votes_rate_pending() -> int:
     """Rate votes whose task never ran (broker down when they were cast). Idempotent, so harmless if
@@ -61,8 +72,24 @@ def leaderboard_recompute(rounds: int | None = None, seed: int | None = None) ->
     except services.LeaderboardEmpty:
         logger.info("No battles yet; leaderboard snapshot skipped")
         return None
+    pruned = services.snapshots_prune(keep_days=settings.SNAPSHOT_KEEP_DAYS)
+    if pruned:
+        logger.info("Removed %s old snapshot(s) beyond one a day", pruned)
+    if not snapshot.is_new:
+        logger.info("Nothing changed since snapshot %s; no new snapshot", snapshot.pk)
+        return snapshot.pk
     try:
         leaderboard_notify(reason="snapshot")
     except Exception:  # noqa: BLE001
         logger.warning("Leaderboard notification after snapshot %s failed", snapshot.pk, exc_info=True)
     return snapshot.pk
+
+
+@shared_task(name="ratings.tasks.judges_screen")
+def judges_screen() -> int:
+    """Screen every judge's votes for anomalies (beat runs this every JUDGE_SCREEN_INTERVAL seconds); flagged
+    judges' votes leave the counts until an admin clears them. Returns how many were flagged now."""
+    flagged = services.judges_screen(alpha=settings.JUDGE_SCREEN_ALPHA)
+    if flagged:
+        logger.warning("Flagged %s judge(s) as anomalous: %s", len(flagged), [f.reason for f in flagged])
+    return len(flagged)

@@ -1,28 +1,107 @@
-"""The leaderboard page, its JSON and CSV, and the locally served plotly.js."""
+"""The leaderboard page, its JSON and CSV, the model, history and about pages, and the locally served plotly.js."""
 
 import csv
+import hashlib
 from datetime import datetime
 from pathlib import Path
 
 import plotly
+from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import condition, require_GET
 
 from ratings import charts, selectors
+from ratings.engine.categories import canonical_json
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-CSV_COLUMNS = ["rank", "name", "rating", "ci_lower", "ci_upper", "votes"]
+CSV_COLUMNS = ["rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired"]
 
 
-def _payload(request) -> dict:
-    """The payload for ?snapshot= and ?method=; raises SnapshotNotFound / ValueError on bad input."""
+def _payload(request, *, public: bool = False) -> dict:
+    """The payload for ?snapshot=, ?method= and ?category=; raises SnapshotNotFound / ValueError on bad input."""
     raw = request.GET.get("snapshot") or None
     if raw is not None and not raw.isdigit():
         raise selectors.SnapshotNotFound(f"No leaderboard snapshot with id {raw!r}.")
     return selectors.leaderboard_payload(
-        snapshot_id=int(raw) if raw is not None else None, method=request.GET.get("method") or None
+        snapshot_id=int(raw) if raw is not None else None, method=request.GET.get("method") or None,
+        category=request.GET.get("category") or None, public=public,
+    )  # fmt: skip
+
+
+def _version(request) -> selectors.BoardVersion:
+    """The board's version, read once per request (the conditional check and the view both need it)."""
+    if not hasattr(request, "_board_version"):
+        request._board_version = selectors.board_version()
+    return request._board_version
+
+
+def _etag(request, *args, **kwargs) -> str:
+    if not hasattr(request, "_etag"):
+        request._etag = _version(request).etag(request.get_full_path())
+    return request._etag
+
+
+def _marked_etag(marks):
+    """An ETag function for a page that shows more than the board: its version, query and `marks(**url kwargs)`."""
+
+    def etag(request, *args, **kwargs) -> str:
+        if not hasattr(request, "_etag"):
+            request._etag = _version(request).etag(f"{request.get_full_path()}|{marks(**kwargs)}")
+        return request._etag
+
+    return etag
+
+
+def _last_modified(request, *args, **kwargs):
+    return _version(request).last_modified
+
+
+# A snapshot never changes, so what is derived from it alone is kept for as long as the cache keeps it.
+DERIVED_TIMEOUT = 24 * 3600
+
+
+def _board_plots(snapshot_id: int, category: str) -> dict | None:
+    return cache.get_or_set(
+        f"ratings:plots:{snapshot_id}:{category}",
+        lambda: selectors.board_plot_data(snapshot_id, category),
+        DERIVED_TIMEOUT,
     )
+
+
+def _snapshot_history(request, name: str | None = None):
+    """Every model's series over the snapshots (or `name`'s alone), read once per newest snapshot: it reads
+    every stored board, and all models' series together are megabytes on a large arena, too much to load
+    for one model's page."""
+    key = f"ratings:history:{_version(request).snapshot_id}"
+    # Hashed: a model's name may hold spaces, which some cache backends refuse in keys.
+    one_key = f"{key}:{hashlib.sha256(name.encode()).hexdigest()[:24]}" if name is not None else None
+    if one_key is not None and (one := cache.get(one_key)) is not None:
+        return one["series"]
+    everything = cache.get(key)
+    if everything is None:
+        everything = selectors.snapshot_history()
+        cache.set(key, everything, DERIVED_TIMEOUT)
+    if one_key is None:
+        return everything
+    cache.set(one_key, {"series": everything.get(name)}, DERIVED_TIMEOUT)  # wrapped: "no series" is cached too
+    return everything.get(name)
+
+
+# Between recomputes and votes, a read costs two aggregate queries: an unchanged board answers 304, and
+# a changed one is built once per process and version, then served from the cache.
+conditional = condition(etag_func=_etag, last_modified_func=_last_modified)
+
+
+def _cached(request, build) -> HttpResponse:
+    """The response for this version of the page (the ETag the conditional check computed), built once."""
+    key = f"ratings:{request._etag if hasattr(request, '_etag') else _etag(request)}"
+    response = cache.get(key)
+    if response is None:
+        response = build()
+        if response.status_code == 200:
+            cache.set(key, response, timeout=600)
+    return response
 
 
 def _error(exc: Exception) -> JsonResponse:
@@ -31,14 +110,21 @@ def _error(exc: Exception) -> JsonResponse:
 
 
 @require_GET
+@conditional
 def leaderboard(request):
+    return _cached(request, lambda: _leaderboard_page(request))
+
+
+def _leaderboard_page(request):
     try:
-        payload = _payload(request)
+        payload = _payload(request, public=True)
     except (selectors.SnapshotNotFound, ValueError) as exc:
         raise Http404(str(exc)) from None
+    snapshot = payload["snapshot"]
+    plots = _board_plots(snapshot["id"], payload["category"]) if snapshot else None
     context = {
         "payload": payload,
-        "figures": charts.leaderboard_figures(payload),
+        "figures": charts.leaderboard_figures(payload, plots),
         "snapshots": selectors.snapshot_choices(),
         "chosen_snapshot": request.GET.get("snapshot") or "",
         "snapshot_created": datetime.fromisoformat(payload["snapshot"]["created"]) if payload["snapshot"] else None,
@@ -48,15 +134,24 @@ def leaderboard(request):
 
 
 @require_GET
+@conditional
 def leaderboard_api(request):
-    try:
-        return JsonResponse(_payload(request))
-    except (selectors.SnapshotNotFound, ValueError) as exc:
-        return _error(exc)
+    def build():
+        try:
+            return JsonResponse(_payload(request))
+        except (selectors.SnapshotNotFound, ValueError) as exc:
+            return _error(exc)
+
+    return _cached(request, build)
 
 
 @require_GET
+@conditional
 def leaderboard_csv(request):
+    return _cached(request, lambda: _leaderboard_csv(request))
+
+
+def _leaderboard_csv(request):
     try:
         payload = _payload(request)
     except (selectors.SnapshotNotFound, ValueError) as exc:
@@ -72,8 +167,67 @@ def leaderboard_csv(request):
 
 
 @require_GET
+@condition(etag_func=_marked_etag(selectors.model_marks))
+def model_page(request, name: str):
+    return _cached(request, lambda: _model_page(request, name))
+
+
+def _model_page(request, name: str):
+    try:
+        profile = selectors.model_profile(name)
+    except selectors.ModelNotFound as exc:
+        raise Http404(str(exc)) from None
+    replays = {source: series[name] for source, series in selectors.replayed_history(name).items()}
+    figures = charts.model_figures(name, snapshots=_snapshot_history(request, name), replays=replays)
+    return render(request, "ratings/model.html", {"profile": profile, "figures": figures})
+
+
+@require_GET
+@condition(etag_func=_marked_etag(selectors.history_stamp))
+def history_page(request):
+    return _cached(request, lambda: _history_page(request))
+
+
+def _history_page(request):
+    snapshots, replays = _snapshot_history(request), selectors.replayed_history()
+    sources = [
+        {"source": source, "models": len(series), "first": min(p["time"][0] for p in series.values()),
+         "last": max(p["time"][-1] for p in series.values())}
+        for source, series in sorted(replays.items())
+    ]  # fmt: skip
+    context = {
+        "figures": charts.history_figures(snapshots, replays),
+        "sources": sources,
+        "snapshot_models": len(snapshots),
+    }
+    return render(request, "ratings/history.html", context)
+
+
+@require_GET
+def about_page(request):
+    """Not cached: it shows the policy and the votes left out, which change without a new board version; it
+    reads one snapshot and a few counts."""
+    return render(request, "ratings/about.html", {"about": selectors.about_payload()})
+
+
+@require_GET
 def plotly_js(request):
     """plotly.min.js from the installed plotly package: no CDN, works offline."""
     response = FileResponse(open(PLOTLY_JS, "rb"), content_type="text/javascript")  # noqa: SIM115 - closed by the response
     response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@require_GET
+def snapshot_inputs(request, snapshot_id: int):
+    """The exact pair counts a snapshot was fitted on, with their sha256 (also in the snapshot's metadata)."""
+    try:
+        counts, sha256 = selectors.snapshot_inputs(snapshot_id)
+    except selectors.SnapshotNotFound as exc:
+        return _error(exc)
+    response = HttpResponse(canonical_json(counts), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="snapshot-{snapshot_id}-pair-counts.json"'
+    response["X-Content-SHA256"] = sha256
+    response["ETag"] = f'"{sha256}"'
+    response["Cache-Control"] = "public, max-age=31536000, immutable"  # a snapshot's inputs never change
     return response

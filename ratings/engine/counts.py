@@ -37,6 +37,13 @@ class PairCounts:
         """Total number of battles."""
         return int(self.counts.sum())
 
+    def with_models(self, models: list[str]) -> PairCounts:
+        """The same counts indexed by `models`, which must include every model here (others get no battles)."""
+        index = {name: i for i, name in enumerate(models)}
+        remap = np.array([index[name] for name in self.models], dtype=np.int64)
+        pairs = remap[self.pairs] if self.pairs.size else self.pairs.reshape(-1, 2)
+        return PairCounts(list(models), pairs, self.counts)
+
     def votes_per_model(self) -> np.ndarray:
         """Battles each model took part in, on either side."""
         per_pair = self.counts.sum(axis=1)

@@ -63,22 +63,8 @@ def compute_leaderboard(
         ci_lower, ci_upper = sandwich_lower, sandwich_upper
         interval_method = "sandwich"
     votes = pc.votes_per_model()
-    shown = np.flatnonzero(votes > 0)
-    shown = shown[np.argsort(-ratings[shown], kind="stable")]
-    model_ranks = ranks(ci_lower[shown], ci_upper[shown])
-    rows = [
-        {
-            "name": pc.models[i],
-            "rating": float(ratings[i]),
-            "ci_lower": _number(ci_lower[i]),
-            "ci_upper": _number(ci_upper[i]),
-            "sandwich_lower": _number(sandwich_lower[i]),
-            "sandwich_upper": _number(sandwich_upper[i]),
-            "rank": int(rank),
-            "votes": int(votes[i]),
-        }
-        for i, rank in zip(shown.tolist(), model_ranks.tolist(), strict=True)
-    ]
+    rows = ranked_rows(pc.models, ratings, ci_lower, ci_upper, sandwich_lower, sandwich_upper, votes, shown=votes > 0)
+    shown = best_first(ratings, votes > 0)
     grid = np.ix_(shown, shown)
     board = {
         "method": "bradley-terry",
@@ -103,19 +89,75 @@ def compute_leaderboard(
         },
     }
     if position:
-        board["position"] = _json_safe(fit_position(pc, anchor=anchor, level=level))
+        board["position"] = json_safe(fit_position(pc, anchor=anchor, level=level))
     if ties:
-        board["ties"] = _json_safe(fit_tie_model(pc, anchor=anchor, level=level))
+        board["ties"] = json_safe(fit_tie_model(pc, anchor=anchor, level=level))
     return board
 
 
-def _json_safe(value):
-    """Nested dicts/lists with non-finite floats replaced by None."""
+def best_first(ratings: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    """Indices of the `shown` models, highest rating first (ties keep model order)."""
+    order = np.flatnonzero(shown)
+    return order[np.argsort(-np.asarray(ratings)[order], kind="stable")]
+
+
+def model_rows(
+    pc: PairCounts,
+    ratings: np.ndarray,
+    ci_lower: np.ndarray,
+    ci_upper: np.ndarray,
+    sandwich_lower: np.ndarray,
+    sandwich_upper: np.ndarray,
+) -> tuple[list[dict], np.ndarray]:
+    """A board's rows (its models with battles, best first, ranked by `ci_*`) and their model indices."""
+    votes = pc.votes_per_model()
+    rows = ranked_rows(pc.models, ratings, ci_lower, ci_upper, sandwich_lower, sandwich_upper, votes, shown=votes > 0)
+    return rows, best_first(ratings, votes > 0)
+
+
+def ranked_rows(
+    models: list[str],
+    ratings: np.ndarray,
+    ci_lower: np.ndarray,
+    ci_upper: np.ndarray,
+    sandwich_lower: np.ndarray,
+    sandwich_upper: np.ndarray,
+    votes: np.ndarray,
+    *,
+    shown: np.ndarray,
+) -> list[dict]:
+    """Leaderboard rows of the `shown` models, best first, ranked by non-overlapping intervals."""
+    ratings = np.asarray(ratings, dtype=np.float64)
+    order = best_first(ratings, shown)
+    model_ranks = ranks(np.asarray(ci_lower)[order], np.asarray(ci_upper)[order])
+    return [
+        {
+            "name": models[i],
+            "rating": float(ratings[i]),
+            "ci_lower": _number(ci_lower[i]),
+            "ci_upper": _number(ci_upper[i]),
+            "sandwich_lower": _number(sandwich_lower[i]),
+            "sandwich_upper": _number(sandwich_upper[i]),
+            "rank": int(rank),
+            "votes": int(votes[i]),
+        }
+        for i, rank in zip(order.tolist(), model_ranks.tolist(), strict=True)
+    ]
+
+
+def json_safe(value):
+    """Engine output as plain JSON: numpy scalars and arrays unwrapped, NaN and infinities as None."""
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, float):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
         return _number(value)
     return value
 

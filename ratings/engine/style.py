@@ -13,7 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ratings.engine.bradley_terry import _resolve_anchor, _two_sided_z, elo_units, multinomial_draws, to_elo
+from ratings.engine.bradley_terry import (
+    _resolve_anchor,
+    _two_sided_z,
+    elo_units,
+    gauge_variances,
+    multinomial_draws,
+    to_elo,
+)
 from ratings.engine.counts import A_WINS, B_WINS, WINNER_CODES
 from ratings.engine.covariates import CovariateRows, covariate_sandwich, fit_covariate_params
 
@@ -136,18 +143,8 @@ def fit_style_controlled(
     z = _two_sided_z(level)
 
     covariance = covariate_sandwich(params, rows)
-    theta_cov = covariance[:n, :n]
-    if resolved is None:
-        m = int(active.sum())
-        contrast = np.eye(m) - 1.0 / m
-        sub = theta_cov[np.ix_(active, active)]
-        variance = np.full(n, np.nan)
-        variance[active] = np.einsum("ij,jk,ik->i", contrast, sub, contrast)
-    else:
-        k = resolved[0]
-        variance = np.diag(theta_cov) + theta_cov[k, k] - 2.0 * theta_cov[:, k]
-        variance[~active] = np.nan
-    rating_half = z * np.sqrt(np.maximum(variance, 0.0)) / units
+    variance = gauge_variances(covariance[:n, :n], active, None if resolved is None else resolved[0])
+    rating_half = z * np.sqrt(variance) / units
     beta_half = z * np.sqrt(np.diag(covariance)[n:])
     result = {
         "models": list(models),

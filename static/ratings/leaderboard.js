@@ -1,15 +1,11 @@
-// Leaderboard page: draws the server-built plotly figures and keeps the online Elo table live.
+// Leaderboard page: keeps the online Elo table live (figures.js draws the charts).
 (function () {
   "use strict";
-  const figures = JSON.parse(document.getElementById("leaderboard-figures").textContent);
   const state = JSON.parse(document.getElementById("leaderboard-state").textContent);
 
-  if (window.Plotly) {
-    for (const [name, figure] of Object.entries(figures)) {
-      const node = document.getElementById("chart-" + name);
-      if (node) Plotly.newPlot(node, figure.data, figure.layout, { responsive: true, displaylogo: false });
-    }
-  }
+  // Picking a snapshot loads it (no inline handler: the Content-Security-Policy allows only our own scripts).
+  const picker = document.getElementById("snapshot-picker");
+  if (picker) picker.addEventListener("change", () => picker.form.submit());
 
   const table = document.querySelector('[data-testid="elo-table"] tbody');
   const status = document.getElementById("live-status");

@@ -51,15 +51,15 @@ def small_arena(three_models):
 
 
 def styled_votes(models, n: int, *, seed: int = 0, length_effect: float = 3.0, verbose: dict | None = None) -> None:
-    """`n` rated votes between equally good models where longer answers win more often.
+    """`n` votes between equally good models where longer answers win more often, rated by the service.
 
     verbose maps a model name to its typical answer length in tokens (default 100). Outcomes depend only
     on the length difference, so a style-controlled fit should find the models about equal.
     """
     import numpy as np
-    from django.utils import timezone
 
     from battles.models import Battle
+    from ratings.services import vote_rate
 
     rng = np.random.default_rng(seed)
     verbose = verbose or {}
@@ -67,7 +67,7 @@ def styled_votes(models, n: int, *, seed: int = 0, length_effect: float = 3.0, v
     for _ in range(n):
         a, b = rng.choice(len(models), size=2, replace=False)
         tokens = [int(verbose.get(models[i].name, 100) * rng.uniform(0.5, 1.5)) for i in (a, b)]
-        battles.append(Battle(session_key="styled", model_a=models[a], model_b=models[b]))
+        battles.append(Battle(owner_hash="styled", model_a=models[a], model_b=models[b]))
         sides.append(tokens)
     Battle.objects.bulk_create(battles)
     votes = []
@@ -77,7 +77,7 @@ def styled_votes(models, n: int, *, seed: int = 0, length_effect: float = 3.0, v
         draw = rng.random()
         outcome = Vote.Outcome.TIE if draw < 0.1 else (Vote.Outcome.A if draw < 0.1 + 0.9 * p_a else Vote.Outcome.B)
         conversation = lambda tokens: [  # noqa: E731
-            {"role": "user", "content": "q"},
+            {"role": "user", "content": f"question {len(votes)}"},
             {"role": "assistant", "content": "**bold**\n- item\n" * (tokens // 100)},
         ]
         votes.append(
@@ -85,11 +85,11 @@ def styled_votes(models, n: int, *, seed: int = 0, length_effect: float = 3.0, v
                 battle=battle,
                 outcome=outcome,
                 judge_hash="styled",
-                rated_at=timezone.now(),
                 conversation_a=conversation(tokens_a),
                 conversation_b=conversation(tokens_b),
                 timings_a=[{"tokens": tokens_a}],
                 timings_b=[{"tokens": tokens_b}],
             )  # fmt: skip
         )
-    Vote.objects.bulk_create(votes)
+    for vote in Vote.objects.bulk_create(votes):
+        vote_rate(vote_id=vote.pk)

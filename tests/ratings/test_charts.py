@@ -47,3 +47,61 @@ def test_payload_without_matrices_gets_only_the_ratings_chart():
         "win_fraction",
         "predicted",
     }
+
+
+PLOTS = {
+    "models": ["bravo", "alpha", "charlie"],
+    "battles": [[0, 12, 3], [12, 0, 7], [3, 7, 0]],
+    "observed_win_rate": [0.4, 0.7, None],
+    "predicted_win_rate": [0.45, 0.65, 0.2],
+}
+
+
+def test_battle_count_heatmap_follows_the_board_order_with_whole_numbers():
+    [trace] = charts.battle_count_figure(PLOTS, order=["alpha", "bravo", "charlie"])["data"]
+    assert trace["x"] == trace["y"] == ["alpha", "bravo", "charlie"]
+    assert trace["z"] == [[None, 12, 7], [12, None, 3], [7, 3, None]]
+    assert trace["text"][0] == ["", "12", "7"] and "zmax" not in trace
+
+
+def test_average_win_rate_bars_show_observed_and_predicted_for_the_board_models():
+    observed, predicted = charts.average_win_rate_figure(PLOTS, order=["alpha", "bravo"])["data"]
+    assert observed["type"] == predicted["type"] == "bar"
+    assert observed["x"] == predicted["x"] == ["alpha", "bravo"]
+    assert observed["y"] == [0.7, 0.4] and predicted["y"] == [0.65, 0.45]
+    assert observed["name"].startswith("Observed") and predicted["name"].startswith("Predicted")
+
+
+def test_leaderboard_figures_add_counts_and_win_rates_when_the_board_has_plots():
+    payload = {"models": ROWS, "matrices": None}
+    assert set(charts.leaderboard_figures(payload, PLOTS)) == {"ratings", "battles", "average_win_rate"}
+    [bars, _] = charts.leaderboard_figures(payload, PLOTS)["average_win_rate"]["data"]
+    assert bars["x"] == ["alpha", "bravo"]  # charlie is not on this board (hidden or not in the category)
+
+
+SERIES = {
+    "alpha": {"time": ["2024-01-01", "2024-02-01"], "rating": [1000.0, 1020.0], "ci_lower": [990.0, 1012.0],
+              "ci_upper": [1004.0, 1030.0]},
+    "bravo": {"time": ["2024-01-01", "2024-02-01"], "rating": [1010.0, 1030.0], "ci_lower": [None, None],
+              "ci_upper": [None, None]},
+    "gone": {"time": ["2024-01-01"], "rating": [1500.0], "ci_lower": [1400.0], "ci_upper": [1600.0]},
+}  # fmt: skip
+
+
+def test_history_figure_draws_a_line_per_series_with_its_interval():
+    alpha, bravo = charts.history_figure({k: SERIES[k] for k in ("alpha", "bravo")}, title="t")["data"]
+    assert alpha["x"] == ["2024-01-01", "2024-02-01"] and alpha["y"] == [1000.0, 1020.0]
+    assert alpha["error_y"]["array"] == [4.0, 10.0] and alpha["error_y"]["arrayminus"] == [10.0, 8.0]
+    assert alpha["error_y"]["visible"] is True and bravo["error_y"]["visible"] is False
+
+
+def test_top_series_ranks_the_models_present_at_the_latest_time():
+    assert list(charts.top_series(SERIES)) == ["bravo", "alpha"]  # "gone" led once but is not in the newest board
+    assert list(charts.top_series(SERIES, 1)) == ["bravo"]
+    assert charts.top_series({}) == {}
+
+
+def test_model_figures_label_the_snapshots_and_each_replay():
+    figures = charts.model_figures("alpha", snapshots=SERIES["alpha"], replays={"log.json": SERIES["gone"]})
+    assert [t["name"] for t in figures["history"]["data"]] == ["snapshots", "replay: log.json"]
+    assert charts.model_figures("alpha", snapshots=None, replays={}) == {}

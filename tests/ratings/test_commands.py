@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 
 from battles.models import Vote
 from inference.models import ArenaModel
+from ratings import services
 from ratings.models import LeaderboardSnapshot, PairCount
 from tests.ratings.conftest import ANCHOR, REAL_PAIR_COUNTS, rated_vote
 
@@ -126,3 +127,112 @@ def test_an_interrupted_export_leaves_no_file(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         write_clean_battles(records(), out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_snapshots_downloaded_pair_counts_reproduce_its_board_and_its_category_boards(client, three_models, tmp_path):
+    import hashlib
+
+    alpha, bravo, charlie = three_models
+    for i in range(12):
+        rated_vote(alpha, bravo, prompt=f"Write Python code to sort list number {i}.")
+        rated_vote(bravo, charlie, Vote.Outcome.B, prompt=f"Tell me a story about day {i}.")
+        rated_vote(charlie, alpha, Vote.Outcome.TIE, prompt=f"Another story, number {i}.")
+    snapshot = services.leaderboard_recompute(rounds=30, seed=5, category_min_votes=10)
+    download = client.get(snapshot_meta_url := f"/api/leaderboard/{snapshot.pk}/pair_counts.json")
+    assert download.status_code == 200
+    sha256 = hashlib.sha256(download.content).hexdigest()
+    assert download["X-Content-SHA256"] == sha256 == snapshot.inputs.sha256
+    assert client.get("/api/leaderboard").json()["snapshot"]["inputs_url"] == snapshot_meta_url
+    counts = tmp_path / "pair_counts.json"
+    counts.write_bytes(download.content)
+    overall, coding = tmp_path / "overall.json", tmp_path / "coding.json"
+    run("leaderboard", "--pair-counts", str(counts), "--rounds", "30", "--seed", "5", "--json", str(overall))
+    assert json.loads(overall.read_text())["models"] == snapshot.rows
+    run("leaderboard", "--pair-counts", str(counts), "--rounds", "30", "--seed", "5", "--category", "coding",
+        "--category-min-votes", "10", "--json", str(coding))  # fmt: skip
+    assert json.loads(coding.read_text())["models"] == snapshot.categories["coding"]["models"]
+
+
+def timestamped_log(path, *, n_battles: int = 3000, seed: int = 0, months: int = 4) -> list[dict]:
+    """A clean_battle log of simulated battles spread over `months` months from 10 January 2024; model "late"
+    only appears in the second half, and a few records are skipped (named battle, no timestamp)."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from ratings.engine.counts import WINNER_CODES
+    from ratings.engine.simulate import simulate_battles
+
+    names = ["m-strong", "m-mid", "m-weak", "late"]
+    model_a, model_b, outcome = simulate_battles(np.array([1150.0, 1050.0, 950.0, 1100.0]), n_battles, seed=seed)
+    start = datetime(2024, 1, 10, tzinfo=UTC).timestamp()
+    span = months * 30 * 86_400.0
+    tstamp = start + np.random.default_rng(seed).uniform(0, span, n_battles)
+    late = (model_a == 3) | (model_b == 3)
+    tstamp[late] = np.maximum(tstamp[late], start + span / 2)
+    winner = {code: name for name, code in WINNER_CODES.items()}
+    records = [
+        {"model_a": names[a], "model_b": names[b], "winner": winner[o], "tstamp": float(t), "anony": True}
+        for a, b, o, t in zip(model_a.tolist(), model_b.tolist(), outcome.tolist(), tstamp.tolist(), strict=True)
+    ]
+    skipped = [{**records[0], "anony": False}, {k: v for k, v in records[1].items() if k != "tstamp"}]
+    path.write_text(json.dumps(records + skipped))
+    return records
+
+
+def test_leaderboard_history_replays_monthly_boards_whose_last_is_the_board_of_all_battles(db, tmp_path):
+    from ratings.engine.counts import counts_from_clean_battles
+    from ratings.engine.leaderboard import compute_leaderboard
+    from ratings.models import RatingHistory
+
+    log = tmp_path / "clean_battle.json"
+    records = timestamped_log(log)
+    printed = run("leaderboard_history", "--battles", str(log))
+    assert "Stored 5 monthly boards" in printed and "'clean_battle.json'" in printed and "2 records left out" in printed
+    cutoffs = sorted(set(RatingHistory.objects.values_list("cutoff", flat=True)))
+    assert [(c.year, c.month, c.day) for c in cutoffs] == [(2024, m, 1) for m in (2, 3, 4, 5, 6)]
+    assert not RatingHistory.objects.filter(cutoff=cutoffs[0], model_name="late").exists()  # not in the arena yet
+    last = RatingHistory.objects.filter(cutoff=cutoffs[-1]).order_by("-rating")
+    plain = compute_leaderboard(counts_from_clean_battles(records), bootstrap=False)["models"]
+    fields = ("name", "rating", "ci_lower", "ci_upper", "rank", "votes")
+    assert [dict(zip(fields, r, strict=True)) for r in last.values_list("model_name", *fields[1:])] == [
+        {key: row[key] for key in fields} for row in plain
+    ]
+    assert not LeaderboardSnapshot.objects.exists()  # a replay never becomes the served board
+
+
+def test_leaderboard_history_replaces_its_own_source_and_keeps_others(db, tmp_path):
+    from ratings.models import RatingHistory
+
+    log = tmp_path / "battles.json"
+    timestamped_log(log)
+    run("leaderboard_history", "--battles", str(log), "--source", "other")
+    run("leaderboard_history", "--battles", str(log))
+    first = set(RatingHistory.objects.filter(source="battles.json").values_list("pk", flat=True))
+    timestamped_log(log, seed=1, months=2)
+    run("leaderboard_history", "--battles", str(log))
+    again = RatingHistory.objects.filter(source="battles.json")
+    assert first.isdisjoint(again.values_list("pk", flat=True))
+    assert again.values("cutoff").distinct().count() == 3  # two months of battles now, not five
+    assert RatingHistory.objects.filter(source="other").values("cutoff").distinct().count() == 5
+
+
+def test_leaderboard_history_anchors_every_board(db, tmp_path):
+    from ratings.models import RatingHistory
+
+    log = tmp_path / "battles.json"
+    timestamped_log(log)
+    run("leaderboard_history", "--battles", str(log), "--anchor", "m-mid=1100")
+    assert set(RatingHistory.objects.filter(model_name="m-mid").values_list("rating", flat=True)) == {1100.0}
+
+
+def test_leaderboard_history_refuses_a_log_without_times_or_an_unknown_anchor(db, tmp_path):
+    log = tmp_path / "battles.json"
+    log.write_text(json.dumps([{"model_a": "x", "model_b": "y", "winner": "tie"}]))
+    with pytest.raises(CommandError, match="tstamp"):
+        run("leaderboard_history", "--battles", str(log))
+    timestamped_log(log)
+    with pytest.raises(CommandError, match="anchor model 'nobody'"):
+        run("leaderboard_history", "--battles", str(log), "--anchor", "nobody=1000")
+    with pytest.raises(CommandError, match="pair counts"):
+        run("leaderboard_history", "--battles", str(REAL_PAIR_COUNTS))

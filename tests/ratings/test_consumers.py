@@ -1,8 +1,12 @@
+import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from ratings import events
 from ratings.consumers import LeaderboardConsumer
+
+# Channels closes stale database connections around every message, so the test may touch the database.
+pytestmark = pytest.mark.django_db
 
 
 async def test_leaderboard_socket_forwards_updates_and_nothing_else():

@@ -1,7 +1,7 @@
 import pytest
 
 from battles.models import Vote
-from battles.services import judge_hash
+from battles.services import visitor_hash
 from ratings import selectors, services
 from tests.factories import make_model, make_vote
 from tests.ratings.conftest import rated_vote
@@ -63,8 +63,9 @@ def test_payload_for_method_elo_ignores_snapshots(small_arena):
 
 def test_clean_battle_records_carry_no_session_keys(three_models):
     alpha, bravo, _ = three_models
-    vote = make_vote(outcome=Vote.Outcome.BOTH_BAD, model_a=alpha, model_b=bravo, session_key="secret-session")
-    Vote.objects.filter(pk=vote.pk).update(judge_hash=judge_hash("secret-session"))  # as vote_record stores it
+    vote = make_vote(outcome=Vote.Outcome.BOTH_BAD, model_a=alpha, model_b=bravo, owner="secret-session")
+    assert vote.judge_hash == visitor_hash("secret-session")  # as vote_record stores it
+    services.vote_rate(vote_id=vote.pk)
     vote.refresh_from_db()
     [record] = selectors.clean_battle_records()
     assert record["model_a"] == "alpha" and record["model_b"] == "bravo"
@@ -72,3 +73,113 @@ def test_clean_battle_records_carry_no_session_keys(three_models):
     assert record["judge"] == vote.judge_hash
     assert record["anony"] is True and record["turn"] == 1
     assert "secret-session" not in repr(record)
+
+
+def test_snapshot_history_orders_points_by_data_cutoff_and_falls_back_to_creation_time(small_arena):
+    from datetime import UTC, datetime
+
+    from ratings.models import LeaderboardSnapshot
+
+    first = services.leaderboard_recompute(rounds=10, seed=0)
+    second = services.leaderboard_recompute(rounds=10, seed=1)
+    third = services.leaderboard_recompute(rounds=10, seed=2)
+    # Made in this order, but the second holds the oldest votes and the third has no cutoff (imported logs only).
+    LeaderboardSnapshot.objects.filter(pk=first.pk).update(data_cutoff=datetime(2024, 3, 1, tzinfo=UTC))
+    LeaderboardSnapshot.objects.filter(pk=second.pk).update(data_cutoff=datetime(2024, 1, 1, tzinfo=UTC))
+    LeaderboardSnapshot.objects.filter(pk=third.pk).update(data_cutoff=None)
+    alpha = selectors.snapshot_history()["alpha"]
+    assert alpha["time"] == ["2024-01-01T00:00:00+00:00", "2024-03-01T00:00:00+00:00", third.created.isoformat()]
+    rows = {s.pk: next(r for r in s.rows if r["name"] == "alpha") for s in (first, second, third)}
+    assert alpha["rating"] == [rows[second.pk]["rating"], rows[first.pk]["rating"], rows[third.pk]["rating"]]
+    assert alpha["ci_lower"] == [rows[s]["ci_lower"] for s in (second.pk, first.pk, third.pk)]
+
+
+def test_snapshot_history_keeps_the_newest_of_snapshots_with_the_same_cutoff(small_arena):
+    older = services.leaderboard_recompute(rounds=10, seed=0)
+    newer = services.leaderboard_recompute(rounds=10, seed=3)
+    assert older.data_cutoff == newer.data_cutoff
+    alpha = selectors.snapshot_history()["alpha"]
+    assert alpha["ci_upper"] == [next(r for r in newer.rows if r["name"] == "alpha")["ci_upper"]]
+
+
+def test_board_plot_data_is_the_engines_average_win_rate_and_battle_counts_of_the_snapshot_inputs(three_models):
+    import numpy as np
+
+    from ratings.engine.categories import category_counts, labelled_counts_from_json
+    from ratings.engine.history import average_win_rate
+    from ratings.engine.matrices import battle_count_matrix
+
+    alpha, bravo, charlie = three_models
+    for i in range(12):
+        rated_vote(alpha, bravo, prompt=f"Write Python code to sort list number {i}.")
+        rated_vote(bravo, alpha, Vote.Outcome.TIE, prompt=f"Write Python code to reverse list number {i}.")
+        rated_vote(charlie, bravo, prompt=f"Tell me a story about day {i}.")
+        rated_vote(charlie, alpha, Vote.Outcome.B, prompt=f"Another story, number {i}.")
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0, category_min_votes=10)
+    boards = category_counts(labelled_counts_from_json(snapshot.inputs.counts), min_votes=10)
+    for category in ("overall", "coding"):
+        plots, pc = selectors.board_plot_data(snapshot.pk, category), boards[category]
+        assert plots["models"] == ["alpha", "bravo", "charlie"]
+        assert plots["battles"] == battle_count_matrix(pc).tolist()
+        for key, predicted in (("observed_win_rate", False), ("predicted_win_rate", True)):
+            expected = average_win_rate(pc, predicted=predicted)
+            assert np.allclose(np.array(plots[key], dtype=float), expected, equal_nan=True)
+    coding = selectors.board_plot_data(snapshot.pk, "coding")
+    assert coding["battles"][0] == [0, 24, 0] and coding["observed_win_rate"][2] is None  # charlie never coded
+    assert selectors.board_plot_data(snapshot.pk, "klingon") is None
+
+
+def test_head_to_head_counts_both_sides_and_predicts_from_the_snapshot_ratings(small_arena):
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0)
+    records = {r["opponent"]: r for r in selectors.head_to_head(snapshot, "alpha")}
+    # small_arena: alpha beat bravo 3 times (on both sides) and lost once; beat charlie 3 times, one both-bad.
+    assert {k: records["bravo"][k] for k in ("battles", "wins", "losses", "ties", "both_bad")} == {
+        "battles": 4, "wins": 3, "losses": 1, "ties": 0, "both_bad": 0}  # fmt: skip
+    assert {k: records["charlie"][k] for k in ("battles", "wins", "losses", "ties", "both_bad")} == {
+        "battles": 4, "wins": 3, "losses": 0, "ties": 0, "both_bad": 1}  # fmt: skip
+    assert records["bravo"]["win_rate"] == pytest.approx(0.75) and records["charlie"]["win_rate"] == 1.0
+    # The same battles from the other side (bravo sorts after alpha, so its wins sit in the other column).
+    against_alpha = next(r for r in selectors.head_to_head(snapshot, "bravo") if r["opponent"] == "alpha")
+    assert (against_alpha["wins"], against_alpha["losses"], against_alpha["win_rate"]) == (1, 3, 0.25)
+    rating = {r["name"]: r["rating"] for r in snapshot.rows}
+    expected = 1 / (1 + 10 ** ((rating["bravo"] - rating["alpha"]) / 400))
+    assert records["bravo"]["predicted"] == pytest.approx(expected)
+    assert selectors.head_to_head(snapshot, "nobody") == []
+
+
+def test_model_profile_tells_live_retired_historical_and_provisional_apart(small_arena):
+    from django.utils import timezone
+
+    from inference.models import ArenaModel
+    from ratings.models import LeaderboardPolicy, RatingHistory
+
+    services.leaderboard_recompute(rounds=10, seed=0)
+    LeaderboardPolicy.objects.update_or_create(pk=1, defaults={"provisional_votes": 8})
+    ArenaModel.objects.filter(name="charlie").update(retired_at=timezone.now())
+    make_model("delta", is_historical=True, is_active=False)
+    RatingHistory.objects.create(source="log", cutoff=timezone.now(), model_name="echo", rating=1.0, rank=1, votes=1)
+    status = {name: selectors.model_profile(name)["status"] for name in ("alpha", "charlie", "delta", "echo")}
+    assert status == {"alpha": ["live"], "charlie": ["retired"], "delta": ["historical"], "echo": ["historical"]}
+    LeaderboardPolicy.objects.filter(pk=1).update(provisional_votes=9)
+    assert selectors.model_profile("alpha")["status"] == ["live", "provisional"]
+    ArenaModel.objects.filter(name="alpha").update(is_active=False)
+    assert selectors.model_profile("alpha")["status"] == ["inactive", "provisional"]
+    with pytest.raises(selectors.ModelNotFound):
+        selectors.model_profile("nobody")
+
+
+def test_replayed_history_groups_points_by_source_and_model(db):
+    from datetime import UTC, datetime
+
+    from ratings.models import RatingHistory
+
+    for source, month, rating in [("a.json", 2, 1010.0), ("a.json", 1, 1000.0), ("b.json", 1, 990.0)]:
+        RatingHistory.objects.create(source=source, cutoff=datetime(2024, month, 1, tzinfo=UTC), model_name="x",
+                                     rating=rating, ci_lower=rating - 5, ci_upper=rating + 5, rank=1, votes=10)  # fmt: skip
+    history = selectors.replayed_history("x")
+    assert history["a.json"]["x"] == {
+        "time": ["2024-01-01T00:00:00+00:00", "2024-02-01T00:00:00+00:00"],
+        "rating": [1000.0, 1010.0], "ci_lower": [995.0, 1005.0], "ci_upper": [1005.0, 1015.0],
+    }  # fmt: skip
+    assert history["b.json"]["x"]["rating"] == [990.0]
+    assert selectors.replayed_history("y") == {}

@@ -3,7 +3,10 @@ from django.utils import timezone
 
 from battles.models import Vote
 from inference.models import ArenaModel
-from ratings import services
+from ratings import selectors, services
+from ratings.engine.arena_votes import position_summary, style_board
+from ratings.engine.counts import pair_outcome_counts
+from ratings.engine.leaderboard import compute_leaderboard
 from ratings.models import EloRating, ImportedLog, LeaderboardSnapshot, PairCount
 from tests.factories import make_battle, make_model, make_vote
 from tests.ratings.conftest import REAL_PAIR_COUNTS, rated_vote, styled_votes
@@ -14,8 +17,11 @@ def elo(model) -> EloRating:
 
 
 def pair(model_a, model_b) -> tuple[int, int, int, int]:
-    row = PairCount.objects.get(model_a=model_a, model_b=model_b)
-    return row.a_wins, row.b_wins, row.ties, row.both_bad
+    """The ordered pair's counts, over every labels key."""
+    rows = PairCount.objects.filter(model_a=model_a, model_b=model_b).values_list(
+        "a_wins", "b_wins", "ties", "both_bad"
+    )
+    return tuple(sum(column) for column in zip(*rows, strict=True)) if rows else (0, 0, 0, 0)
 
 
 # Online Elo
@@ -112,16 +118,54 @@ def test_recompute_stores_a_snapshot_over_all_pair_counts(small_arena):
 
 def test_recompute_with_the_same_seed_gives_the_same_intervals(small_arena):
     first = services.leaderboard_recompute(rounds=20, seed=7)
+    LeaderboardSnapshot.objects.all().delete()
     second = services.leaderboard_recompute(rounds=20, seed=7)
-    assert first.rows == second.rows
-    assert LeaderboardSnapshot.objects.count() == 2
+    assert second.is_new and first.rows == second.rows and first.categories == second.categories
 
 
-def test_recompute_reads_pair_counts_not_votes(small_arena, django_assert_max_num_queries):
-    for _ in range(20):
-        rated_vote(small_arena[0], small_arena[1])
-    with django_assert_max_num_queries(6):
-        services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False, style_min_votes=10**9)
+def test_no_new_snapshot_when_nothing_changed_and_a_new_one_after_a_vote_or_a_new_seed(small_arena):
+    first = services.leaderboard_recompute(rounds=10, seed=0)
+    again = services.leaderboard_recompute(rounds=10, seed=0)
+    assert first.is_new and not again.is_new and again.pk == first.pk
+    assert LeaderboardSnapshot.objects.count() == 1
+    assert services.leaderboard_recompute(rounds=10, seed=1).is_new  # other parameters: a new board
+    rated_vote(small_arena[2], small_arena[0], Vote.Outcome.A)
+    assert services.leaderboard_recompute(rounds=10, seed=1).is_new  # new data: a new board
+    assert LeaderboardSnapshot.objects.count() == 3
+
+
+def test_old_snapshots_thin_out_to_one_a_day_and_unused_inputs_go(small_arena):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ratings.models import SnapshotInput
+
+    now = timezone.now()
+    for seed, age in enumerate([timedelta(days=20, hours=3), timedelta(days=20, hours=1), timedelta(days=9),
+                                timedelta(days=2), timedelta(hours=1)]):  # fmt: skip
+        snapshot = services.leaderboard_recompute(rounds=0, seed=seed, bootstrap=False)
+        LeaderboardSnapshot.objects.filter(pk=snapshot.pk).update(created=now - age)
+    assert services.snapshots_prune(keep_days=7, now=now) == 1  # the older of the two from 20 days ago
+    assert LeaderboardSnapshot.objects.count() == 4
+    assert SnapshotInput.objects.count() == 1  # every snapshot was fitted on the same counts
+
+
+def test_recompute_reads_pair_counts_not_votes(small_arena):
+    """The number of queries does not grow with the votes: counts and stored numbers, never conversations."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False, style_min_votes=10**9)  # first-run setup
+    queries = []
+    for _ in range(2):
+        for _ in range(20):
+            rated_vote(small_arena[0], small_arena[1])
+        with CaptureQueriesContext(connection) as captured:
+            services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False, style_min_votes=10**9)
+        queries.append(len(captured))
+        assert not any("conversation" in query["sql"] for query in captured.captured_queries)
+    assert queries[0] == queries[1] <= 20
 
 
 def test_recompute_without_battles_raises_and_stores_nothing(db):
@@ -268,27 +312,21 @@ def test_concurrent_votes_on_the_same_models_are_all_counted():
 
 def test_style_control_separates_length_from_quality(three_models):
     styled_votes(three_models, 900, seed=1, verbose={"alpha": 300, "charlie": 60})
-    style, position = services.arena_vote_fits(anchor=None, rounds=0, seed=0, style_min_votes=100)
+    votes = selectors.arena_votes()
+    style = style_board(votes, min_votes=100, rounds=0)
+    position = position_summary(votes, min_votes=50)
     assert style["reason"] == "" and style["vote_count"] == 900
     assert style["style"]["length"]["coefficient"] > 0
     assert style["style"]["length"]["ci_lower"] > 0
     controlled = {row["name"]: row["rating"] for row in style["models"]}
-    raw = services.compute_leaderboard(
-        services.pair_outcome_counts(*_arena_arrays(), ["alpha", "bravo", "charlie"]), bootstrap=False
+    raw = compute_leaderboard(
+        pair_outcome_counts(votes.model_a, votes.model_b, votes.outcome, votes.models), bootstrap=False
     )
     raw_ratings = {row["name"]: row["rating"] for row in raw["models"]}
     assert raw_ratings["alpha"] - raw_ratings["charlie"] > 100  # length alone makes alpha look much better
     assert abs(controlled["alpha"] - controlled["charlie"]) < 0.4 * (raw_ratings["alpha"] - raw_ratings["charlie"])
     assert {row["rank"] for row in style["models"]} == {1}  # equally good: no model is significantly ahead
     assert abs(position["elo_points"]) < 40 and position["ci_lower"] < 0 < position["ci_upper"]
-
-
-def _arena_arrays():
-    from ratings import selectors
-
-    index = {"alpha": 0, "bravo": 1, "charlie": 2}
-    rows = [(index[a], index[b], outcome) for a, b, outcome, _, _ in selectors.style_votes()]
-    return [[r[k] for r in rows] for k in range(3)]
 
 
 def test_too_few_votes_for_style_control_gives_a_reason_not_rows(small_arena):
@@ -300,12 +338,105 @@ def test_too_few_votes_for_style_control_gives_a_reason_not_rows(small_arena):
 
 def test_snapshot_carries_style_rows_and_position_once_there_are_enough_votes(three_models):
     styled_votes(three_models, 300, seed=2)
-    for vote in Vote.objects.all():  # count them in PairCount too, as the task would have
-        Vote.objects.filter(pk=vote.pk).update(rated_at=None)
-        services.vote_rate(vote_id=vote.pk)
     snapshot = services.leaderboard_recompute(rounds=20, seed=0)
     assert [row["name"] for row in snapshot.style_rows["models"]] != []
     assert snapshot.style_rows["rounds"] == 20 and snapshot.style_rows["intervals"] == "bootstrap"
     assert {"name", "rating", "ci_lower", "ci_upper", "rank", "votes"} <= snapshot.style_rows["models"][0].keys()
     assert set(snapshot.style_rows["style"]) == {"length", "headers", "lists", "bold"}
     assert snapshot.extras["position"]["reason"] == "" and snapshot.extras["position"]["vote_count"] == 300
+
+
+# Prompt labels, down-sampling of frequent prompts, category boards
+
+
+def test_a_vote_is_counted_under_its_prompts_labels(three_models):
+    alpha, bravo, _ = three_models
+    vote = rated_vote(alpha, bravo, prompt="Write a Python function that reverses a linked list.")
+    assert vote.rating.labels == "en:c" and vote.rating.in_counts
+    assert PairCount.objects.get(model_a=alpha, model_b=bravo).labels == "en:c"
+
+
+def test_votes_on_a_very_frequent_prompt_are_down_sampled_and_each_decision_is_recorded(three_models):
+    from ratings.models import RatedVote
+
+    alpha, bravo, _ = three_models
+    for _ in range(15):
+        rated_vote(alpha, bravo, prompt="hi")  # threshold: 10 (the policy's floor)
+    decisions = list(RatedVote.objects.order_by("prompt_occurrence").values_list("prompt_occurrence", "in_counts"))
+    assert decisions == [(n, n <= 10 or n in (12, 14)) for n in range(1, 16)]  # then every 2nd, up to 20
+    left_out = RatedVote.objects.filter(in_counts=False).first()
+    assert "Frequent prompt" in left_out.left_out_reason
+    assert pair(alpha, bravo)[0] == 12 and elo(alpha).votes == 12
+
+
+def test_each_category_with_enough_votes_gets_a_board_in_the_snapshot(three_models):
+    alpha, bravo, charlie = three_models
+    for i in range(12):
+        rated_vote(alpha, bravo, prompt=f"Write Python code to sort list number {i}.")
+        rated_vote(bravo, charlie, Vote.Outcome.B, prompt=f"What is {i} + {i} * 3?")
+    rated_vote(charlie, alpha, Vote.Outcome.B, prompt="Hola, ¿cómo estás hoy?")
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0, category_min_votes=10)
+    assert {"coding", "math", "exclude_ties", "language:en"} <= set(snapshot.categories)
+    assert "language:es" not in snapshot.categories  # one vote: under the minimum
+    coding = snapshot.categories["coding"]
+    assert coding["n_battles"] == 12 and {r["name"] for r in coding["models"]} == {"alpha", "bravo"}
+
+
+# Anomalous judges
+
+
+def test_flagging_a_judge_takes_its_votes_out_of_the_counts_and_clearing_puts_them_back(three_models):
+    alpha, bravo, _ = three_models
+    for _ in range(3):
+        rated_vote(alpha, bravo, owner="stuffer")
+    rated_vote(alpha, bravo, Vote.Outcome.B, owner="honest")
+    from battles.services import visitor_hash
+
+    stuffer = visitor_hash("stuffer")
+    services.judge_flag(judge_hash=stuffer, reason="always votes left")
+    assert pair(alpha, bravo) == (0, 1, 0, 0)
+    rated_vote(alpha, bravo, owner="stuffer")  # a flagged judge's new votes stay out too
+    assert pair(alpha, bravo) == (0, 1, 0, 0)
+    services.judge_clear(judge_hash=stuffer, by="admin")
+    assert pair(alpha, bravo) == (4, 1, 0, 0)
+    services.judge_clear(judge_hash=stuffer, by="admin")  # once only
+    assert pair(alpha, bravo) == (4, 1, 0, 0)
+
+
+def test_the_screen_flags_a_judge_who_always_votes_left_and_leaves_honest_ones(three_models):
+    import random
+
+    from battles.services import visitor_hash
+    from ratings.models import JudgeFlag
+
+    models = list(three_models)
+    rng = random.Random(0)
+    for i in range(150):  # honest judges, a vote or two each
+        a, b = rng.sample(models, 2)
+        rated_vote(a, b, rng.choice([Vote.Outcome.A, Vote.Outcome.B, Vote.Outcome.TIE]), owner=f"honest-{i % 60}")
+    for _ in range(20):
+        a, b = rng.sample(models, 2)
+        rated_vote(a, b, Vote.Outcome.A, owner="left-clicker")
+    flagged = services.judges_screen(alpha=0.01)
+    assert [f.judge_hash for f in flagged] == [visitor_hash("left-clicker")]
+    assert "left" in flagged[0].reason
+    assert services.judges_screen(alpha=0.01) == []  # flagged once
+    JudgeFlag.objects.update(state=JudgeFlag.State.CLEARED)
+    assert services.judges_screen(alpha=0.01) == []  # an admin's clearing stands
+
+
+# Each snapshot plans the draw and says how robust the top is
+
+
+def test_a_snapshot_plans_how_pairs_are_drawn_and_how_robust_its_first_place_is(small_arena):
+    from inference.models import SamplingPlan
+
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0)
+    plan = SamplingPlan.objects.get()
+    ids = {m.pk for m in small_arena}
+    assert {frozenset(pair[:2]) for pair in plan.pair_probabilities} == {frozenset(p) for p in [
+        (a, b) for a in ids for b in ids if a < b]}  # fmt: skip
+    assert sum(p for _, _, p in plan.pair_probabilities) == pytest.approx(1.0)
+    assert "of battles" in plan.summary["description"] == snapshot.extras["sampling"]["description"]
+    first = snapshot.extras["robustness"]["first_place"]
+    assert first["leader"] == "alpha" and first["verified"] and "holds unless" in first["sentence"]

@@ -6,10 +6,9 @@ from channels.layers import get_channel_layer
 
 from arena.celery import app
 from battles.models import Vote
-from battles.services import vote_record
 from ratings import events, tasks
 from ratings.models import EloRating, LeaderboardSnapshot
-from tests.factories import make_battle, make_vote
+from tests.factories import cast_vote, make_battle, make_vote
 
 
 def listen():
@@ -77,10 +76,10 @@ def test_vote_rate_task_succeeds_when_redis_is_down(three_models, settings):
 
 def test_recording_a_vote_queues_vote_rate_once_committed(three_models, django_capture_on_commit_callbacks):
     alpha, bravo, _ = three_models
-    battle = make_battle(model_a=alpha, model_b=bravo, session_key="s-1")
+    battle = make_battle(model_a=alpha, model_b=bravo, owner="s-1")
     with mock.patch.object(tasks.vote_rate, "delay") as delay:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            vote = vote_record(battle_id=battle.pk, session_key="s-1", outcome="tie")
+            vote = cast_vote(battle, owner="s-1", outcome="tie")
         delay.assert_not_called()  # nothing is queued before the vote is committed
         for callback in callbacks:
             callback()

@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 import re
 
 import pytest
@@ -17,9 +18,11 @@ def test_api_without_snapshot_serves_online_elo(client, three_models):
     body = client.get("/api/leaderboard").json()
     assert body["snapshot"] is None
     assert body["models"] == [
-        {"name": "alpha", "rating": pytest.approx(1002.0), "votes": 1, "ci_lower": None, "ci_upper": None, "rank": 1},
-        {"name": "bravo", "rating": pytest.approx(998.0), "votes": 1, "ci_lower": None, "ci_upper": None, "rank": 2},
-    ]
+        {"name": "alpha", "rating": pytest.approx(1002.0), "votes": 1, "ci_lower": None, "ci_upper": None, "rank": 1,
+         "provisional": True, "retired": False},
+        {"name": "bravo", "rating": pytest.approx(998.0), "votes": 1, "ci_lower": None, "ci_upper": None, "rank": 2,
+         "provisional": True, "retired": False},
+    ]  # fmt: skip
     assert body["online_elo"] == [
         {"name": "alpha", "rating": pytest.approx(1002.0), "votes": 1},
         {"name": "bravo", "rating": pytest.approx(998.0), "votes": 1},
@@ -76,7 +79,8 @@ def test_csv_download_has_one_row_per_model(client, small_arena):
     assert f"leaderboard-{snapshot.pk}.csv" in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["name"] for r in rows] == ["alpha", "bravo", "charlie"]
-    assert list(rows[0]) == ["rank", "name", "rating", "ci_lower", "ci_upper", "votes"]
+    assert list(rows[0]) == ["rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired"]
+    assert rows[0]["provisional"] == "True"  # a handful of votes, under the policy's 100
 
 
 def test_page_shows_both_tables_charts_and_downloads(client, small_arena):
@@ -114,3 +118,282 @@ def test_page_shows_style_control_and_seat_advantage_reasons_while_votes_are_few
     assert "Style-controlled ratings" in html and "Needs at least 200 rated arena votes" in html
     assert 'data-testid="position"' in html
     assert 'data-testid="ties"' in html and "both-bad" in html
+
+
+def test_an_unchanged_board_answers_304_and_a_vote_or_a_new_snapshot_changes_its_etag(client, small_arena):
+    alpha, bravo, _ = small_arena
+    services.leaderboard_recompute(rounds=10, seed=0)
+    for url in ("/api/leaderboard", "/leaderboard", "/api/leaderboard.csv"):
+        first = client.get(url)
+        assert first.status_code == 200 and first["ETag"] and first["Last-Modified"]
+        again = client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+        assert again.status_code == 304 and again.content == b""
+    etag = client.get("/api/leaderboard")["ETag"]
+    assert client.get("/api/leaderboard?method=elo")["ETag"] != etag  # the query is part of the version
+    rated_vote(alpha, bravo, Vote.Outcome.B)
+    after_vote = client.get("/api/leaderboard", HTTP_IF_NONE_MATCH=etag)
+    assert after_vote.status_code == 200 and after_vote["ETag"] != etag
+    services.leaderboard_recompute(rounds=10, seed=1)
+    assert client.get("/api/leaderboard", HTTP_IF_NONE_MATCH=after_vote["ETag"]).status_code == 200
+
+
+def test_a_cached_board_is_built_once_per_version(client, small_arena, django_assert_max_num_queries):
+    services.leaderboard_recompute(rounds=10, seed=0)
+    client.get("/api/leaderboard")
+    with django_assert_max_num_queries(5):  # the version check only: the payload comes from the cache
+        assert client.get("/api/leaderboard").json()["snapshot"]
+
+
+def test_the_api_serves_each_category_board_and_lists_them(client, three_models):
+    alpha, bravo, charlie = three_models
+    for i in range(12):
+        rated_vote(alpha, bravo, prompt=f"Write Python code to sort list number {i}.")
+        rated_vote(charlie, bravo, prompt=f"Tell me a story about day {i}.")
+    services.leaderboard_recompute(rounds=10, seed=0, category_min_votes=10)
+    body = client.get("/api/leaderboard?category=coding").json()
+    assert body["category"] == "coding" and {r["name"] for r in body["models"]} == {"alpha", "bravo"}
+    assert {"overall", "coding", "exclude_ties"} <= {c["name"] for c in body["categories"]}
+    missing = client.get("/api/leaderboard?category=klingon")
+    assert missing.status_code == 404 and "it has: overall" in missing.json()["error"]
+    assert "coding" in client.get("/leaderboard?category=coding").content.decode()
+
+
+def test_provisional_models_are_marked_and_can_be_hidden_from_the_page_and_retired_ones_are_marked(client, small_arena):
+    from django.utils import timezone
+
+    from inference.models import ArenaModel
+    from ratings.models import LeaderboardPolicy
+
+    services.leaderboard_recompute(rounds=10, seed=0)
+    LeaderboardPolicy.objects.update_or_create(pk=1, defaults={"provisional_votes": 8})  # each has 8
+    ArenaModel.objects.filter(name="charlie").update(retired_at=timezone.now())
+    rows = {r["name"]: r for r in client.get("/api/leaderboard").json()["models"]}
+    assert {name: (r["provisional"], r["retired"]) for name, r in rows.items()} == {
+        "alpha": (False, False), "bravo": (False, False), "charlie": (False, True)}  # fmt: skip
+    LeaderboardPolicy.objects.filter(pk=1).update(provisional_votes=9, hide_provisional=True)
+    page = client.get("/leaderboard").content.decode()
+    api = {r["name"]: r["provisional"] for r in client.get("/api/leaderboard").json()["models"]}
+    assert api["charlie"] is True  # the API still lists it, marked
+    assert 'data-model="charlie"' not in page.split('data-testid="elo-table"')[0]  # the page's board leaves it out
+
+
+def coding_arena(three_models) -> None:
+    """Twelve coding battles alpha vs bravo and twelve stories charlie vs bravo: enough for a coding board at 10."""
+    alpha, bravo, charlie = three_models
+    for i in range(12):
+        rated_vote(alpha, bravo, prompt=f"Write Python code to sort list number {i}.")
+        rated_vote(charlie, bravo, prompt=f"Tell me a story about day {i}.")
+
+
+def board_rows(html: str) -> dict[str, str]:
+    """The main board's rows (before the online Elo table): model name -> the row's HTML."""
+    board = html.split('data-testid="elo-table"')[0]
+    return dict(re.findall(r'<tr data-model="([^"]+)"(.*?)</tr>', board, re.S))
+
+
+def test_page_has_a_tab_per_category_that_keeps_the_chosen_snapshot(client, three_models):
+    coding_arena(three_models)
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0, category_min_votes=10)
+    html = client.get(f"/leaderboard?snapshot={snapshot.pk}").content.decode()
+    tabs = html.split('data-testid="category-tabs"')[1].split("</nav>")[0]
+    assert f'href="?snapshot={snapshot.pk}&amp;category=coding"' in tabs
+    assert f'href="?snapshot={snapshot.pk}"\n     data-category="overall" class="current" aria-current="page"' in tabs
+    assert '"?snapshot=' in tabs and "exclude ties" in tabs
+    coding = client.get(f"/leaderboard?snapshot={snapshot.pk}&category=coding").content.decode()
+    current = re.findall(r'data-category="([^"]+)" class="current"', coding)
+    assert current == ["coding"]
+    assert set(board_rows(coding)) == {"alpha", "bravo"}
+    assert 'id="chart-battles"' in coding and 'id="chart-average_win_rate"' in coding
+    assert client.get("/leaderboard?category=klingon").status_code == 404
+
+
+def test_page_marks_provisional_and_retired_rows_and_explains_the_marks(client, small_arena):
+    from django.utils import timezone
+
+    from inference.models import ArenaModel
+    from ratings.models import LeaderboardPolicy
+
+    services.leaderboard_recompute(rounds=10, seed=0)
+    LeaderboardPolicy.objects.update_or_create(pk=1, defaults={"provisional_votes": 9})
+    ArenaModel.objects.filter(name="charlie").update(retired_at=timezone.now())
+    rows = board_rows(client.get("/leaderboard").content.decode())
+    assert all('data-testid="badge-provisional"' in row for row in rows.values())  # 8 votes each, under 9
+    assert ['data-testid="badge-retired"' in rows[name] for name in ("alpha", "bravo", "charlie")] == [
+        False, False, True]  # fmt: skip
+    html = client.get("/leaderboard").content.decode()
+    assert "provisional</span>: fewer than 9 votes" in html
+    LeaderboardPolicy.objects.filter(pk=1).update(provisional_votes=8)
+    rows = board_rows(client.get("/leaderboard").content.decode())
+    assert not any("badge-provisional" in row for row in rows.values())
+
+
+def test_page_hides_provisional_rows_when_the_policy_says_and_says_how_many(client, small_arena):
+    from ratings.models import LeaderboardPolicy
+
+    alpha, bravo, charlie = small_arena
+    rated_vote(alpha, bravo)  # alpha and bravo reach 9 votes, charlie stays at 8
+    services.leaderboard_recompute(rounds=10, seed=0)
+    LeaderboardPolicy.objects.update_or_create(pk=1, defaults={"provisional_votes": 9, "hide_provisional": True})
+    html = client.get("/leaderboard").content.decode()
+    assert set(board_rows(html)) == {"alpha", "bravo"}
+    assert "1 provisional model not shown here" in html
+    LeaderboardPolicy.objects.filter(pk=1).update(hide_provisional=False)
+    html = client.get("/leaderboard").content.decode()
+    assert set(board_rows(html)) == {"alpha", "bravo", "charlie"} and 'data-testid="hidden-provisional"' not in html
+
+
+def test_page_says_how_many_votes_first_place_holds_against_and_lists_the_neighbours(client, small_arena):
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0)
+    robustness = snapshot.extras["robustness"]
+    html = client.get("/leaderboard").content.decode()
+    line = html.split('data-testid="robustness"')[1].split("</div>")[0]
+    first = robustness["first_place"]
+    assert f"#1 alpha (lead {first['margin_elo']:.1f} Elo points) holds unless {first['votes_removed']} votes" in line
+    adjacent = line.split('data-testid="robustness-adjacent"')[1]
+    assert [s for s in re.findall(r"<li>(.*?)</li>", adjacent)] == [
+        flip["sentence"].replace("'", "&#x27;") for flip in robustness["adjacent"]]  # fmt: skip
+    assert len(robustness["adjacent"]) == 2
+    assert 'data-testid="robustness"' not in client.get("/leaderboard?category=exclude_ties").content.decode()
+
+
+def test_page_links_every_model_the_snapshot_pair_counts_and_the_about_page(client, db):
+    from tests.factories import make_model
+
+    odd, other = make_model("org/Model 7B (v2)?"), make_model("plain")
+    for _ in range(3):
+        rated_vote(odd, other)
+    rated_vote(other, odd)
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0)
+    html = client.get("/leaderboard").content.decode()
+    assert 'href="/leaderboard/model/org/Model%207B%20(v2)%3F"' in html
+    assert f'href="/api/leaderboard/{snapshot.pk}/pair_counts.json" data-testid="download-inputs"' in html
+    assert f'title="sha256 {snapshot.inputs.sha256}"' in html
+    assert 'href="/leaderboard/about"' in html
+    page = client.get("/leaderboard/model/org/Model%207B%20(v2)%3F")
+    assert page.status_code == 200 and '<h1 data-testid="model-name">org/Model 7B (v2)?</h1>' in page.content.decode()
+
+
+def page_figures(html: str) -> dict:
+    return json.loads(re.search(r'<script id="figures" type="application/json">(.*?)</script>', html).group(1))
+
+
+def history_trace(html: str) -> dict:
+    [trace] = page_figures(html)["history"]["data"]
+    return trace
+
+
+def test_model_page_shows_registry_status_ratings_per_board_head_to_head_and_history(client, three_models):
+    from inference.models import ArenaModel
+
+    coding_arena(three_models)
+    ArenaModel.objects.filter(name="alpha").update(organization="Alpha Labs", license="Apache-2.0")
+    services.leaderboard_recompute(rounds=10, seed=0, category_min_votes=10)
+    assert len(history_trace(client.get("/leaderboard/model/alpha").content.decode())["x"]) == 1
+    rated_vote(three_models[0], three_models[2], prompt="Write Python code to add two numbers.")
+    snapshot = services.leaderboard_recompute(rounds=10, seed=1, category_min_votes=10)
+    html = client.get("/leaderboard/model/alpha").content.decode()
+    assert "Alpha Labs" in html and "Apache-2.0" in html
+    assert 'class="badge badge-live">live</span><span class="badge badge-provisional">provisional' in html
+    overall = next(r for r in snapshot.rows if r["name"] == "alpha")
+    assert f"{overall['rating']:.1f} (95% CI {overall['ci_lower']:.1f} – {overall['ci_upper']:.1f})" in html
+    boards = re.findall(r'<tr data-category="([^"]+)">', html.split('data-testid="model-boards"')[1])
+    assert boards == ["overall", *(c for c in snapshot.categories if any(
+        r["name"] == "alpha" for r in snapshot.categories[c]["models"]))]  # fmt: skip
+    assert "coding" in boards
+    head = html.split('data-testid="head-to-head"')[1]
+    cells = re.findall(r'<tr data-opponent="bravo">.*?</tr>', head, re.S)[0]
+    assert re.findall(r'<td class="num">([^<]+)</td>', cells)[:5] == ["12", "12", "0", "0", "0"]
+    assert re.findall(r'data-opponent="([^"]+)"', head) == ["bravo", "charlie"]  # most battles first
+    trace = history_trace(html)
+    assert trace["name"] == "snapshots" and len(trace["x"]) == 2  # the new snapshot is in, not a cached series
+
+
+def test_model_page_for_an_unknown_model_is_404(client, small_arena):
+    assert client.get("/leaderboard/model/nobody").status_code == 404
+    assert client.get("/leaderboard/model/").status_code == 404
+
+
+def test_model_page_answers_304_until_the_model_or_its_history_changes(client, small_arena):
+    from django.utils import timezone
+
+    from inference.models import ArenaModel
+    from ratings.models import RatingHistory
+
+    services.leaderboard_recompute(rounds=10, seed=0)
+    first = client.get("/leaderboard/model/alpha")
+    assert client.get("/leaderboard/model/alpha", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    ArenaModel.objects.filter(name="alpha").update(organization="Renamed Org")
+    changed = client.get("/leaderboard/model/alpha", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert changed.status_code == 200 and "Renamed Org" in changed.content.decode()
+    RatingHistory.objects.create(source="log.json", cutoff=timezone.now(), model_name="alpha", rating=1000.0,
+                                 rank=1, votes=5)  # fmt: skip
+    replayed = client.get("/leaderboard/model/alpha", HTTP_IF_NONE_MATCH=changed["ETag"])
+    assert replayed.status_code == 200 and "replay: log.json" in replayed.content.decode()
+
+
+def test_about_page_explains_with_the_live_threshold_and_plan(client, small_arena):
+    from ratings.models import LeaderboardPolicy
+
+    services.leaderboard_recompute(rounds=10, seed=0)
+    html = client.get("/leaderboard/about").content.decode()
+    assert '<strong data-testid="provisional-threshold">100</strong>' in html
+    shares = dict(re.findall(r'<tr data-share="(\w+)"><td>[^<]+</td><td class="num">(\d+)%</td>', html))
+    assert shares["exploration"] == "10" and shares["boost"] == "0"
+    assert "Bradley–Terry" in html and "10 times (seed 0" in html and "alpha" in html.split("about-robustness")[1]
+    LeaderboardPolicy.objects.filter(pk=1).update(provisional_votes=7, exploration_share=0.3)
+    rated_vote(small_arena[0], small_arena[1])  # new votes, so the recompute makes a new snapshot and plan
+    services.leaderboard_recompute(rounds=10, seed=0)
+    html = client.get("/leaderboard/about").content.decode()
+    assert '<strong data-testid="provisional-threshold">7</strong>' in html
+    shares = dict(re.findall(r'<tr data-share="(\w+)"><td>[^<]+</td><td class="num">(\d+)%</td>', html))
+    assert shares["exploration"] == "30"
+    assert 'href="/leaderboard/about"' in client.get("/").content.decode()  # in the site's navigation
+
+
+def test_about_page_before_any_snapshot_still_explains(client, db):
+    html = client.get("/leaderboard/about").content.decode()
+    assert "No snapshot has been computed yet" in html and "No plan yet" in html
+
+
+def test_page_api_and_csv_mark_the_same_models_provisional_and_retired(client, three_models):
+    from django.utils import timezone
+
+    from inference.models import ArenaModel
+    from ratings.models import LeaderboardPolicy
+
+    coding_arena(three_models)
+    services.leaderboard_recompute(rounds=10, seed=0, category_min_votes=10)
+    LeaderboardPolicy.objects.update_or_create(pk=1, defaults={"provisional_votes": 13})  # bravo has 24
+    ArenaModel.objects.filter(name="alpha").update(retired_at=timezone.now())
+    # Provisional is judged on each board's own votes: bravo has 24 overall but 12 in coding.
+    for query, bravo in (("", (False, False)), ("?category=coding", (True, False))):
+        api = {
+            r["name"]: (r["provisional"], r["retired"]) for r in client.get(f"/api/leaderboard{query}").json()["models"]
+        }
+        rows = csv.DictReader(io.StringIO(client.get(f"/api/leaderboard.csv{query}").content.decode()))
+        from_csv = {r["name"]: (r["provisional"] == "True", r["retired"] == "True") for r in rows}
+        page = {name: ("badge-provisional" in row, "badge-retired" in row)
+                for name, row in board_rows(client.get(f"/leaderboard{query}").content.decode()).items()}  # fmt: skip
+        assert api == from_csv == page
+        assert api["alpha"] == (True, True) and api["bravo"] == bravo
+
+
+def test_history_page_shows_the_top_models_over_snapshots_and_each_replay(client, small_arena, tmp_path):
+    from datetime import UTC, datetime
+
+    from ratings.models import RatingHistory
+
+    services.leaderboard_recompute(rounds=10, seed=0)
+    etag = client.get("/leaderboard/history")["ETag"]
+    RatingHistory.objects.bulk_create([
+        RatingHistory(source="old.json", cutoff=datetime(2024, m, 1, tzinfo=UTC), model_name=name, rating=r + m,
+                      rank=1, votes=10)
+        for m in (1, 2) for name, r in (("x", 1000.0), ("y", 990.0))
+    ])  # fmt: skip
+    response = client.get("/leaderboard/history", HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="chart-snapshots"' in html and 'id="chart-replay-1"' in html and "old.json" in html
+    figures = page_figures(html)
+    assert [t["name"] for t in figures["replay-1"]["data"]] == ["x", "y"]
+    assert [t["name"] for t in figures["snapshots"]["data"]] == ["alpha", "bravo", "charlie"]

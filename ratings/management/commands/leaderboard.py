@@ -3,11 +3,13 @@
 import json
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from ratings import battle_logs, selectors, services
-from ratings.engine.leaderboard import compute_leaderboard, format_table
+from ratings.engine.categories import category_boards, labelled_counts_from_json
+from ratings.engine.leaderboard import compute_leaderboard, format_table, json_safe
 
 
 def parse_anchor(value: str | None) -> tuple[str, float] | None:
@@ -35,6 +37,14 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--anchor", metavar="NAME=RATING", help="Shift ratings so that NAME has RATING.")
         parser.add_argument("--no-bootstrap", action="store_true", help="Sandwich intervals only (fast).")
+        parser.add_argument(
+            "--category", help="One category's board (coding, math, lang:en, exclude_ties, ...): needs labelled "
+            "counts, i.e. the database or a snapshot's pair_counts.json download.",
+        )  # fmt: skip
+        parser.add_argument(
+            "--category-min-votes", type=int, default=None,
+            help="Votes a category needs for a board (default CATEGORY_MIN_VOTES; a snapshot's params say which).",
+        )  # fmt: skip
         parser.add_argument("--json", metavar="OUT", help="Also write the full board as JSON here.")
         parser.add_argument(
             "--save", action="store_true", help="Store the result as the newest snapshot (database only)."
@@ -62,6 +72,8 @@ class Command(BaseCommand):
                     )
                     payload = selectors.leaderboard_payload(snapshot_id=snapshot.pk)
                     board = {**payload, "params": snapshot.params}
+                elif options["category"]:
+                    board = self._category_board(options, anchor=anchor, rounds=rounds if bootstrap else 0)
                 else:
                     if source:
                         fmt = battle_logs.CLEAN_BATTLE if options["battles"] else battle_logs.PAIR_COUNTS
@@ -86,5 +98,21 @@ class Command(BaseCommand):
             self.stdout.write(f"Saved snapshot #{snapshot.pk}.")
         if options["json"]:
             with open(options["json"], "w", encoding="utf-8") as handle:
-                json.dump(services.jsonable(board), handle, indent=1)
+                json.dump(json_safe(board), handle, indent=1)
             self.stdout.write(f"Wrote {options['json']}")
+
+    def _category_board(self, options, *, anchor, rounds) -> dict:
+        """One category's board, fitted exactly as a snapshot fits it (same shared draws, same settings)."""
+        if options["battles"]:
+            raise CommandError("--category needs labelled counts: the database, or --pair-counts with a download.")
+        if options["pair_counts"]:
+            with open(options["pair_counts"], encoding="utf-8") as handle:
+                lpc = labelled_counts_from_json(json.load(handle))
+        else:
+            lpc = selectors.labelled_pair_counts_load()
+        min_votes = options["category_min_votes"]
+        min_votes = settings.CATEGORY_MIN_VOTES if min_votes is None else min_votes
+        boards = category_boards(lpc, rounds=rounds, seed=options["seed"], min_votes=min_votes, anchor=anchor)
+        if options["category"] not in boards:
+            raise CommandError(f"No board for {options['category']!r}; there are: {', '.join(boards)}.")
+        return {**boards[options["category"]], "source": options["pair_counts"] or "database"}

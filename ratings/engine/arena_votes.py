@@ -1,0 +1,97 @@
+"""Boards that need single arena votes rather than pair counts: style control and the left-seat advantage.
+
+Imported logs are left out by the caller: pair counts carry no style, and their sides may not be real seats.
+Each result has a "reason" that is empty when it was fitted, and otherwise says why it was not.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ratings.engine.counts import pair_outcome_counts
+from ratings.engine.leaderboard import json_safe, ranked_rows
+from ratings.engine.position import fit_position
+from ratings.engine.style import fit_style_controlled, style_features
+
+# The per-side style counts each vote carries, named as `style_features` takes them.
+STYLE_COUNTS = ("tokens", "headers", "lists", "bold")
+# The style bootstrap refits battle by battle, so it is capped below the board's rounds.
+STYLE_BOOTSTRAP_ROUNDS = 100
+_FIT_ERRORS = (ValueError, np.linalg.LinAlgError, FloatingPointError)
+
+
+class ArenaVotes(NamedTuple):
+    """One row per counted arena vote: model indices into `models`, outcome code, style counts per side."""
+
+    models: list[str]
+    model_a: np.ndarray
+    model_b: np.ndarray
+    outcome: np.ndarray
+    style_a: dict[str, np.ndarray]  # STYLE_COUNTS -> (n,) counts of the left answer
+    style_b: dict[str, np.ndarray]
+
+    @property
+    def n_votes(self) -> int:
+        return int(self.outcome.size)
+
+
+def _scope(votes: ArenaVotes) -> dict:
+    return {"scope": "arena votes", "vote_count": votes.n_votes}
+
+
+def style_board(
+    votes: ArenaVotes,
+    *,
+    min_votes: int,
+    anchor: tuple[str, float] | None = None,
+    rounds: int = STYLE_BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> dict:
+    """Style-controlled leaderboard rows and style coefficients, JSON-safe; a reason instead below min_votes."""
+    if votes.n_votes < min_votes or len(votes.models) < 2:
+        reason = f"Needs at least {min_votes} rated arena votes; there are {votes.n_votes}."
+        return {"models": [], "reason": reason, **_scope(votes)}
+    features = style_features(
+        **{f"{side}_{key}": getattr(votes, f"style_{side}")[key] for key in STYLE_COUNTS for side in "ab"}
+    )
+    style_anchor = anchor if anchor and anchor[0] in votes.models else None
+    rounds = min(rounds, STYLE_BOOTSTRAP_ROUNDS)
+    try:
+        fit = fit_style_controlled(
+            votes.model_a, votes.model_b, votes.outcome, features, votes.models,
+            anchor=style_anchor, rounds=rounds, seed=seed,
+        )  # fmt: skip
+    except _FIT_ERRORS as exc:
+        return {"models": [], "reason": f"The style-controlled fit failed: {exc}", **_scope(votes)}
+    n = len(votes.models)
+    per_model = np.bincount(votes.model_a, minlength=n) + np.bincount(votes.model_b, minlength=n)
+    rows = ranked_rows(
+        votes.models, fit["ratings"], fit["ci_lower"], fit["ci_upper"],
+        fit["sandwich_lower"], fit["sandwich_upper"], per_model, shown=per_model > 0,
+    )  # fmt: skip
+    return json_safe(
+        {
+            "models": rows,
+            "style": fit["style"],
+            "intervals": fit["intervals"],
+            "rounds": fit["rounds"],
+            "level": fit["level"],
+            "anchor": list(style_anchor) if style_anchor else None,
+            "reason": "",
+            **_scope(votes),
+        }
+    )
+
+
+def position_summary(votes: ArenaVotes, *, min_votes: int) -> dict:
+    """The left seat's advantage in Elo points with its interval, JSON-safe; a reason instead below min_votes."""
+    if votes.n_votes < min_votes or len(votes.models) < 2:
+        return {"reason": f"Needs at least {min_votes} rated arena votes; there are {votes.n_votes}.", **_scope(votes)}
+    try:
+        fit = fit_position(pair_outcome_counts(votes.model_a, votes.model_b, votes.outcome, votes.models))
+    except _FIT_ERRORS as exc:
+        return {"reason": f"The position fit failed: {exc}", **_scope(votes)}
+    keys = ("elo_points", "ci_lower", "ci_upper", "level", "left_score_between_equals")
+    return json_safe({**{key: fit[key] for key in keys}, "reason": "", **_scope(votes)})

@@ -1,0 +1,208 @@
+"""Category boards from labelled pair counts, and their shared bootstrap."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ratings.engine import bradley_terry as bt
+from ratings.engine import categories as cat
+from ratings.engine.counts import BOTH_BAD, TIE, PairCounts, pair_outcome_counts
+from ratings.engine.leaderboard import compute_leaderboard
+from ratings.engine.simulate import simulate_battles
+from tests.ratings.engine.conftest import ANCHOR
+
+RATINGS = np.array([1000.0, 1080.0, 950.0, 1150.0, 1010.0, 900.0, 1040.0, 980.0])
+MODELS = [f"m{i}" for i in range(RATINGS.size)]
+LANGUAGES = {"en": 0.70, "zh": 0.15, "de": 0.02, "und": 0.13}
+FLAG_RATES = {"multi_turn": 0.15, "long_query": 0.20, "coding": 0.25, "math": 0.10}
+
+
+def labelled_arena(n_battles: int = 60_000, seed: int = 0):
+    """Simulated battles with labels drawn per battle; returns (labelled counts, battle arrays, keys)."""
+    model_a, model_b, outcome = simulate_battles(RATINGS, n_battles, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    language = rng.choice(list(LANGUAGES), size=n_battles, p=list(LANGUAGES.values()))
+    flags = {name: rng.random(n_battles) < rate for name, rate in FLAG_RATES.items()}
+    letters = {"multi_turn": "t", "long_query": "l", "coding": "c", "math": "m"}
+    keys = [f"{language[i]}:" + "".join(letters[f] for f in FLAG_RATES if flags[f][i]) for i in range(n_battles)]
+    lpc = cat.LabelledPairCounts.from_battles(model_a, model_b, outcome, keys, MODELS)
+    return lpc, (model_a, model_b, outcome), np.array(keys), flags, language
+
+
+@pytest.fixture(scope="module")
+def arena():
+    """One labelled arena shared by the tests of this module."""
+    return labelled_arena()
+
+
+def counts_where(battles, mask) -> PairCounts:
+    """Pair counts of the battles selected by `mask`, straight from the battle arrays."""
+    model_a, model_b, outcome = battles
+    return pair_outcome_counts(model_a[mask], model_b[mask], outcome[mask], MODELS)
+
+
+def same_counts(left: PairCounts, right: PairCounts) -> bool:
+    """Equal pairs and counts."""
+    return np.array_equal(left.pairs, right.pairs) and np.array_equal(left.counts, right.counts)
+
+
+def test_each_category_counts_exactly_its_own_battles(arena):
+    lpc, battles, _, flags, language = arena
+    counts = cat.category_counts(lpc, min_votes=1)
+    everything = np.ones(language.size, dtype=bool)
+    assert same_counts(counts["overall"], counts_where(battles, everything))
+    assert same_counts(lpc.total(), counts["overall"])
+    for flag, mask in flags.items():
+        assert same_counts(counts[flag], counts_where(battles, mask))
+    for code in ("en", "zh", "de"):
+        assert same_counts(counts["language:" + code], counts_where(battles, language == code))
+    decisive = battles[2] < TIE
+    assert same_counts(counts["exclude_ties"], counts_where(battles, decisive))
+
+
+def test_language_boards_and_undetermined_prompts_add_up_to_the_overall_counts(arena):
+    lpc, *_ = arena
+    counts = cat.category_counts(lpc, min_votes=1)
+    languages = sum(counts["language:" + code].n_battles for code in ("en", "zh", "de"))
+    undetermined = cat.Category("und", language="und").battles(lpc)
+    assert "language:und" not in counts
+    assert languages + undetermined == counts["overall"].n_battles
+
+
+def test_categories_under_the_minimum_are_skipped_but_the_overall_board_stays(arena):
+    lpc, *_ = arena
+    german = cat.Category("language:de", language="de").battles(lpc)
+    names = [c.name for c in cat.category_definitions(lpc, min_votes=german + 1)]
+    assert "language:de" not in names and "language:zh" in names and "math" in names
+    assert names[0] == "overall" and names[1] == "exclude_ties"
+    assert [c.name for c in cat.category_definitions(lpc, min_votes=10**9)] == ["overall"]
+    assert "language:de" in cat.category_counts(lpc, min_votes=german)
+
+
+def test_overall_board_equals_the_plain_default_board_exactly(real_counts):
+    lpc = cat.LabelledPairCounts(
+        real_counts.models, real_counts.pairs, ["en:"] * len(real_counts.pairs), real_counts.counts
+    )
+    boards = cat.category_boards(lpc, rounds=0, anchor=ANCHOR)
+    plain = compute_leaderboard(real_counts, bootstrap=False, anchor=ANCHOR)
+    assert boards["overall"]["models"] == plain["models"]
+    assert boards["language:en"]["models"] == plain["models"]
+
+
+def test_exclude_ties_board_equals_the_board_of_the_data_with_ties_removed(arena):
+    lpc, *_ = arena
+    boards = cat.category_boards(lpc, rounds=0)
+    overall = lpc.total()
+    without_ties = overall.counts.copy()
+    without_ties[:, [TIE, BOTH_BAD]] = 0
+    keep = without_ties.sum(axis=1) > 0
+    plain = compute_leaderboard(PairCounts(MODELS, overall.pairs[keep], without_ties[keep]), bootstrap=False)
+    assert boards["exclude_ties"]["models"] == plain["models"]
+    assert boards["exclude_ties"]["n_battles"] < boards["overall"]["n_battles"]
+
+
+def test_shared_bootstrap_intervals_agree_with_independent_bootstraps_of_each_category(arena):
+    lpc, *_ = arena
+    boards = cat.category_boards(lpc, rounds=1000, seed=3)
+    counts = cat.category_counts(lpc)
+    worst, gaps = 0.0, []
+    for name, pc in counts.items():
+        lower, upper, _ = bt.bootstrap_intervals(pc, rounds=1000, seed=11)
+        for row in boards[name]["models"]:
+            i = MODELS.index(row["name"])
+            half_width = (upper[i] - lower[i]) / 2
+            gap = max(abs(row["ci_lower"] - lower[i]), abs(row["ci_upper"] - upper[i])) / half_width
+            gaps.append(gap)
+            worst = max(worst, gap)
+    # Two independent 1000-round percentile bootstraps differ by ~6% of a half-width (one sd) at each end.
+    assert worst < 0.3
+    assert np.median(gaps) < 0.1
+
+
+def test_two_chord_steps_match_converged_refits_on_the_same_draws(arena):
+    lpc, *_ = arena
+    few = cat.category_boards(lpc, rounds=300, seed=5, refit_steps=2)
+    one = cat.category_boards(lpc, rounds=300, seed=5, refit_steps=1)
+    converged = cat.category_boards(lpc, rounds=300, seed=5, refit_steps=None)
+    for name, board in converged.items():
+        exact = {row["name"]: row for row in board["models"]}
+        for steps, result in ((2, few), (1, one)):
+            for row in result[name]["models"]:
+                if row["votes"] >= 1000:
+                    gap = max(
+                        abs(row["ci_lower"] - exact[row["name"]]["ci_lower"]),
+                        abs(row["ci_upper"] - exact[row["name"]]["ci_upper"]),
+                    )
+                    assert gap < (0.5 if steps == 2 else 3.0), (name, row["name"], steps, gap)
+
+
+def test_bootstrap_is_reproducible_for_a_seed_whatever_the_thread_count(arena):
+    lpc, *_ = arena
+    one = cat.category_boards(lpc, rounds=120, seed=7, threads=1)
+    three = cat.category_boards(lpc, rounds=120, seed=7, threads=3)
+    other = cat.category_boards(lpc, rounds=120, seed=8, threads=1)
+    assert one == three
+    assert one["coding"]["models"] != other["coding"]["models"]
+
+
+def test_joint_draw_gives_intervals_like_the_per_board_draws(arena):
+    lpc, *_ = arena
+    split = cat.category_boards(lpc, rounds=1000, seed=2)
+    joint = cat.category_boards(lpc, rounds=1000, seed=2, joint=True)
+    for name, board in split.items():
+        for row, other in zip(board["models"], joint[name]["models"], strict=True):
+            half_width = (row["ci_upper"] - row["ci_lower"]) / 2
+            assert abs(row["ci_lower"] - other["ci_lower"]) < 0.3 * half_width
+            assert abs(row["ci_upper"] - other["ci_upper"]) < 0.3 * half_width
+
+
+def test_balanced_pools_give_every_cell_the_poisson_quantiles_and_independent_draws_within_a_round():
+    from scipy.stats import poisson
+
+    rounds = 1000
+    counts = np.array([1] * 20_000 + [7] * 20_000 + [400, 0])
+    pools, starts = cat.balanced_poisson_pools(counts, rounds, np.random.default_rng(0))
+    weights = pools[starts[:, None] + np.arange(rounds)]
+    quantile_points = (np.arange(rounds) + 0.5) / rounds
+    for k in (1, 7, 400):
+        cell = np.flatnonzero(counts == k)[0]
+        assert np.array_equal(np.sort(weights[cell]), poisson.ppf(quantile_points, k))
+    assert not weights[-1].any()
+    # One round: 20,000 cells of count 7 are independent Poisson(7) draws (frequencies, and the variance
+    # of their total, which would be far off if cells shared their draws).
+    for round_ in (0, 499):
+        draws = weights[20_000:40_000, round_]
+        observed = np.bincount(draws.astype(int), minlength=20)[:20] / draws.size
+        assert np.abs(observed - poisson.pmf(np.arange(20), 7)).max() < 0.012
+    totals = weights[:20_000].sum(axis=0)
+    assert totals.var() == pytest.approx(20_000, rel=0.15)
+    assert abs(np.corrcoef(totals[:-1], totals[1:])[0, 1]) < 0.1
+
+
+def test_boards_are_strict_json_with_rows_like_the_plain_board(arena):
+    lpc, *_ = arena
+    boards = cat.category_boards(lpc, rounds=50)
+    json.dumps(boards, allow_nan=False)
+    plain_row = compute_leaderboard(lpc.total(), bootstrap=False)["models"][0]
+    assert set(boards["math"]["models"][0]) == set(plain_row)
+    assert boards["math"]["intervals"] == "bootstrap" and boards["math"]["rounds"] == 50
+
+
+def test_an_anchor_without_battles_in_a_category_leaves_that_board_mean_centred():
+    model_a, model_b, outcome = simulate_battles(RATINGS, 20_000, seed=4)
+    # The anchor model m0 never appears in Chinese prompts.
+    keys = np.where((model_a == 0) | (model_b == 0), "en:", np.where(np.arange(model_a.size) % 2, "zh:", "en:"))
+    lpc = cat.LabelledPairCounts.from_battles(model_a, model_b, outcome, keys.tolist(), MODELS)
+    boards = cat.category_boards(lpc, rounds=0, anchor=("m0", 1114.0))
+    assert boards["language:en"]["anchor"] == {"model": "m0", "rating": 1114.0}
+    assert boards["language:zh"]["anchor"] is None
+    ratings = [row["rating"] for row in boards["language:zh"]["models"]]
+    assert np.mean(ratings) == pytest.approx(1000.0)
+
+
+def test_labelled_counts_reject_keys_that_are_not_canonical():
+    with pytest.raises(ValueError):
+        cat.LabelledPairCounts.from_battles(np.array([0]), np.array([1]), np.array([0]), ["english:c"], MODELS)
+    with pytest.raises(ValueError):
+        cat.LabelledPairCounts.from_battles(np.array([0]), np.array([1]), np.array([0]), ["en:mc"], MODELS)
