@@ -33,9 +33,14 @@ PROMPTS = [
 ]
 
 
-async def ttft_direct(base_url: str, messages: list[dict], temperature: float, max_tokens: int) -> float:
-    payload = {"model": "smollm2-135m-instruct", "messages": messages, "max_tokens": max_tokens,
-               "temperature": temperature, "stream": True}  # fmt: skip
+async def ttft_direct(
+    base_url: str, messages: list[dict], *, temperature=0.0, top_p=1.0, max_tokens=1, stop=None
+) -> float:
+    """The same request the arena sends (sampling settings and the template's stop strings included)."""
+    payload = {"model": "m", "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
+               "top_p": top_p, "stream": True}  # fmt: skip
+    if stop:
+        payload["stop"] = stop
     async with httpx.AsyncClient(timeout=60) as client:
         started = time.perf_counter()
         first = None
@@ -54,8 +59,9 @@ async def ttft_arena(web_url: str, prompt: str) -> tuple[str, dict[str, float]]:
     import websockets
 
     async with httpx.AsyncClient(timeout=30) as client:
-        page = await client.get(web_url + "/")
-        session = page.cookies["sessionid"]
+        await client.get(web_url + "/")
+        await client.post(web_url + "/api/session", headers={"X-CSRFToken": client.cookies["csrftoken"]})
+        session = client.cookies["sessionid"]
     ws_url = web_url.replace("http://", "ws://") + "/ws/battle/"
     headers = {"Cookie": f"sessionid={session}", "Origin": web_url}
     async with websockets.connect(ws_url, additional_headers=headers) as socket:
@@ -78,13 +84,20 @@ def main() -> None:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="arena-bench-"))
-    env = {**os.environ, "ARENA_VAR_DIR": str(scratch), "DJANGO_SETTINGS_MODULE": "arena.settings"}
+    env = {
+        **os.environ,
+        "ARENA_VAR_DIR": str(scratch),
+        "DJANGO_SETTINGS_MODULE": "arena.settings",
+        "BATTLES_PER_HOUR": "100000",
+        "ANSWERS_PER_HOUR": "100000",
+    }
     env.pop("DATABASE_URL", None)
     os.environ.update(env)
     import django
 
-    from arena.embedded_redis import embedded_redis, free_port
-    from arena.http_wait import wait_for_http
+    from arena import processes
+    from arena.embedded_redis import embedded_redis
+    from arena.processes import free_port, wait_for_http
 
     with embedded_redis(data_dir=scratch / "redis") as redis_url:
         env["REDIS_URL"] = os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", redis_url)
@@ -97,31 +110,26 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         base_port = free_port()
         default_models_register(base_port=base_port)
-        processes = []
+        started = []
         try:
-            for command in launch.server_commands(gpu=False):
-                processes.append(
-                    (
-                        command,
-                        launch.start_process(
-                            command.argv, log_path=scratch / "llama.log", env=launch.model_server_env()
-                        ),
-                    )
+            servers = launch.model_servers(inventory=launch.GpuInventory(0, None, None))
+            for server in servers:
+                log_path = scratch / f"{server.program.name}.log"
+                started.append(
+                    (server, processes.start(server.program, log_path=log_path, env=launch.model_server_env()))
                 )
-            for command, process in processes:
-                launch.wait_until_ready(command.base_url, process=process)
+            for server, process in started:
+                launch.wait_until_ready(server.base_url, process=process)
             web_port = free_port()
-            web = launch.start_process(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(web_port), "arena.asgi:application"],
-                log_path=scratch / "web.log", env=env,
-            )  # fmt: skip
-            processes.append((None, web))
+            web = processes.start(processes.web_program(port=web_port), log_path=scratch / "web.log", env=env)
+            started.append((None, web))
             web_url = f"http://127.0.0.1:{web_port}"
             wait_for_http(web_url + "/", timeout=20, process=web)
             from asgiref.sync import sync_to_async
 
             from battles.models import Battle
             from battles.selectors import battle_request_messages
+            from inference.chat_format import template_stops
 
             @sync_to_async
             def sides_of(battle_id):
@@ -134,13 +142,13 @@ def main() -> None:
                     for side in "ab"
                 }  # fmt: skip
 
-            server_urls = [command.base_url for command, _ in processes if command]
+            server_urls = [server.base_url for server, _ in started if server]
 
             async def flush_prompt_caches():
                 # llama.cpp reuses the longest prompt prefix it has already evaluated; a request with
                 # another prompt in between makes every measurement start from the same cold state.
                 for base_url in server_urls:
-                    await ttft_direct(base_url, [{"role": "user", "content": "Unrelated."}], 0.0, 1)
+                    await ttft_direct(base_url, [{"role": "user", "content": "Unrelated."}])
 
             async def measure():
                 await ttft_arena(web_url, "warm up")
@@ -151,16 +159,28 @@ def main() -> None:
                     for side, (base_url, model, messages) in (await sides_of(battle_id)).items():
                         await flush_prompt_caches()
                         arena.append(first[side])
-                        direct.append(await ttft_direct(base_url, messages, model.temperature, model.max_new_tokens))
+                        direct.append(
+                            await ttft_direct(
+                                base_url,
+                                messages,
+                                temperature=model.temperature,
+                                top_p=model.top_p,
+                                max_tokens=model.max_new_tokens,
+                                stop=template_stops(model.chat_template),
+                            )  # fmt: skip
+                        )
                 return direct, arena
 
             direct, arena = asyncio.run(measure())
         finally:
-            for _, process in processes:
-                launch.stop_process(process)
+            for _, process in started:
+                processes.stop(process)
 
     med_direct, med_arena = statistics.median(direct), statistics.median(arena)
-    print(f"time to first token, {args.rounds} battles x 2 sides, SmolLM2-135M on llama.cpp (1 thread per server)")
+    print(
+        f"time to first token, {args.rounds} battles x 2 sides: SmolLM2-135M-Instruct and Gemma-3-270M on llama.cpp"
+        " (1 thread per server)"
+    )
     print(
         f"  direct to llama.cpp : median {med_direct * 1000:7.1f} ms   (min {min(direct) * 1000:.1f}, max {max(direct) * 1000:.1f})"
     )

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.llama]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -23,10 +23,16 @@ def page():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page()
+        # Anything the browser refuses or breaks on (a Content-Security-Policy violation, a script error)
+        # fails the test that met it.
+        page.problems = []
+        page.on("console", lambda message: message.type == "error" and page.problems.append(message.text))
+        page.on("pageerror", lambda error: page.problems.append(str(error)))
         yield page
         browser.close()
 
 
+@pytest.mark.llama
 def test_visitor_prompts_watches_both_stream_votes_and_sees_names_and_leaderboard_change(
     arena_models, live_arena, page
 ):
@@ -75,3 +81,97 @@ def test_visitor_prompts_watches_both_stream_votes_and_sees_names_and_leaderboar
     page.goto(live_arena + "/")
     page.get_by_test_id("new-round").click()
     assert page.get_by_test_id("model-a").inner_text() == ""
+    assert page.problems == [], "\n".join(page.problems)  # no CSP violation or script error, charts included
+
+
+# Models are registered by fixtures that run before `page`: once Playwright's sync API runs its event
+# loop in this thread, Django refuses ORM calls here.
+@pytest.fixture
+def holding_models(scripted_api, transactional_db):
+    from tests.factories import make_model
+
+    return [make_model(name, base_url=scripted_api.url("hold"), max_concurrency=1) for name in ("m1", "m2")]
+
+
+@pytest.fixture
+def answering_models(scripted_api, transactional_db):
+    from tests.factories import make_model
+
+    return [make_model(name, base_url=scripted_api.url("ok")) for name in ("m1", "m2")]
+
+
+def test_when_every_model_is_busy_the_visitor_sees_a_countdown_and_can_send_again(
+    scripted_api, holding_models, live_arena, page
+):
+    from playwright.sync_api import expect
+
+    other = page.context.browser.new_page()  # another visitor takes both slots
+    other.goto(live_arena + "/")
+    other.get_by_test_id("prompt").fill("Hi")
+    other.get_by_test_id("send").click()
+    expect(other.get_by_test_id("regenerate")).to_be_disabled()
+    time.sleep(1.0)
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("busy", timeout=10_000)
+    expect(page.get_by_test_id("send")).to_be_disabled()
+    scripted_api.release()
+    expect(page.get_by_test_id("send")).to_be_enabled(timeout=70_000)
+    assert page.problems == []
+
+
+def test_a_refused_vote_is_explained_and_the_buttons_come_back(answering_models, live_arena, page):
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    page.context.clear_cookies(name="csrftoken")  # the CSRF cookie expired: the server answers a 403 page
+    page.get_by_test_id("vote-a").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Your page has expired", timeout=10_000)
+    expect(page.get_by_test_id("vote-a")).to_be_enabled()
+    assert page.get_by_test_id("model-a").inner_text() == ""
+
+
+@pytest.fixture
+def rated_board(transactional_db):
+    """Three models, rated votes with a coding board, and a snapshot: made before `page` (see above)."""
+    from battles.models import Vote
+    from ratings.services import leaderboard_recompute
+    from tests.factories import make_model
+    from tests.ratings.conftest import rated_vote
+
+    alpha, bravo, charlie = (make_model(name, organization="Test Org") for name in ("alpha", "bravo", "charlie"))
+    for i in range(12):
+        rated_vote(alpha, bravo, prompt=f"Write Python code to sort list number {i}.")
+        rated_vote(bravo, charlie, Vote.Outcome.B, prompt=f"Tell me a story about day {i}.")
+        rated_vote(charlie, alpha, Vote.Outcome.TIE, prompt=f"Another story, number {i}.")
+    leaderboard_recompute(rounds=20, seed=0, category_min_votes=10)
+    return [alpha.name, bravo.name, charlie.name]
+
+
+def test_a_researcher_reads_the_board_a_category_a_model_page_and_the_about_page(rated_board, live_arena, page):
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/leaderboard")
+    expect(page.get_by_test_id("robustness")).to_contain_text("#1 alpha")
+    expect(page.locator("#chart-average_win_rate .main-svg").first).to_be_visible()
+    expect(page.locator("#chart-battles .main-svg").first).to_be_visible()
+    page.get_by_test_id("category-tabs").locator('[data-category="coding"]').click()
+    expect(page).to_have_url(live_arena + "/leaderboard?category=coding")
+    expect(page.get_by_test_id("category-tabs").locator(".current")).to_have_attribute("data-category", "coding")
+    expect(page.get_by_test_id("bt-table").locator("tr[data-model]")).to_have_count(2)
+
+    page.get_by_test_id("bt-table").get_by_role("link", name="alpha").click()
+    expect(page.get_by_test_id("model-name")).to_have_text("alpha")
+    expect(page.get_by_test_id("model-facts")).to_contain_text("Test Org")
+    expect(page.get_by_test_id("head-to-head").locator("tr[data-opponent]")).to_have_count(2)
+    expect(page.locator("#chart-history .main-svg").first).to_be_visible()
+
+    page.get_by_role("link", name="About the ratings").click()
+    expect(page.get_by_test_id("provisional-threshold")).to_have_text("100")
+    expect(page.get_by_test_id("sampling-shares")).to_be_visible()
+    expect(page.get_by_test_id("robustness-first")).to_contain_text("holds unless")
+    assert page.problems == [], "\n".join(page.problems)

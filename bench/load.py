@@ -1,0 +1,276 @@
+"""The web tier under load: concurrent battles with one web process, then two, against instant-enough
+scripted models, so the web tier (not the model tier) is what is measured.
+
+A scripted OpenAI-compatible server streams 200 tokens per answer at 50 tokens/s per stream (4 s an
+answer). For each level of concurrent battles (50, 100, 250, 500, 1000) every visitor starts a battle at
+once over the real WebSocket and reads both answers to the end. Printed per level:
+  battles/s       completed battles / time from the first start to the last turn_done
+  failures        battles that did not end voteable (an error, a busy refusal, a timeout)
+  TTFT p50/p95    "start" sent -> first delta of a side, through the arena
+  added p95       arena TTFT p95 minus the scripted server's own p95, measured straight from it with the
+                  same number of streams in the same run (the baseline)
+  web ms/battle   CPU seconds of the web processes during the level / battles completed
+  CPU use         of the web processes, the scripted server and this driver (the load generator), in
+                  cores, so it is plain which resource sets the ceiling on this machine
+After each ramp, every battle it produced is voted on over HTTP (64 at a time): votes recorded per second.
+A level with more than 5% failures ends that ramp (the ceiling).
+
+Works in a PostgreSQL database of its own (created on the server DATABASE_URL names, dropped after) and the
+Redis REDIS_URL names (an embedded one when unset), with the visitor budgets lifted.
+Run: .venv/bin/python bench/load.py [--levels 50,100,250,500,1000] [--processes 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from recompute import database_recreate  # noqa: E402 (bench/ is on the path when run as a script)
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(group: int) -> float:
+    """User + system CPU of every live process in a process group (uvicorn's parent and its workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def models_register(scripted_url: str) -> None:
+    from inference.models import ArenaModel, Endpoint
+
+    for name in ("load-model-a", "load-model-b"):
+        model = ArenaModel.objects.create(name=name, max_new_tokens=200)
+        Endpoint.objects.create(model=model, base_url=scripted_url, served_model_id="scripted", max_concurrency=100_000)
+
+
+async def level_run(web_url: str, scripted_url: str, visitors, client, level: int, web_group: int, server_pid: int):
+    from tests.load_driver import battle_run, direct_first_tokens, percentile
+
+    direct = await direct_first_tokens(scripted_url, 2 * level)
+    cpu = (group_cpu_seconds(web_group), group_cpu_seconds(server_pid), own_cpu_seconds())
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(
+            battle_run(web_url, visitor, f"Load prompt {i} at level {level}")
+            for i, visitor in enumerate(visitors[:level])
+        )
+    )
+    elapsed = time.perf_counter() - started
+    web_cpu, server_cpu, driver_cpu = (
+        group_cpu_seconds(web_group) - cpu[0], group_cpu_seconds(server_pid) - cpu[1], own_cpu_seconds() - cpu[2],
+    )  # fmt: skip
+    done = [r for r in results if r.ok]
+    ttfts = [t for r in results for t in r.ttft.values()]
+    errors = sorted({r.error for r in results if not r.ok})
+    row = {
+        "level": level,
+        "battles_per_s": len(done) / elapsed,
+        "failures": len(results) - len(done),
+        "ttft_p50": percentile(ttfts, 50),
+        "ttft_p95": percentile(ttfts, 95),
+        "added_p95": percentile(ttfts, 95) - percentile(direct, 95),
+        "direct_p95": percentile(direct, 95),
+        "web_ms_per_battle": 1000 * web_cpu / max(1, len(done)),
+        "cores": (web_cpu / elapsed, server_cpu / elapsed, driver_cpu / elapsed),
+        "elapsed": elapsed,
+        "errors": errors[:3],
+    }
+    return row, done
+
+
+async def votes_run(web_url, client, pairs) -> tuple[float, int, int]:
+    """Vote on every battle, 64 at a time; returns votes/s, votes recorded, votes refused."""
+    from tests.load_driver import vote_cast
+
+    limit = asyncio.Semaphore(64)
+
+    async def one(visitor, battle):
+        async with limit:
+            return await vote_cast(client, web_url, visitor, battle)
+
+    started = time.perf_counter()
+    responses = await asyncio.gather(*(one(v, b) for v, b in pairs))
+    elapsed = time.perf_counter() - started
+    recorded = sum(1 for r in responses if r.status_code == 200)
+    return recorded / elapsed, recorded, len(responses) - recorded
+
+
+def print_row(processes: int, row: dict) -> None:
+    web, server, driver = row["cores"]
+    print(
+        f"  {processes} proc {row['level']:5d} battles: {row['battles_per_s']:6.1f} battles/s  "
+        f"failures {row['failures']:4d}  TTFT p50 {row['ttft_p50'] * 1000:7.0f} ms  p95 {row['ttft_p95'] * 1000:7.0f} ms  "
+        f"added p95 {row['added_p95'] * 1000:+7.0f} ms  web {row['web_ms_per_battle']:5.1f} ms CPU/battle  "
+        f"cores: web {web:.2f} scripted {server:.2f} driver {driver:.2f}  ({row['elapsed']:.1f} s)",
+        flush=True,
+    )
+    for error in row["errors"]:
+        print(f"      e.g. {error}", flush=True)
+
+
+async def ramp(args, env, scratch, scripted_url, server, processes_count):
+    import httpx
+
+    from arena import processes
+    from arena.processes import free_port, wait_for_http
+    from tests.load_driver import visitors_issue
+
+    port = free_port()
+    program = processes.web_program(port=port)
+    argv = [*program.argv, "--workers", str(processes_count)] if processes_count > 1 else program.argv
+    web = processes.start(
+        processes.Program(name="web", argv=argv), log_path=scratch / f"web-{processes_count}.log", env=env
+    )
+    web_url = f"http://127.0.0.1:{port}"
+    rows, pairs = [], []
+    try:
+        wait_for_http(web_url + "/", timeout=60, process=web)
+        limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            visitors = await visitors_issue(client, web_url, max(args.levels))
+            # One warm-up battle per process, so imports and first connections are not timed.
+            from tests.load_driver import battle_run
+
+            await asyncio.gather(*(battle_run(web_url, v, "warm up") for v in visitors[: 2 * processes_count]))
+            for level in args.levels:
+                row, done = await level_run(web_url, scripted_url, visitors, client, level, web.pid, server.pid)
+                print_row(processes_count, row)
+                rows.append(row)
+                pairs += [(visitors[i], battle) for i, battle in enumerate(done)]
+                # Each visitor votes on its battle before starting the next, as a visitor would.
+                votes_per_s, recorded, refused = await votes_run(
+                    web_url, client, [(v, b) for v, b in pairs[-len(done) :]]
+                )
+                row["votes"] = (votes_per_s, recorded, refused)
+                print(f"      votes: {votes_per_s:6.1f}/s ({recorded} recorded, {refused} refused)", flush=True)
+                if row["failures"] > 0.05 * level:
+                    print(f"  ceiling: more than 5% of {level} battles failed; stopping this ramp", flush=True)
+                    break
+    finally:
+        processes.stop(web)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="50,100,250,500,1000")
+    parser.add_argument("--processes", default="1,2")
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    parser.add_argument("--db-name", default="arena_load")
+    args = parser.parse_args()
+    args.levels = [int(x) for x in args.levels.split(",")]
+    process_counts = [int(x) for x in args.processes.split(",")]
+
+    scratch = Path(tempfile.mkdtemp(prefix="arena-load-"))
+    database_url = database_recreate(args.database_url, args.db_name)
+    env = {
+        **os.environ,
+        "ARENA_VAR_DIR": str(scratch),
+        "DJANGO_SETTINGS_MODULE": "arena.settings",
+        "DATABASE_URL": database_url,
+        "SHARED_STATE_PREFIX": f"load-{os.getpid()}",
+        "BATTLES_PER_HOUR": "10000000",
+        "ANSWERS_PER_HOUR": "10000000",
+        "SESSIONS_PER_HOUR": "10000000",
+        "PYTHONUNBUFFERED": "1",
+    }
+    os.environ.update(env)
+    import django
+
+    from arena import processes
+    from arena.embedded_redis import embedded_redis
+    from arena.processes import free_port, wait_for_http
+
+    try:
+        with embedded_redis(data_dir=scratch / "redis") as embedded_url:
+            env["REDIS_URL"] = os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", embedded_url)
+            django.setup()
+            from django.core.management import call_command
+
+            call_command("migrate", verbosity=0)
+            scripted_port = free_port()
+            server = processes.start(
+                processes.Program(
+                    name="scripted",
+                    argv=processes.python_module(
+                        "tests.load_driver",
+                        "--port",
+                        str(scripted_port),
+                        "--tokens",
+                        str(args.tokens),
+                        "--rate",
+                        str(args.rate),
+                    ),  # fmt: skip
+                ),
+                log_path=scratch / "scripted.log",
+            )
+            scripted_url = f"http://127.0.0.1:{scripted_port}/v1"
+            try:
+                wait_for_http(scripted_url + "/models", timeout=20, process=server)
+                models_register(scripted_url)
+                print(
+                    f"load: {args.tokens} tokens per answer at {args.rate:g} tokens/s per stream; "
+                    f"{os.cpu_count()} cores; database {django.db.connection.vendor}",
+                    flush=True,
+                )
+                results = {}
+                for count in process_counts:
+                    results[count] = asyncio.run(ramp(args, env, scratch, scripted_url, server, count))
+            finally:
+                processes.stop(server)
+            summary(results)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        database_recreate(args.database_url, args.db_name, drop_only=True)
+
+
+def summary(results: dict[int, list[dict]]) -> None:
+    print("summary (medians over the levels where they apply)")
+    for count, rows in results.items():
+        clean = [r for r in rows if r["failures"] == 0]
+        held = max((r["level"] for r in clean), default=0)
+        import statistics
+
+        cpu = statistics.median(r["web_ms_per_battle"] for r in rows) if rows else float("nan")
+        votes = statistics.median(r["votes"][0] for r in rows if "votes" in r) if rows else float("nan")
+        print(f"  {count} web process(es): held {held} concurrent battles with 0 failures; "
+              f"web CPU per battle {cpu:.1f} ms; votes {votes:.0f}/s")  # fmt: skip
+    if 1 in results and 2 in results:
+        one = {r["level"]: r["battles_per_s"] for r in results[1]}
+        for row in results[2]:
+            if row["level"] in one:
+                print(f"  level {row['level']}: two processes {row['battles_per_s'] / one[row['level']]:.2f}x "
+                      "the battles/s of one")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

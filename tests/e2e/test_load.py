@@ -1,0 +1,84 @@
+"""The web tier under concurrent load, for correctness (bench/load.py measures speed): two real web
+processes on one port, a paced scripted model server, battles started all at once over the WebSocket,
+and each battle voted on twice at once. Every battle must complete and every vote be counted once."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from arena import processes
+from arena.processes import free_port, wait_for_http
+from battles.models import Battle, Vote
+from inference.models import ArenaModel, Endpoint
+from tests.conftest import LOG_DIR
+from tests.load_driver import battle_run, visitors_issue, vote_cast
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BATTLES = 30
+
+
+@pytest.fixture
+def paced_server():
+    port = free_port()
+    program = processes.Program(
+        name="paced", argv=processes.python_module("tests.load_driver", "--port", str(port), "--tokens", "20",
+                                                   "--rate", "100"),
+    )  # fmt: skip
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    server = processes.start(program, log_path=LOG_DIR / f"paced-{port}.log")
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_for_http(url + "/models", timeout=20, process=server)
+        yield url
+    finally:
+        processes.stop(server)
+
+
+@pytest.fixture
+def two_web_processes(child_env, settings):
+    port = free_port()
+    program = processes.web_program(port=port)
+    env = {**child_env, "SHARED_STATE_PREFIX": settings.SHARED_STATE_PREFIX, "BATTLES_PER_HOUR": "10000",
+           "ANSWERS_PER_HOUR": "10000", "SESSIONS_PER_HOUR": "10000"}  # fmt: skip
+    web = processes.start(
+        processes.Program(name="web", argv=[*program.argv, "--workers", "2"]),
+        log_path=LOG_DIR / f"web-load-{port}.log",
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + "/", timeout=60, process=web)
+        yield url
+    finally:
+        processes.stop(web)
+
+
+def test_concurrent_battles_on_two_web_processes_all_complete_and_each_vote_counts_once(
+    paced_server, two_web_processes
+):
+    for name in ("load-left", "load-right"):
+        model = ArenaModel.objects.create(name=name)
+        Endpoint.objects.create(model=model, base_url=paced_server, served_model_id="scripted", max_concurrency=1000)
+    web_url = two_web_processes
+
+    async def run():
+        async with httpx.AsyncClient(timeout=60) as client:
+            visitors = await visitors_issue(client, web_url, BATTLES)
+            battles = await asyncio.gather(*(battle_run(web_url, v, f"Prompt {i}") for i, v in enumerate(visitors)))
+            # Each visitor votes twice at once (a double click, a replay): one must count, one be refused.
+            votes = await asyncio.gather(
+                *(vote_cast(client, web_url, v, b, outcome) for v, b in zip(visitors, battles, strict=True)
+                  for outcome in ("a", "b"))
+            )  # fmt: skip
+            return battles, votes
+
+    battles, votes = asyncio.run(run())
+    assert all(b.ok for b in battles), [b.error for b in battles if not b.ok]
+    assert all(set(b.ttft) == {"a", "b"} for b in battles)
+    statuses = sorted(response.status_code for response in votes)
+    assert statuses == [200] * BATTLES + [400] * BATTLES
+    assert Battle.objects.count() == BATTLES
+    assert Vote.objects.count() == BATTLES
+    assert {str(pk) for pk in Vote.objects.values_list("battle_id", flat=True)} == {b.battle_id for b in battles}
