@@ -19,7 +19,13 @@ from inference.selectors import drawable_models
 from ratings.answer_style import answer_style, conv_metadata
 from ratings.engine.arena_votes import STYLE_COUNTS, ArenaVotes
 from ratings.engine.bradley_terry import predicted_win_matrix
-from ratings.engine.categories import OVERALL, LabelledPairCounts, category_definitions, labelled_counts_from_json
+from ratings.engine.categories import (
+    OVERALL,
+    LabelledPairCounts,
+    category_definitions,
+    category_order,
+    labelled_counts_from_json,
+)
 from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE, PairCounts, merge_sides
 from ratings.engine.history import average_win_rate, snapshot_series
 from ratings.engine.leaderboard import json_safe
@@ -302,9 +308,10 @@ def categories_of(snapshot: LeaderboardSnapshot | None) -> list[dict]:
     if snapshot is None:
         return []
     boards = [{"name": OVERALL, "label": category_label(OVERALL), "battles": snapshot.vote_count}]
+    stored = snapshot.categories or {}
     return boards + [
-        {"name": name, "label": category_label(name), "battles": board["n_battles"]}
-        for name, board in (snapshot.categories or {}).items()
+        {"name": name, "label": category_label(name), "battles": stored[name]["n_battles"]}
+        for name in category_order(stored)
     ]
 
 
@@ -507,8 +514,9 @@ def model_profile(name: str) -> dict:
     overall = snapshot.rows if snapshot else _elo_as_models(elo_rows())
     row = next((r for r in _with_status(overall, policy) if r["name"] == name), None)
     boards = [{**row, "board": OVERALL, "label": category_label(OVERALL)}] if row else []
-    for category, board in ((snapshot.categories or {}) if snapshot else {}).items():
-        rows = [r for r in board["models"] if r["name"] == name]
+    stored = (snapshot.categories or {}) if snapshot else {}
+    for category in category_order(stored):
+        rows = [r for r in stored[category]["models"] if r["name"] == name]
         boards += [{**r, "board": category, "label": category_label(category)} for r in _with_status(rows, policy)]
     return {
         "name": name,

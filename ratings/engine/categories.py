@@ -180,6 +180,21 @@ def category_definitions(lpc: LabelledPairCounts, *, min_votes: int = DEFAULT_MI
     return [Category(OVERALL)] + [c for c in candidates if c.battles(lpc) >= min_votes]
 
 
+def category_order(boards: dict[str, dict]) -> list[str]:
+    """The names of stored category boards in `category_definitions` order (exclude-ties, the flags, then
+    the languages, most battles first), whatever order the store kept them in: PostgreSQL's jsonb, for
+    one, sorts an object's keys by length."""
+
+    def key(name: str) -> tuple:
+        if name == EXCLUDE_TIES:
+            return (0, 0, name)
+        if name in FLAGS:
+            return (1, FLAGS.index(name), name)
+        return (2, -boards[name].get("n_battles", 0), name)
+
+    return sorted(boards, key=key)
+
+
 def category_counts(lpc: LabelledPairCounts, *, min_votes: int = DEFAULT_MIN_VOTES) -> dict[str, PairCounts]:
     """Each category's pair counts (sides kept), in `category_definitions` order."""
     return {c.name: c.counts(lpc) for c in category_definitions(lpc, min_votes=min_votes)}

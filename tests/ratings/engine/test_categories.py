@@ -206,3 +206,18 @@ def test_labelled_counts_reject_keys_that_are_not_canonical():
         cat.LabelledPairCounts.from_battles(np.array([0]), np.array([1]), np.array([0]), ["english:c"], MODELS)
     with pytest.raises(ValueError):
         cat.LabelledPairCounts.from_battles(np.array([0]), np.array([1]), np.array([0]), ["en:mc"], MODELS)
+
+
+def test_stored_boards_come_back_in_definition_order_whatever_order_the_store_kept():
+    boards = {
+        "language:en": {"n_battles": 900},
+        "math": {"n_battles": 400},
+        "exclude_ties": {"n_battles": 800},
+        "language:de": {"n_battles": 950},
+        "coding": {"n_battles": 500},
+        "language:fr": {"n_battles": 900},
+    }
+    # e.g. PostgreSQL's jsonb hands keys back shortest first
+    stored = dict(sorted(boards.items(), key=lambda item: (len(item[0]), item[0])))
+    flags = [name for name in cat.FLAGS if name in boards]
+    assert cat.category_order(stored) == ["exclude_ties", *flags, "language:de", "language:en", "language:fr"]
