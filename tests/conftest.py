@@ -142,6 +142,16 @@ def scripted_api():
         yield api
 
 
+@pytest.fixture
+async def pooled_http_closed():
+    """Close the test loop's pooled HTTP session after the test (in the arena it lives as long as its
+    process), so no "unclosed session" warning fires when the loop is gone."""
+    yield
+    from inference.client import close_pooled_client
+
+    await close_pooled_client()
+
+
 @pytest.fixture(autouse=True)
 def isolated_shared_state(settings):
     """Each test's Redis keys (health, leases, rate limits) and per-process fallbacks are its own."""

@@ -18,7 +18,7 @@ from inference import health
 from inference.models import Endpoint
 from tests.factories import cast_vote, make_model
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("pooled_http_closed")]
 
 
 @database_sync_to_async

@@ -14,6 +14,8 @@ from inference.client import (
     stream_chat,
 )
 
+pytestmark = pytest.mark.usefixtures("pooled_http_closed")
+
 HELLO = [{"role": "user", "content": "Hi"}]
 
 
