@@ -65,12 +65,21 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# recompute.py needs PostgreSQL (DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test).
+# recompute.py and load.py need PostgreSQL (DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test);
+# each works in a scratch database of its own. Together they take about an hour on 2 cores.
 bench: setup-dev
 	$(PY) bench/ratings.py
 	$(PY) bench/simulate_coverage.py
+	$(PY) bench/categories.py
+	$(PY) bench/prompt_labels.py
+	$(PY) bench/robustness.py
+	$(PY) bench/sampling.py
+	$(PY) bench/anomaly.py
+	$(PY) bench/leaks.py
 	$(PY) bench/recompute.py
 	$(PY) bench/latency.py
+	$(PY) bench/faults.py
+	$(PY) bench/load.py
 	bash bench/fresh_start.sh
 
 # Re-pin every dependency: resolve requirements*.txt afresh in a scratch virtualenv and write what it
