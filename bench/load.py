@@ -161,11 +161,17 @@ async def ramp(args, env, scratch, scripted_url, server, processes_count):
                 rows.append(row)
                 pairs += [(visitors[i], battle) for i, battle in enumerate(done)]
                 # Each visitor votes on its battle before starting the next, as a visitor would.
+                web_before = group_cpu_seconds(web.pid)
                 votes_per_s, recorded, refused = await votes_run(
                     web_url, client, [(v, b) for v, b in pairs[-len(done) :]]
                 )
+                vote_cpu = 1000 * (group_cpu_seconds(web.pid) - web_before) / max(1, recorded)
                 row["votes"] = (votes_per_s, recorded, refused)
-                print(f"      votes: {votes_per_s:6.1f}/s ({recorded} recorded, {refused} refused)", flush=True)
+                print(
+                    f"      votes: {votes_per_s:6.1f}/s ({recorded} recorded, {refused} refused), "
+                    f"web {vote_cpu:.1f} ms CPU per vote",
+                    flush=True,
+                )
                 if row["failures"] > 0.05 * level:
                     print(f"  ceiling: more than 5% of {level} battles failed; stopping this ramp", flush=True)
                     break

@@ -98,6 +98,7 @@ def test_default_models_are_two_different_real_models_honestly_labelled_with_the
     assert smollm.system_prompt  # without one, SmolLM2's own template would name it
 
 
+@pytest.mark.usefixtures("pooled_http_closed")
 async def test_check_of_a_down_endpoint_reports_the_error():
     endpoint = Endpoint(base_url="http://127.0.0.1:9/v1", served_model_id="x")
     result = await endpoint_check(endpoint, timeout=2)
@@ -106,6 +107,7 @@ async def test_check_of_a_down_endpoint_reports_the_error():
 
 
 @pytest.mark.llama
+@pytest.mark.usefixtures("pooled_http_closed")
 async def test_check_of_the_real_llama_server_reports_latency(llama_server):
     result = await endpoint_check(Endpoint(base_url=llama_server, served_model_id="smollm2-135m-instruct"))
     assert result.ok, result.error

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from inference import services
+from inference.client import close_pooled_client
 from inference.models import ArenaModel, Endpoint
 
 
@@ -75,7 +76,7 @@ class Command(BaseCommand):
             raise CommandError("no matching active endpoint")
         failures = 0
         for endpoint in endpoints:
-            result = asyncio.run(services.endpoint_check(endpoint, timeout=timeout))
+            result = asyncio.run(_check(endpoint, timeout))
             if result.ok:
                 self.stdout.write(
                     f"OK    {endpoint}  latency {result.latency:.3f}s  ttft {result.ttft}s  reply {result.reply!r}"
@@ -94,3 +95,11 @@ class Command(BaseCommand):
             host=settings.LLAMACPP_HOST, base_port=settings.LLAMACPP_BASE_PORT
         ):
             self.stdout.write(f"registered {model.name}")
+
+
+async def _check(endpoint, timeout: float):
+    """One check on a short-lived event loop, closing that loop's pooled HTTP session after it."""
+    try:
+        return await services.endpoint_check(endpoint, timeout=timeout)
+    finally:
+        await close_pooled_client()
