@@ -36,14 +36,21 @@ def forget_leak_detector() -> None:
     _detector = None
 
 
-def turn_last(battle: Battle) -> Turn:
-    return battle.turns.order_by("-index").first()
+def battle_turns(battle: Battle) -> list[Turn]:
+    """The battle's turns in order (Turn.Meta.ordering). Prefetch "turns" on the battle to read them once
+    for every selector below rather than once each."""
+    return list(battle.turns.all())
+
+
+def turn_last(battle: Battle) -> Turn | None:
+    turns = battle_turns(battle)
+    return turns[-1] if turns else None
 
 
 def battle_conversation(battle: Battle, side: str, *, upto_index: int | None = None) -> list[dict]:
     """The side's visible conversation as chat messages (no system prompt), optionally up to a turn."""
     messages = []
-    for turn in battle.turns.order_by("index"):
+    for turn in battle_turns(battle):
         if upto_index is not None and turn.index > upto_index:
             break
         messages.append({"role": "user", "content": turn.prompt})
@@ -61,7 +68,7 @@ def battle_request_messages(battle: Battle, side: str, *, turn_index: int) -> li
 
 
 def battle_timings(battle: Battle, side: str) -> list[dict]:
-    return [getattr(turn, f"timings_{side}") for turn in battle.turns.order_by("index")]
+    return [getattr(turn, f"timings_{side}") for turn in battle_turns(battle)]
 
 
 def battle_state(battle: Battle) -> dict:
@@ -79,7 +86,7 @@ def battle_state(battle: Battle) -> dict:
                 "status_a": turn.status_a,
                 "status_b": turn.status_b,
             }
-            for turn in battle.turns.order_by("index")
+            for turn in battle_turns(battle)
         ],
         "voted": vote is not None,
     }

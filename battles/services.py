@@ -13,12 +13,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from battles import budgets
 from battles.blindness import asks_identity
 from battles.models import Battle, Turn, Vote
-from battles.selectors import battle_conversation, battle_timings, leak_detector, turn_last
+from battles.selectors import battle_conversation, battle_timings, battle_turns, leak_detector, turn_last
 from battles.signals import vote_recorded
 from inference.context import prompt_fits
 from inference.models import ArenaModel
@@ -90,13 +91,15 @@ def vote_exclusion_reason(battle: Battle) -> str:
     """Why the battle's vote is kept but not counted, or '': it was not blind. An answer named a model or
     its maker, or quoted a model's instructions (battles/blindness.py), or a prompt asked who they are."""
     detector = leak_detector()
-    for turn in battle.turns.order_by("index"):
+    for turn in battle_turns(battle):
         if asks_identity(turn.prompt):
             return IDENTITY_QUESTION_REASON
         for timings in (turn.timings_a, turn.timings_b):
             if timings.get("not_blind"):  # seen while streaming, maybe in text a restart then replaced
                 return timings["not_blind"]
-        for answer in (turn.answer_a, turn.answer_b):
+        for answer, timings in ((turn.answer_a, turn.timings_a), (turn.answer_b, turn.timings_b)):
+            if timings.get("blind_scanned"):
+                continue  # scanned in full as it streamed, by the same detector: found clean
             leak = detector.find(answer)
             if leak is not None:
                 logger.info("battle %s: not blind (%s %r in %r)", battle.pk, leak.kind, leak.term, leak.evidence)
@@ -117,7 +120,9 @@ def prompt_clean(prompt: object) -> str:
 
 def battle_owned(*, battle_id, visitor: Visitor, for_update: bool = False) -> Battle:
     """The battle, if this visitor owns it. Another visitor's battle looks the same as a missing one."""
-    queryset = Battle.objects.select_for_update() if for_update else Battle.objects
+    # Both models come along (their names are revealed after a vote); only the battle's row is locked.
+    queryset = Battle.objects.select_related("model_a", "model_b")
+    queryset = queryset.select_for_update(of=("self",)) if for_update else queryset
     try:
         battle = queryset.get(pk=battle_id)
     except (Battle.DoesNotExist, ValidationError, ValueError):
@@ -270,7 +275,7 @@ def stream_release(*, battle_id, stream_id: str) -> bool:
 
 
 def battle_is_voteable(battle: Battle) -> bool:
-    turns = list(battle.turns.all())
+    turns = battle_turns(battle)
     return bool(turns) and all(t.status_a == t.status_b == Turn.Status.DONE for t in turns)
 
 
@@ -285,6 +290,7 @@ def vote_record(*, battle_id, visitor: Visitor, outcome: object, turn: object, v
     if outcome not in Vote.Outcome.values:
         raise BattleError(f"Unknown vote {outcome!r}; choose one of: {', '.join(Vote.Outcome.values)}.")
     battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True)
+    prefetch_related_objects([battle], "turns")  # read once for every check and snapshot below
     _require_open(battle)
     if _streaming(battle):
         raise BattleError("An answer is still being written; please vote once both answers have finished.")

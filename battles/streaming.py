@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 
 from arena import metrics
 from arena.db import off_loop
@@ -93,6 +94,7 @@ def turn_plan(turn_id: int) -> TurnPlan:
     """Everything both streams need, read in one go: replicas, fitted messages, sampling settings."""
     turn = Turn.objects.select_related("battle", "battle__model_a", "battle__model_b").get(pk=turn_id)
     battle = turn.battle
+    prefetch_related_objects([battle], "turns")  # both sides' messages from one read
     replicas = replicas_by_model([battle.model_a_id, battle.model_b_id])
     sides = []
     for side in services.SIDES:
@@ -266,6 +268,8 @@ async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: Blindne
         timings = {**stats.as_dict(), "attempts": len(tried) + 1, "restarted": restarted}
         if leaks:
             timings["not_blind"] = leaks[0]
+        elif failure is None:
+            timings["blind_scanned"] = True  # the whole stored answer was scanned as it streamed
         if side.dropped_turns or messages is side.shortest_messages:
             timings["dropped_turns"] = side.dropped_turns if messages is side.messages else -1
         if failure is None:

@@ -108,6 +108,8 @@ async def test_both_answers_stream_and_are_stored_without_naming_a_model(scripte
     turn = await load_turn(received[0]["battle_id"])
     assert turn.answer_a == "Hello from the scripted API." and turn.status_b == Turn.Status.DONE
     assert turn.timings_a["tokens"] == 6 and turn.timings_a["ttft"] is not None
+    # Scanned for leaks in full as it streamed, so the vote need not scan it again.
+    assert turn.timings_a["blind_scanned"] is True and "not_blind" not in turn.timings_a
     # The first token goes out at once; the rest are coalesced into fewer frames than tokens.
     assert 1 <= len([e for e in received if e["type"] == "delta" and e["side"] == "a"]) <= 6
     await communicator.disconnect()
