@@ -2,22 +2,25 @@
 scripted models, so the web tier (not the model tier) is what is measured.
 
 A scripted OpenAI-compatible server streams 200 tokens per answer at 50 tokens/s per stream (4 s an
-answer). For each level of concurrent battles (50, 100, 250, 500, 1000) every visitor starts a battle at
-once over the real WebSocket and reads both answers to the end. Printed per level:
-  battles/s       completed battles / time from the first start to the last turn_done
+answer). For each level of concurrency (50, 100, 250, 500, 1000), that many visitors battle back to back
+over the real WebSocket for a steady window (12 s), their first starts spread over one answer's time so
+that `level` battles run at once (a closed loop: a visitor starts its next battle when one ends).
+Printed per level:
+  battles/s       battles completed / time from the first start to the last end
   failures        battles that did not end voteable (an error, a busy refusal, a timeout)
   TTFT p50/p95    "start" sent -> first delta of a side, through the arena
-  added p95       arena TTFT p95 minus the scripted server's own p95, measured straight from it with the
-                  same number of streams in the same run (the baseline)
+  added p95       arena TTFT p95 minus the scripted server's own p95, measured straight from it by a
+                  stream every half second during the same window, under the same load (the baseline)
   web ms/battle   CPU seconds of the web processes during the level / battles completed
-  CPU use         of the web processes, the scripted server and this driver (the load generator), in
-                  cores, so it is plain which resource sets the ceiling on this machine
-After each ramp, every battle it produced is voted on over HTTP (64 at a time): votes recorded per second.
-A level with more than 5% failures ends that ramp (the ceiling).
+  CPU use         of the web processes, the scripted server, this driver (the load generator) and the
+                  whole machine (PostgreSQL and Redis included), in cores, so it is plain which resource
+                  sets the ceiling on this machine
+After each level, its battles (up to 500) are voted on over HTTP, 64 at a time: votes recorded per
+second and web CPU per vote. A level with more than 5% failures ends that ramp (the ceiling).
 
 Works in a PostgreSQL database of its own (created on the server DATABASE_URL names, dropped after) and the
 Redis REDIS_URL names (an embedded one when unset), with the visitor budgets lifted.
-Run: .venv/bin/python bench/load.py [--levels 50,100,250,500,1000] [--processes 1,2]
+Run: .venv/bin/python bench/load.py [--levels 50,100,250,500,1000] [--processes 1,2] [--seconds 12]
 """
 
 from __future__ import annotations
@@ -53,6 +56,13 @@ def group_cpu_seconds(group: int) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine spent busy (all processes: PostgreSQL and Redis too)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
 def own_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -66,35 +76,61 @@ def models_register(scripted_url: str) -> None:
         Endpoint.objects.create(model=model, base_url=scripted_url, served_model_id="scripted", max_concurrency=100_000)
 
 
-async def level_run(web_url: str, scripted_url: str, visitors, client, level: int, web_group: int, server_pid: int):
+async def level_run(args, web_url: str, scripted_url: str, visitors, level: int, web_group: int, server_pid: int):
+    """`level` visitors battle back to back for args.seconds (their first starts spread over one answer's
+    time, so `level` battles run at once from then on): a closed-loop load at that concurrency."""
     from tests.load_driver import battle_run, direct_first_tokens, percentile
 
-    direct = await direct_first_tokens(scripted_url, 2 * level)
-    cpu = (group_cpu_seconds(web_group), group_cpu_seconds(server_pid), own_cpu_seconds())
-    started = time.perf_counter()
-    results = await asyncio.gather(
-        *(
-            battle_run(web_url, visitor, f"Load prompt {i} at level {level}")
-            for i, visitor in enumerate(visitors[:level])
-        )
+    stagger = args.tokens / args.rate
+    cpu = (group_cpu_seconds(web_group), group_cpu_seconds(server_pid), own_cpu_seconds(), machine_busy_seconds())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    window_end = started + stagger + args.seconds
+    results: list[tuple[float, object, object]] = []  # (finished at, visitor, battle)
+
+    async def visitor_loop(i: int, visitor) -> None:
+        await asyncio.sleep(i * stagger / level)
+        n = 0
+        while loop.time() < window_end:
+            result = await battle_run(web_url, visitor, f"Load prompt {i}.{n} at level {level}")
+            results.append((loop.time(), visitor, result))
+            n += 1
+
+    async def direct_probe() -> list[float]:
+        # The scripted server's own time to first token, under the same load at the same moments: one
+        # stream straight to it every half second through the steady window, read to the end.
+        await asyncio.sleep(stagger)
+        probes = []
+        while loop.time() < window_end:
+            probes.append(asyncio.ensure_future(direct_first_tokens(scripted_url, 1)))
+            await asyncio.sleep(0.5)
+        return [t for batch in await asyncio.gather(*probes) for t in batch]
+
+    *_, direct = await asyncio.gather(
+        *(visitor_loop(i, visitor) for i, visitor in enumerate(visitors[:level])), direct_probe()
     )
-    elapsed = time.perf_counter() - started
-    web_cpu, server_cpu, driver_cpu = (
+    elapsed = loop.time() - started
+    last_done = max((at for at, _, r in results if r.ok), default=loop.time())
+    web_cpu, server_cpu, driver_cpu, machine_cpu = (
         group_cpu_seconds(web_group) - cpu[0], group_cpu_seconds(server_pid) - cpu[1], own_cpu_seconds() - cpu[2],
+        machine_busy_seconds() - cpu[3],
     )  # fmt: skip
-    done = [r for r in results if r.ok]
-    ttfts = [t for r in results for t in r.ttft.values()]
-    errors = sorted({r.error for r in results if not r.ok})
+    done = [(v, r) for _, v, r in results if r.ok]
+    ttfts = [t for _, _, r in results for t in r.ttft.values()]
+    errors = sorted({r.error for _, _, r in results if not r.ok})
     row = {
         "level": level,
-        "battles_per_s": len(done) / elapsed,
+        "battles": len(results),
+        # Every battle completed, over the time from the first start to the last end: at saturation, the
+        # rate the web tier serves battles at.
+        "battles_per_s": len(done) / (last_done - started),
         "failures": len(results) - len(done),
         "ttft_p50": percentile(ttfts, 50),
         "ttft_p95": percentile(ttfts, 95),
         "added_p95": percentile(ttfts, 95) - percentile(direct, 95),
         "direct_p95": percentile(direct, 95),
         "web_ms_per_battle": 1000 * web_cpu / max(1, len(done)),
-        "cores": (web_cpu / elapsed, server_cpu / elapsed, driver_cpu / elapsed),
+        "cores": (web_cpu / elapsed, server_cpu / elapsed, driver_cpu / elapsed, machine_cpu / elapsed),
         "elapsed": elapsed,
         "errors": errors[:3],
     }
@@ -119,12 +155,13 @@ async def votes_run(web_url, client, pairs) -> tuple[float, int, int]:
 
 
 def print_row(processes: int, row: dict) -> None:
-    web, server, driver = row["cores"]
+    web, server, driver, machine = row["cores"]
     print(
-        f"  {processes} proc {row['level']:5d} battles: {row['battles_per_s']:6.1f} battles/s  "
+        f"  {processes} proc {row['level']:5d} at once: {row['battles_per_s']:6.1f} battles/s ({row['battles']} in all)  "
         f"failures {row['failures']:4d}  TTFT p50 {row['ttft_p50'] * 1000:7.0f} ms  p95 {row['ttft_p95'] * 1000:7.0f} ms  "
         f"added p95 {row['added_p95'] * 1000:+7.0f} ms  web {row['web_ms_per_battle']:5.1f} ms CPU/battle  "
-        f"cores: web {web:.2f} scripted {server:.2f} driver {driver:.2f}  ({row['elapsed']:.1f} s)",
+        f"cores: web {web:.2f} scripted {server:.2f} driver {driver:.2f} machine {machine:.2f}/{os.cpu_count()}  "
+        f"({row['elapsed']:.1f} s)",
         flush=True,
     )
     for error in row["errors"]:
@@ -145,7 +182,7 @@ async def ramp(args, env, scratch, scripted_url, server, processes_count):
         processes.Program(name="web", argv=argv), log_path=scratch / f"web-{processes_count}.log", env=env
     )
     web_url = f"http://127.0.0.1:{port}"
-    rows, pairs = [], []
+    rows = []
     try:
         wait_for_http(web_url + "/", timeout=60, process=web)
         limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
@@ -156,15 +193,12 @@ async def ramp(args, env, scratch, scripted_url, server, processes_count):
 
             await asyncio.gather(*(battle_run(web_url, v, "warm up") for v in visitors[: 2 * processes_count]))
             for level in args.levels:
-                row, done = await level_run(web_url, scripted_url, visitors, client, level, web.pid, server.pid)
+                row, done = await level_run(args, web_url, scripted_url, visitors, level, web.pid, server.pid)
                 print_row(processes_count, row)
                 rows.append(row)
-                pairs += [(visitors[i], battle) for i, battle in enumerate(done)]
-                # Each visitor votes on its battle before starting the next, as a visitor would.
+                # Then (up to --votes of) the level's battles are voted on at once: votes/s.
                 web_before = group_cpu_seconds(web.pid)
-                votes_per_s, recorded, refused = await votes_run(
-                    web_url, client, [(v, b) for v, b in pairs[-len(done) :]]
-                )
+                votes_per_s, recorded, refused = await votes_run(web_url, client, done[: args.votes])
                 vote_cpu = 1000 * (group_cpu_seconds(web.pid) - web_before) / max(1, recorded)
                 row["votes"] = (votes_per_s, recorded, refused)
                 print(
@@ -172,8 +206,8 @@ async def ramp(args, env, scratch, scripted_url, server, processes_count):
                     f"web {vote_cpu:.1f} ms CPU per vote",
                     flush=True,
                 )
-                if row["failures"] > 0.05 * level:
-                    print(f"  ceiling: more than 5% of {level} battles failed; stopping this ramp", flush=True)
+                if row["failures"] > 0.05 * row["battles"]:
+                    print(f"  ceiling: more than 5% of the battles at {level} failed; stopping this ramp", flush=True)
                     break
     finally:
         processes.stop(web)
@@ -186,6 +220,8 @@ def main() -> None:
     parser.add_argument("--processes", default="1,2")
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=12.0, help="steady window per level")
+    parser.add_argument("--votes", type=int, default=500, help="votes cast after each level, at most")
     parser.add_argument(
         "--database-url", default=os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     )

@@ -200,14 +200,16 @@ async def vote_cast(
     )
 
 
-async def direct_first_tokens(base_url: str, count: int) -> list[float]:
-    """Time to first token straight from the scripted server, `count` streams at once, each read to the
-    end: the server's own share of the arena's time to first token under the same load."""
+async def direct_first_tokens(base_url: str, count: int, *, stagger: float = 0.0) -> list[float]:
+    """Time to first token straight from the scripted server, `count` streams (their starts spread over
+    `stagger` seconds), each read to the end: the server's own share of the arena's time to first token
+    under the same load."""
     limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
     payload = {"model": "scripted", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
 
-        async def one() -> float:
+        async def one(i: int) -> float:
+            await asyncio.sleep(i * stagger / count)
             started = time.perf_counter()
             first = None
             async with client.stream("POST", base_url + "/chat/completions", json=payload) as response:
@@ -216,7 +218,7 @@ async def direct_first_tokens(base_url: str, count: int) -> list[float]:
                         first = time.perf_counter() - started
             return first
 
-        return await asyncio.gather(*(one() for _ in range(count)))
+        return await asyncio.gather(*(one(i) for i in range(count)))
 
 
 def percentile(values: list[float], q: float) -> float:
