@@ -209,9 +209,11 @@ def run(args) -> None:
     for _ in range(args.votes):
         a, b = rng.choice(len(live), size=2, replace=False)
         battles.append(Battle(owner_hash="bench", model_a=live[a], model_b=live[b]))
-    from ratings.prompt_labels import language_detector
+    from ratings.prompt_labels import language
 
-    language_detector()  # loaded once per worker process (seconds), not part of a vote's cost
+    # lingua loads its models on the first detection (seconds), once per worker process: not part of a
+    # vote's cost, so one detection runs before the clock starts.
+    language([{"role": "user", "content": "A first question to load the language models."}])
     Battle.objects.bulk_create(battles)
     outcomes = rng.choice(Vote.Outcome.values, size=args.votes)
     votes = Vote.objects.bulk_create(
