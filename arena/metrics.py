@@ -21,7 +21,11 @@ TURNS_FINISHED = Counter(
 SIDES_FINISHED = Counter(
     "arena_sides_finished_total", "Answers that ended, by outcome (done, or the kind of failure).", ["model", "outcome"]
 )
-BUSY_REFUSALS = Counter("arena_busy_refusals_total", "Starts refused at once because the models were at capacity.")
+BUSY_REFUSALS = Counter(
+    "arena_busy_refusals_total",
+    "Starts refused at once: the models were at capacity, or the web process was.",
+    ["reason"],
+)
 FAILOVERS = Counter("arena_failovers_total", "Streams moved to another replica before their first token.", ["model"])
 SIDE_RESTARTS = Counter("arena_side_restarts_total", "Answers restarted on another replica after a cut.", ["model"])
 TTFT = Histogram(
@@ -31,6 +35,10 @@ TTFT = Histogram(
 TOKENS_PER_SECOND = Histogram(
     "arena_tokens_per_second", "Streaming speed after the first token.", ["model", "endpoint"],
     buckets=(1, 2, 5, 10, 20, 40, 80, 160, 320),
+)  # fmt: skip
+LOOP_LAG = Gauge(
+    "arena_event_loop_lag_seconds", "How late each web process's event loop runs (smoothed; the largest).",
+    multiprocess_mode="livemax",
 )  # fmt: skip
 IN_FLIGHT = Gauge(
     "arena_streams_in_flight", "Answers streaming now, per process (summed over live processes).", ["model"],

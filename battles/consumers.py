@@ -3,14 +3,19 @@
 import asyncio
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from arena import metrics
 from arena.db import off_loop
+from arena.overload import loop_lag, overloaded
 from battles import events, services
 from battles.streaming import turn_answer_both
 from battles.visitors import session_is_issued
 from inference import routing
 from inference.selectors import drawable_replicas
+
+OVERLOADED_MESSAGE = "The arena is very busy right now. Please try again in {} seconds."
+OVERLOAD_RETRY_SECONDS = 5
 
 
 class BattleConsumer(AsyncJsonWebsocketConsumer):
@@ -28,6 +33,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         ip = (self.scope.get("client") or ("",))[0] or ""
         self.visitor = services.Visitor.of(session_key=key, ip=ip)
         self.streaming: asyncio.Task | None = None
+        loop_lag()  # this process starts watching its own load with its first visitor
         await self.accept()
 
     async def disconnect(self, code):
@@ -42,6 +48,11 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(events.error("Please wait until both answers have finished."))
             return
         kind = content.get("type")
+        if kind == "start" and overloaded(settings.WEB_MAX_LOOP_LAG):
+            # Battles already running carry on; a new one would only make every visitor here wait longer.
+            metrics.BUSY_REFUSALS.labels(reason="web").inc()
+            await self.send_json(events.busy(OVERLOADED_MESSAGE.format(OVERLOAD_RETRY_SECONDS), OVERLOAD_RETRY_SECONDS))
+            return
         try:
             if kind == "start":
                 fleet = await drawable_replicas()
@@ -62,7 +73,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json(events.error("Unknown message type."))
                 return
         except services.BattleBusy as exc:
-            metrics.BUSY_REFUSALS.inc()
+            metrics.BUSY_REFUSALS.labels(reason="models").inc()
             await self.send_json(events.busy(str(exc), exc.retry_after))
             return
         except services.BattleError as exc:

@@ -7,7 +7,8 @@ over the real WebSocket for a steady window (12 s), their first starts spread ov
 that `level` battles run at once (a closed loop: a visitor starts its next battle when one ends).
 Printed per level:
   battles/s       battles completed / time from the first start to the last end
-  failures        battles that did not end voteable (an error, a busy refusal, a timeout)
+  failures        battles that did not end voteable (an error, a timeout)
+  told busy       starts refused at once as busy (the visitor waits the seconds it is told, then retries)
   TTFT p50/p95    "start" sent -> first delta of a side, through the arena
   added p95       arena TTFT p95 minus the scripted server's own p95, measured straight from it by a
                   stream every half second during the same window, under the same load (the baseline)
@@ -87,12 +88,17 @@ async def level_run(args, web_url: str, scripted_url: str, visitors, level: int,
     started = loop.time()
     window_end = started + stagger + args.seconds
     results: list[tuple[float, object, object]] = []  # (finished at, visitor, battle)
+    refused: list[object] = []  # starts answered "busy" (the visitor then waited and tried again)
 
     async def visitor_loop(i: int, visitor) -> None:
         await asyncio.sleep(i * stagger / level)
         n = 0
         while loop.time() < window_end:
             result = await battle_run(web_url, visitor, f"Load prompt {i}.{n} at level {level}")
+            if result.retry_after:  # told "busy": a visitor waits as asked, then tries again
+                refused.append(result)
+                await asyncio.sleep(result.retry_after)
+                continue
             results.append((loop.time(), visitor, result))
             n += 1
 
@@ -125,6 +131,7 @@ async def level_run(args, web_url: str, scripted_url: str, visitors, level: int,
         # rate the web tier serves battles at.
         "battles_per_s": len(done) / (last_done - started),
         "failures": len(results) - len(done),
+        "busy": len(refused),
         "ttft_p50": percentile(ttfts, 50),
         "ttft_p95": percentile(ttfts, 95),
         "added_p95": percentile(ttfts, 95) - percentile(direct, 95),
@@ -158,7 +165,7 @@ def print_row(processes: int, row: dict) -> None:
     web, server, driver, machine = row["cores"]
     print(
         f"  {processes} proc {row['level']:5d} at once: {row['battles_per_s']:6.1f} battles/s ({row['battles']} in all)  "
-        f"failures {row['failures']:4d}  TTFT p50 {row['ttft_p50'] * 1000:7.0f} ms  p95 {row['ttft_p95'] * 1000:7.0f} ms  "
+        f"failures {row['failures']:4d}  told busy {row['busy']:4d}  TTFT p50 {row['ttft_p50'] * 1000:7.0f} ms  p95 {row['ttft_p95'] * 1000:7.0f} ms  "
         f"added p95 {row['added_p95'] * 1000:+7.0f} ms  web {row['web_ms_per_battle']:5.1f} ms CPU/battle  "
         f"cores: web {web:.2f} scripted {server:.2f} driver {driver:.2f} machine {machine:.2f}/{os.cpu_count()}  "
         f"({row['elapsed']:.1f} s)",

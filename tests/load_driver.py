@@ -133,6 +133,7 @@ class BattleResult:
     version: int = 0
     ttft: dict[str, float] = field(default_factory=dict)  # per side, seconds from "start" to first delta
     error: str = ""
+    retry_after: int = 0  # set when the arena answered "busy": try again after this many seconds
 
 
 async def visitors_issue(client: httpx.AsyncClient, web_url: str, count: int) -> list[Visitor]:
@@ -178,9 +179,12 @@ async def battle_run(web_url: str, visitor: Visitor, prompt: str, *, timeout: fl
                         )  # fmt: skip
                     elif kind == "delta" and event["side"] not in result.ttft:
                         result.ttft[event["side"]] = time.perf_counter() - started
-                    elif kind in {"side_error", "error", "busy"}:
+                    elif kind == "busy":
+                        result.error, result.retry_after = event["message"], event["retry_after"]
+                        return result
+                    elif kind in {"side_error", "error"}:
                         result.error = result.error or event.get("message", kind)
-                        if kind != "side_error":
+                        if kind == "error":
                             return result
                     elif kind == "turn_done":
                         result.ok = event["voteable"] and not result.error

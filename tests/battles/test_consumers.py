@@ -410,6 +410,25 @@ async def test_when_the_drawn_models_are_saturated_the_visitor_is_told_at_once(s
     await second.disconnect()
 
 
+async def test_an_overloaded_web_process_tells_new_visitors_it_is_busy_and_starts_nothing(scripted_api, settings):
+    from arena.overload import loop_lag
+
+    await register("model-one", scripted_api.url("ok"))
+    await register("model-two", scripted_api.url("ok"))
+    settings.WEB_MAX_LOOP_LAG = 0.5
+    communicator = await connect(await issued_session_key())
+    loop_lag().seconds = 2.0  # as after seconds of more work than the core can do
+    await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
+    received = await collect_turn(communicator)
+    assert received == [{"type": "busy", "retry_after": 5,
+                         "message": "The arena is very busy right now. Please try again in 5 seconds."}]  # fmt: skip
+    assert await database_sync_to_async(Battle.objects.count)() == 0
+    loop_lag().seconds = 0.0
+    await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
+    assert (await collect_turn(communicator))[-1]["voteable"] is True
+    await communicator.disconnect()
+
+
 async def test_a_battle_goes_on_when_redis_goes_away(scripted_api, settings, tmp_path):
     """Redis carries shared health, slots and limits; without it each process keeps its own, and the
     socket stays open (it no longer subscribes to the channel layer)."""
