@@ -40,6 +40,11 @@ LOOP_LAG = Gauge(
     "arena_event_loop_lag_seconds", "How late each web process's event loop runs (smoothed; the largest).",
     multiprocess_mode="livemax",
 )  # fmt: skip
+TURN_DELAY = Gauge(
+    "arena_turn_delay_seconds",
+    "Each web process's own delay before a turn can ask the models (mean of the last 2 s; the largest).",
+    multiprocess_mode="livemax",
+)
 IN_FLIGHT = Gauge(
     "arena_streams_in_flight", "Answers streaming now, per process (summed over live processes).", ["model"],
     multiprocess_mode="livesum",

@@ -1,10 +1,14 @@
-"""How late this process's event loop runs: the web tier's own measure of being overloaded.
+"""The web tier's own measure of being overloaded: how late this process runs its work.
 
-A web process that has more work than its core can do does not fail; every coroutine on its loop just
-runs later, and a visitor who starts a battle then waits seconds for the first token. A timer that asks
-to run every TICK seconds and notes how late it actually ran measures that delay directly, whatever
-causes it (streams, database threads holding the GIL, a slow request). New battles are refused, with a
-plain "busy" message, while the smoothed delay is above WEB_MAX_LOOP_LAG; battles already running carry on.
+A web process that has more work than its core can do does not fail; everything on it just runs later,
+and a visitor who starts a battle waits seconds for the first token. Two delays are watched:
+- how late the event loop's timers run (a callback asks to run every TICK seconds and notes how late it
+  did), whatever causes it;
+- how long this process's own part of a turn took lately: from the visitor's message to the moment the
+  models can be asked (checks, the draw, the database writes and reads, queued behind everyone else's
+  on the database threads and the GIL, which the loop's timers do not see).
+New battles are refused, with a plain "busy" message, while either is above WEB_MAX_DELAY; battles
+already running carry on.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import weakref
+from collections import deque
 
 from arena import metrics
 
@@ -41,18 +46,72 @@ class LoopLag:
         self.loop.call_later(TICK, self._tick, now + TICK)
 
 
-_monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLag] = weakref.WeakKeyDictionary()
+# Turns whose own delay is averaged: those that reached the models in the last WINDOW seconds. With none
+# (nobody admitted lately), the figure is 0, so a refusal never outlives the backlog that caused it.
+WINDOW = 2.0
+
+
+class TurnDelays:
+    """This process's own delay before each turn can ask the models, in seconds: the turns waiting now
+    (the oldest one's wait so far, a leading sign) and those that got through in the last WINDOW."""
+
+    # A turn still "waiting" after this long was lost track of (it cannot really wait this long): ignored.
+    STALE = 60.0
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.samples: deque[tuple[float, float]] = deque()
+        self.waiting: dict[object, float] = {}
+
+    def begin(self) -> object:
+        """A visitor's message has arrived; returns its ticket for `end`."""
+        ticket = object()
+        self.waiting[ticket] = self.loop.time()
+        return ticket
+
+    def end(self, ticket: object, *, reached_models: bool = True) -> None:
+        """The turn can ask the models now (its delay is noted), or it ended before that."""
+        received = self.waiting.pop(ticket, None)
+        if received is not None and reached_models:
+            self.note(self.loop.time() - received)
+
+    def note(self, seconds: float) -> None:
+        self.samples.append((self.loop.time(), seconds))
+        metrics.TURN_DELAY.set(self.recent())
+
+    def recent(self) -> float:
+        """The larger of: the mean delay of the turns that got through lately, the oldest wait now."""
+        now = self.loop.time()
+        while self.samples and self.samples[0][0] < now - WINDOW:
+            self.samples.popleft()
+        done = sum(seconds for _, seconds in self.samples) / len(self.samples) if self.samples else 0.0
+        waits = [now - since for since in self.waiting.values() if now - since < self.STALE]
+        return max(done, max(waits, default=0.0))
+
+
+_monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[LoopLag, TurnDelays]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _watch() -> tuple[LoopLag, TurnDelays]:
+    loop = asyncio.get_running_loop()
+    watched = _monitors.get(loop)
+    if watched is None:
+        watched = _monitors[loop] = (LoopLag(loop), TurnDelays(loop))
+    return watched
 
 
 def loop_lag() -> LoopLag:
-    """The running loop's monitor, started on first use (uvicorn runs without lifespan events)."""
-    loop = asyncio.get_running_loop()
-    monitor = _monitors.get(loop)
-    if monitor is None:
-        monitor = _monitors[loop] = LoopLag(loop)
-    return monitor
+    """The running loop's lag monitor, started on first use (uvicorn runs without lifespan events)."""
+    return _watch()[0]
 
 
-def overloaded(max_lag: float) -> bool:
-    """Whether new work should wait: the loop runs more than `max_lag` seconds late (0 turns this off)."""
-    return max_lag > 0 and loop_lag().seconds > max_lag
+def turn_delays() -> TurnDelays:
+    return _watch()[1]
+
+
+def overloaded(max_delay: float) -> bool:
+    """Whether new work should wait: the loop runs, or turns reach the models, more than `max_delay`
+    seconds late (0 turns this off)."""
+    return max_delay > 0 and (loop_lag().seconds > max_delay or turn_delays().recent() > max_delay)

@@ -241,9 +241,10 @@ INFERENCE_ANSWER_DEADLINE = envfloat("INFERENCE_ANSWER_DEADLINE", 180.0)
 HEALTH_PROBE_INTERVAL = envfloat("HEALTH_PROBE_INTERVAL", 15.0)
 # Streamed text is sent to the visitor at most this often per side (the first token goes at once).
 STREAM_FRAME_INTERVAL = envfloat("STREAM_FRAME_INTERVAL", 0.04)
-# A web process whose event loop runs this many seconds late (smoothed over about a second) tells new
-# visitors it is busy instead of making them wait; 0 turns this off (arena/overload.py).
-WEB_MAX_LOOP_LAG = envfloat("WEB_MAX_LOOP_LAG", 0.5)
+# A web process running this many seconds behind (its event loop late, or its own part of a turn that
+# slow lately) tells new visitors it is busy instead of making them wait; 0 turns this off
+# (arena/overload.py).
+WEB_MAX_DELAY = envfloat("WEB_MAX_DELAY", 0.5)
 
 # /metrics (Prometheus): staff, `Authorization: Bearer $METRICS_TOKEN`, or requests from this machine. Behind
 # a reverse proxy on the same machine every request looks local: set METRICS_FROM_LOOPBACK=0 there.

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from arena import metrics
 from arena.db import off_loop
-from arena.overload import loop_lag, overloaded
+from arena.overload import loop_lag, overloaded, turn_delays
 from battles import events, services
 from battles.streaming import turn_answer_both
 from battles.visitors import session_is_issued
@@ -48,44 +48,55 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(events.error("Please wait until both answers have finished."))
             return
         kind = content.get("type")
-        if kind == "start" and overloaded(settings.WEB_MAX_LOOP_LAG):
+        if kind == "start" and overloaded(settings.WEB_MAX_DELAY):
             # Battles already running carry on; a new one would only make every visitor here wait longer.
             metrics.BUSY_REFUSALS.labels(reason="web").inc()
             await self.send_json(events.busy(OVERLOADED_MESSAGE.format(OVERLOAD_RETRY_SECONDS), OVERLOAD_RETRY_SECONDS))
             return
+        # This process's own delay is measured from here until the turn can ask the models.
+        delays = turn_delays()
+        ticket = delays.begin()
+        try:
+            turn = await self._turn_make(kind, content)
+            if turn is None:
+                return
+            if kind == "start":
+                metrics.BATTLES_STARTED.inc()
+            started = events.turn_started(
+                turn.battle_id, turn.index, turn.version, turn.prompt, regenerated=kind == "regenerate"
+            )
+            await self.send_json(started)
+            # Run the stream as a task so the socket keeps reading (and can refuse overlapping requests).
+            self.streaming = asyncio.ensure_future(
+                turn_answer_both(turn_id=turn.turn_id, stream_id=turn.stream_id, send=self.send_json, ticket=ticket)
+            )
+            ticket = None  # the stream ends it
+        finally:
+            if ticket is not None:
+                delays.end(ticket, reached_models=False)
+
+    async def _turn_make(self, kind, content) -> services.TurnStream | None:
+        """The new turn, or None once the visitor has been told why not."""
         try:
             if kind == "start":
                 fleet = await drawable_replicas()
                 ready = await routing.availability(fleet)
-                turn = await off_loop(services.battle_start)(
+                return await off_loop(services.battle_start)(
                     visitor=self.visitor, prompt=content.get("prompt"), ready=ready.ready,
                     retry_after=ready.retry_after if ready.busy else 0,
                 )  # fmt: skip
-            elif kind == "continue":
-                turn = await off_loop(services.battle_continue)(
+            if kind == "continue":
+                return await off_loop(services.battle_continue)(
                     battle_id=content.get("battle_id"), visitor=self.visitor, prompt=content.get("prompt")
                 )
-            elif kind == "regenerate":
-                turn = await off_loop(services.turn_regenerate)(
+            if kind == "regenerate":
+                return await off_loop(services.turn_regenerate)(
                     battle_id=content.get("battle_id"), visitor=self.visitor
                 )
-            else:
-                await self.send_json(events.error("Unknown message type."))
-                return
+            await self.send_json(events.error("Unknown message type."))
         except services.BattleBusy as exc:
             metrics.BUSY_REFUSALS.labels(reason="models").inc()
             await self.send_json(events.busy(str(exc), exc.retry_after))
-            return
         except services.BattleError as exc:
             await self.send_json(events.error(str(exc)))
-            return
-        if kind == "start":
-            metrics.BATTLES_STARTED.inc()
-        started = events.turn_started(
-            turn.battle_id, turn.index, turn.version, turn.prompt, regenerated=kind == "regenerate"
-        )
-        await self.send_json(started)
-        # Run the stream as a task so the socket keeps reading (and can refuse overlapping requests).
-        self.streaming = asyncio.ensure_future(
-            turn_answer_both(turn_id=turn.turn_id, stream_id=turn.stream_id, send=self.send_json)
-        )
+        return None

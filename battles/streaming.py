@@ -19,6 +19,7 @@ from django.db.models import prefetch_related_objects
 
 from arena import metrics
 from arena.db import off_loop
+from arena.overload import turn_delays
 from battles import events, services
 from battles.blindness import LeakDetector, asks_identity
 from battles.models import Turn
@@ -325,13 +326,17 @@ async def _keep_stream(battle_id: str, stream_id: str) -> None:
             await off_loop(services.stream_renew)(battle_id=battle_id, stream_id=stream_id)
 
 
-async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send) -> bool:
-    """Stream both answers to `send` and store each; always ends with `turn_done`. Returns voteable."""
+async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: object | None = None) -> bool:
+    """Stream both answers to `send` and store each; always ends with `turn_done`. Returns voteable.
+    `ticket` (arena/overload.py's, taken when the visitor's message arrived) is ended once the models
+    can be asked, noting this process's own delay."""
     plan = None
     keeper = None
     voteable = False
     try:
         plan = await off_loop(turn_plan)(turn_id)
+        if ticket is not None:
+            turn_delays().end(ticket)
         keeper = asyncio.ensure_future(_keep_stream(plan.battle_id, stream_id))
         watch = BlindnessWatch(send)
         if plan.asks_identity:
@@ -345,6 +350,8 @@ async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send) -> bool:
             with contextlib.suppress(Exception):
                 await send(events.side_error(side, failure_message(side, "unexpected")))
     finally:
+        if ticket is not None:
+            turn_delays().end(ticket, reached_models=False)  # if the plan failed; a no-op otherwise
         if keeper is not None:
             keeper.cancel()
         try:

@@ -18,3 +18,26 @@ async def test_the_lag_rises_while_the_loop_is_held_up_and_falls_back_when_it_is
     assert overload.overloaded(0.1) and not overload.overloaded(0)  # 0 turns the check off
     await asyncio.sleep(3)
     assert monitor.seconds < 0.05 and not overload.overloaded(0.1)
+
+
+async def test_the_recent_turn_delay_averages_the_last_seconds_and_is_zero_when_none_came(monkeypatch):
+    monkeypatch.setattr(overload, "WINDOW", 0.3)
+    delays = overload.turn_delays()
+    assert delays.recent() == 0.0
+    delays.note(0.2)
+    delays.note(0.6)
+    assert abs(delays.recent() - 0.4) < 1e-9
+    assert overload.overloaded(0.3) and not overload.overloaded(0.5)
+    await asyncio.sleep(0.4)  # no turn reached the models since: no backlog is assumed
+    assert delays.recent() == 0.0 and not overload.overloaded(0.3)
+
+
+async def test_a_turn_still_waiting_counts_before_it_gets_through_and_a_refused_one_leaves_no_trace():
+    delays = overload.turn_delays()
+    slow = delays.begin()
+    await asyncio.sleep(0.25)
+    assert delays.recent() >= 0.25 and overload.overloaded(0.2)  # seen while it waits, not only after
+    refused = delays.begin()
+    delays.end(refused, reached_models=False)
+    delays.end(slow)
+    assert len(delays.samples) == 1 and delays.samples[0][1] >= 0.25 and not delays.waiting

@@ -411,21 +411,27 @@ async def test_when_the_drawn_models_are_saturated_the_visitor_is_told_at_once(s
 
 
 async def test_an_overloaded_web_process_tells_new_visitors_it_is_busy_and_starts_nothing(scripted_api, settings):
-    from arena.overload import loop_lag
+    from arena.overload import loop_lag, turn_delays
 
     await register("model-one", scripted_api.url("ok"))
     await register("model-two", scripted_api.url("ok"))
-    settings.WEB_MAX_LOOP_LAG = 0.5
+    settings.WEB_MAX_DELAY = 0.5
     communicator = await connect(await issued_session_key())
+    busy = [{"type": "busy", "retry_after": 5,
+             "message": "The arena is very busy right now. Please try again in 5 seconds."}]  # fmt: skip
     loop_lag().seconds = 2.0  # as after seconds of more work than the core can do
     await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
-    received = await collect_turn(communicator)
-    assert received == [{"type": "busy", "retry_after": 5,
-                         "message": "The arena is very busy right now. Please try again in 5 seconds."}]  # fmt: skip
-    assert await database_sync_to_async(Battle.objects.count)() == 0
+    assert await collect_turn(communicator) == busy
     loop_lag().seconds = 0.0
+    turn_delays().note(1.5)  # a turn that waited 1.5 s for this process before its models were asked
+    await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
+    assert await collect_turn(communicator) == busy
+    assert await database_sync_to_async(Battle.objects.count)() == 0
+    turn_delays().samples.clear()  # as once the last slow turn is older than the window
     await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
     assert (await collect_turn(communicator))[-1]["voteable"] is True
+    # That turn's own delay was noted, and was short.
+    assert 0 < turn_delays().recent() < 0.5
     await communicator.disconnect()
 
 
