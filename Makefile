@@ -58,8 +58,10 @@ browser:
 test: setup-dev browser lint
 	$(WITH_REDIS) $(PY) -m pytest $(PYTEST_ARGS)
 
+# On every core (pytest-xdist): these tests share nothing but the database server and Redis, each with
+# names of its own per worker.
 test-fast: $(VENV)/.dev-installed lint
-	$(WITH_REDIS) $(PY) -m pytest -m "not llama and not browser" $(PYTEST_ARGS)
+	$(WITH_REDIS) $(PY) -m pytest -m "not llama and not browser" -n auto --dist worksteal $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

@@ -109,7 +109,8 @@ class ScriptedAPI:
     def __init__(self):
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), ScriptedHandler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for the serving loop's next poll: a short poll keeps each test's teardown short.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def url(self, mode: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/{mode}/v1"

@@ -240,8 +240,8 @@ async def test_continue_and_regenerate_on_another_sessions_battle_are_refused(sc
 
 
 async def test_a_second_socket_of_the_same_session_cannot_regenerate_while_the_first_streams(scripted_api):
-    await register("m1", scripted_api.url("slow"))
-    await register("m2", scripted_api.url("slow"))
+    await register("m1", scripted_api.url("hold"))
+    await register("m2", scripted_api.url("hold"))
     session_key = await issued_session_key()
     first = await connect(session_key)
     await first.send_json_to({"type": "start", "prompt": "Hi"})
@@ -249,6 +249,7 @@ async def test_a_second_socket_of_the_same_session_cannot_regenerate_while_the_f
     second = await connect(session_key)
     await second.send_json_to({"type": "regenerate", "battle_id": battle_id})
     assert (await second.receive_json_from())["message"] == "Please wait until both answers have finished."
+    scripted_api.release()  # the first socket's answers may finish now
     done = await collect_turn(first)
     assert done[-1]["voteable"] is True
     await second.send_json_to({"type": "regenerate", "battle_id": battle_id})  # once it ended: fine
