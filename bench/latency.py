@@ -1,8 +1,7 @@
 """Time to first token through the arena versus straight from the llama.cpp server, same prompts, same run.
 
 Starts its own stack on free ports (embedded Redis, the two default arena models on their own llama.cpp
-servers with the bundled SmolLM2-135M, Daphne, a scratch SQLite database), then for each prompt measures,
-per model:
+servers, the uvicorn web server, a scratch SQLite database), then for each prompt measures, per model:
   arena:  WebSocket "start" message to /ws/battle/ -> first "delta" event of the side that model answers
   direct: the same messages (the model's system prompt + the prompt) and sampling settings, POSTed
           straight to that model's llama.cpp server (stream) -> first content chunk
