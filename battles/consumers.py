@@ -70,7 +70,11 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             self.streaming = asyncio.ensure_future(
                 turn_answer_both(turn_id=turn.turn_id, stream_id=turn.stream_id, send=self.send_json, ticket=ticket)
             )
-            ticket = None  # the stream ends it
+            # The stream ends the ticket; so does the task's end, should it be cancelled before it ever ran
+            # (a socket closed at once), or the process would count that turn as waiting.
+            handed_over = ticket
+            self.streaming.add_done_callback(lambda _task: delays.end(handed_over, reached_models=False))
+            ticket = None
         finally:
             if ticket is not None:
                 delays.end(ticket, reached_models=False)

@@ -436,6 +436,32 @@ async def test_an_overloaded_web_process_tells_new_visitors_it_is_busy_and_start
     await communicator.disconnect()
 
 
+async def test_a_stream_cancelled_before_it_ever_ran_leaves_no_turn_waiting(scripted_api):
+    """The socket closes the moment its turn is handed to the stream: the task is cancelled before its
+    first step, so nothing inside it runs; the turn must still stop counting as waiting."""
+    from arena.overload import turn_delays
+    from battles.consumers import BattleConsumer
+    from battles.services import Visitor
+
+    await register("one", scripted_api.url("ok"))
+    await register("two", scripted_api.url("ok"))
+    consumer = BattleConsumer()
+    consumer.visitor = Visitor.of(session_key="a-session", ip="127.0.0.1")
+    consumer.streaming = None
+    sent = []
+
+    async def send_json(content, close=False):
+        sent.append(content)
+
+    consumer.send_json = send_json
+    await consumer.receive_json({"type": "start", "prompt": "Hi"})
+    consumer.streaming.cancel()  # before the stream's first step
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert sent[0]["type"] == "turn_started" and consumer.streaming.cancelled()
+    assert not turn_delays().waiting
+
+
 async def test_a_battle_goes_on_when_redis_goes_away(scripted_api, settings, tmp_path):
     """Redis carries shared health, slots and limits; without it each process keeps its own, and the
     socket stays open (it no longer subscribes to the channel layer)."""
