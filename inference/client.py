@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
+from aiohttp.http_exceptions import LineTooLong
 
 # Phrases with which servers refuse a prompt longer than the model's context (llama.cpp, vLLM, OpenAI).
 _CONTEXT_OVERFLOW = ("exceed context window", "maximum context length", "context length", "too many tokens")
@@ -194,8 +195,6 @@ async def stream_chat(
         # Refused, reset or unresolvable: before the answer began the server could not be reached; after,
         # the answer was cut off.
         raise InferenceError("dropped" if connected else "unreachable", repr(exc)) from exc
-    except ValueError as exc:  # aiohttp: an SSE line longer than read_bufsize
-        raise InferenceError("bad response", repr(exc)[:200]) from exc
     finally:
         stats.finished_at = time.monotonic()
     if stats.finish_reason is None:
@@ -205,7 +204,14 @@ async def stream_chat(
 
 async def _sse_data_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     """The payload of each `data:` line, as bytes (blank separators, comments and event names skipped)."""
-    async for line in response.content:
+    lines = aiter(response.content)
+    while True:
+        try:
+            line = await anext(lines)
+        except StopAsyncIteration:
+            return
+        except (LineTooLong, ValueError) as exc:  # a line longer than the client reads as one
+            raise InferenceError("bad response", repr(exc)[:200]) from exc
         if line.startswith(b"data:"):
             yield line[5:].strip()
 

@@ -8,6 +8,7 @@ Behaviour is chosen by the first path segment of the base URL:
   /keepalive SSE keep-alive comments, never a token /notobject a chunk that is JSON but not an object
   /context   HTTP 400 "exceed context window" (llama.cpp's words) when sent more than one user message
   /leak      an answer that names the model it comes from (SmolLM, by Hugging Face)
+  /longline  a token, then one SSE line of 300 kB (longer than the client reads as a line)
   /hold      like /ok, but holds the stream open until `release()` (a slot stays busy meanwhile)
 """
 
@@ -84,6 +85,10 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             return
         if mode == "notobject":
             self.wfile.write(_chunk(ANSWER[0]) + b"data: [1]\n\n")
+            self.wfile.flush()
+            return
+        if mode == "longline":
+            self.wfile.write(_chunk(ANSWER[0]) + b"data: " + b"x" * 300_000 + b"\n\n")
             self.wfile.flush()
             return
         if mode == "hold":

@@ -110,6 +110,12 @@ async def test_a_chunk_that_is_json_but_not_an_object_is_a_bad_response_not_a_cr
     assert caught.value.kind == "bad response" and caught.value.pieces == ["Hello"]
 
 
+async def test_a_line_too_long_to_read_is_a_bad_response(scripted_api):
+    with pytest.raises(InferenceError) as caught:
+        await collect(ChatTarget(scripted_api.url("longline"), "m"))
+    assert caught.value.kind == "bad response" and caught.value.pieces == ["Hello"]
+
+
 async def test_stream_dropped_mid_answer_is_an_error(scripted_api):
     with pytest.raises(InferenceError) as caught:
         await collect(ChatTarget(scripted_api.url("drop"), "m"))
