@@ -244,7 +244,7 @@ STREAM_FRAME_INTERVAL = envfloat("STREAM_FRAME_INTERVAL", 0.04)
 # A web process running this many seconds behind (its event loop late, or its own part of a turn that
 # slow lately) tells new visitors it is busy instead of making them wait; 0 turns this off
 # (arena/overload.py).
-WEB_MAX_DELAY = envfloat("WEB_MAX_DELAY", 0.5)
+WEB_MAX_DELAY = envfloat("WEB_MAX_DELAY", 2.0)
 
 # /metrics (Prometheus): staff, `Authorization: Bearer $METRICS_TOKEN`, or requests from this machine. Behind
 # a reverse proxy on the same machine every request looks local: set METRICS_FROM_LOOPBACK=0 there.
