@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arena.processes import free_port
+from arena.processes import free_port, port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,9 @@ def wait_until(condition, timeout: float, log: Path) -> None:
 
 def test_each_part_is_supervised_on_its_own_and_ctrl_c_stops_every_process(tmp_path):
     web_port, llama_port, redis_port = free_port(), free_port(), free_port()
-    while {llama_port, llama_port + 1} & {web_port, redis_port}:
+    # Both model ports must be free: free_port vouches only for the first (the second may be a client's
+    # ephemeral port right now).
+    while {llama_port, llama_port + 1} & {web_port, redis_port} or not port_is_free(llama_port + 1):
         llama_port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(
@@ -90,6 +92,10 @@ def test_each_part_is_supervised_on_its_own_and_ctrl_c_stops_every_process(tmp_p
         )
         assert leftovers.stdout.strip() == ""
     finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
+        if supervisor.poll() is None:  # the test failed midway: stop it as Ctrl-C would, so nothing is orphaned
+            supervisor.send_signal(signal.SIGINT)
+            try:
+                supervisor.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                supervisor.kill()
         log.close()
