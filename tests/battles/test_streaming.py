@@ -1,0 +1,48 @@
+"""Parts of the streaming of a turn that the socket tests do not pin down on their own: the frame timer
+of the delta coalescer, and the stream's hold on its battle while a long answer runs."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+
+from battles import services
+from battles.models import Battle
+from battles.streaming import DeltaCoalescer
+from tests.battles.test_consumers import collect_turn, connect, issued_session_key, register
+
+
+async def test_text_that_arrives_between_frames_goes_out_when_the_interval_is_up_without_a_next_token():
+    sent = []
+
+    async def send(event):
+        sent.append((asyncio.get_running_loop().time(), event))
+
+    coalescer = DeltaCoalescer("a", send, interval=0.1)
+    await coalescer.push("Hello")  # the first piece goes out at once
+    await coalescer.push(" there")  # within the interval: held back...
+    assert [event["text"] for _, event in sent] == ["Hello"]
+    await asyncio.sleep(0.25)  # ...and sent when the interval is up, though no token came after it
+    assert [event["text"] for _, event in sent] == ["Hello", " there"]
+    assert sent[1][0] - sent[0][0] == pytest.approx(0.1, abs=0.05)
+    await coalescer.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("pooled_http_closed")
+async def test_a_long_answer_keeps_renewing_its_hold_on_the_battle(scripted_api, monkeypatch):
+    """The hold lapses on its own after STREAM_LEASE_SECONDS (a crashed process frees its battles); a stream
+    that runs longer renews it, so nobody can take over or vote on the battle meanwhile."""
+    monkeypatch.setattr(services, "STREAM_LEASE_SECONDS", 0.6)
+    await register("m1", scripted_api.url("hold"))
+    await register("m2", scripted_api.url("hold"))
+    communicator = await connect(await issued_session_key())
+    await communicator.send_json_to({"type": "start", "prompt": "Hi"})
+    battle_id = (await communicator.receive_json_from())["battle_id"]
+    first = (await database_sync_to_async(Battle.objects.get)(pk=battle_id)).streaming_until
+    await asyncio.sleep(1.0)  # longer than the lease: only renewals keep it ahead
+    later = (await database_sync_to_async(Battle.objects.get)(pk=battle_id)).streaming_until
+    assert later > first
+    scripted_api.release()
+    assert (await collect_turn(communicator))[-1]["voteable"] is True
+    await communicator.disconnect()
