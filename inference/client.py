@@ -106,6 +106,8 @@ def pooled_client() -> aiohttp.ClientSession:
             timeout=aiohttp.ClientTimeout(total=60),
             # Streams are read line by line; an SSE line longer than this (a huge usage block) is refused.
             read_bufsize=2**16,
+            # HTTPS_PROXY / NO_PROXY and ~/.netrc apply, as they did with httpx (aiohttp ignores them otherwise).
+            trust_env=True,
         )
         _clients[loop] = client
     return client
