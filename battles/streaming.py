@@ -329,7 +329,7 @@ async def _keep_stream(battle_id: str, stream_id: str) -> None:
 async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: object | None = None) -> bool:
     """Stream both answers to `send` and store each; always ends with `turn_done`. Returns voteable.
     `ticket` (arena/overload.py's, taken when the visitor's message arrived) is ended once the models
-    can be asked, noting this process's own delay."""
+    can be asked, noting this process's own delay (the caller ends it when the task ends, however)."""
     plan = None
     keeper = None
     voteable = False
@@ -350,8 +350,6 @@ async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: 
             with contextlib.suppress(Exception):
                 await send(events.side_error(side, failure_message(side, "unexpected")))
     finally:
-        if ticket is not None:
-            turn_delays().end(ticket, reached_models=False)  # if the plan failed; a no-op otherwise
         if keeper is not None:
             keeper.cancel()
         try:
