@@ -56,8 +56,9 @@ def python_module(module: str, *args: str) -> list[str]:
 def web_program(
     *, port: int | None = None, host: str = "127.0.0.1", processes: int = 1, proxy_headers: bool = False
 ) -> Program:
-    """The ASGI server (uvicorn, with uvloop and httptools). With `port` it binds the port itself (one
-    process, as tests use it); without, it serves the socket supervisord holds (`processes` of them)."""
+    """The ASGI server (uvicorn, with uvloop and httptools). With `port` it binds the port itself (tests and
+    benchmarks; more than one process are uvicorn's own workers); without, it serves the socket
+    supervisord holds (`processes` of them)."""
     argv = python_module(
         "uvicorn", "arena.asgi:application",
         "--lifespan", "off",  # Django's ASGI handler has no lifespan protocol
@@ -68,7 +69,8 @@ def web_program(
     # address and slip past the per-address limits.
     argv += ["--proxy-headers", "--forwarded-allow-ips", "*"] if proxy_headers else ["--no-proxy-headers"]
     if port is not None:
-        return Program(name="web", argv=[*argv, "--host", host, "--port", str(port)], priority=300)
+        workers = ["--workers", str(processes)] if processes > 1 else []
+        return Program(name="web", argv=[*argv, "--host", host, "--port", str(port), *workers], priority=300)
     return Program(
         name="web",
         argv=[*argv, "--fd", "0"],

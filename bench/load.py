@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -188,10 +189,10 @@ async def ramp(args, env, scratch, scripted_url, server, processes_count):
     from tests.load_driver import visitors_issue
 
     port = free_port()
-    program = processes.web_program(port=port)
-    argv = [*program.argv, "--workers", str(processes_count)] if processes_count > 1 else program.argv
     web = processes.start(
-        processes.Program(name="web", argv=argv), log_path=scratch / f"web-{processes_count}.log", env=env
+        processes.web_program(port=port, processes=processes_count),
+        log_path=scratch / f"web-{processes_count}.log",
+        env=env,
     )
     web_url = f"http://127.0.0.1:{port}"
     rows = []
@@ -312,8 +313,6 @@ def summary(results: dict[int, list[dict]]) -> None:
     for count, rows in results.items():
         clean = [r for r in rows if r["failures"] == 0]
         held = max((r["level"] for r in clean), default=0)
-        import statistics
-
         cpu = statistics.median(r["web_ms_per_battle"] for r in rows) if rows else float("nan")
         votes = statistics.median(r["votes"][0] for r in rows if "votes" in r) if rows else float("nan")
         print(f"  {count} web process(es): held {held} concurrent battles with 0 failures; "

@@ -39,11 +39,10 @@ def paced_server():
 @pytest.fixture
 def two_web_processes(child_env, settings):
     port = free_port()
-    program = processes.web_program(port=port)
     env = {**child_env, "SHARED_STATE_PREFIX": settings.SHARED_STATE_PREFIX, "BATTLES_PER_HOUR": "10000",
            "ANSWERS_PER_HOUR": "10000", "SESSIONS_PER_HOUR": "10000"}  # fmt: skip
     web = processes.start(
-        processes.Program(name="web", argv=[*program.argv, "--workers", "2"]),
+        processes.web_program(port=port, processes=2),
         log_path=LOG_DIR / f"web-load-{port}.log",
         env=env,
     )
