@@ -1,5 +1,6 @@
 """Shared fixtures: the real llama.cpp servers, a real Celery worker, a real ASGI server, and personas."""
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -119,19 +120,27 @@ def celery_worker(transactional_db, child_env):
         processes.stop(process)
 
 
+@contextlib.contextmanager
+def serving(program: processes.Program, *, ready_url: str, log_name: str, env: dict | None = None, timeout=30):
+    """A program started for a test, once `ready_url` answers; stopped afterwards, whatever happened."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    process = processes.start(program, log_path=LOG_DIR / log_name, env=env)
+    try:
+        wait_for_http(ready_url, timeout=timeout, process=process)
+        yield process
+    finally:
+        processes.stop(process)
+
+
 @pytest.fixture
 def live_arena(transactional_db, child_env, celery_worker):
     """The real ASGI server on a free port, as `make run` starts it, sharing the test database, with a real
     worker."""
     port = free_port()
     env = {**child_env, "CELERY_QUEUE": celery_worker}
-    process = processes.start(processes.web_program(port=port), log_path=LOG_DIR / f"web-{port}.log", env=env)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/", timeout=30, process=process)
+    with serving(processes.web_program(port=port), ready_url=url + "/", log_name=f"web-{port}.log", env=env):
         yield url
-    finally:
-        processes.stop(process)
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from arena import processes
-from arena.processes import free_port, wait_for_http
+from arena.processes import free_port
 from battles.models import Battle, Vote
 from inference.models import ArenaModel, Endpoint
-from tests.conftest import LOG_DIR
+from tests.conftest import serving
 from tests.load_driver import battle_run, visitors_issue, vote_cast
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,14 +26,9 @@ def paced_server():
         name="paced", argv=processes.python_module("tests.load_driver", "--port", str(port), "--tokens", "20",
                                                    "--rate", "100"),
     )  # fmt: skip
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    server = processes.start(program, log_path=LOG_DIR / f"paced-{port}.log")
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for_http(url + "/models", timeout=20, process=server)
+    with serving(program, ready_url=url + "/models", log_name=f"paced-{port}.log", timeout=20):
         yield url
-    finally:
-        processes.stop(server)
 
 
 @pytest.fixture
@@ -41,17 +36,10 @@ def two_web_processes(child_env, settings):
     port = free_port()
     env = {**child_env, "SHARED_STATE_PREFIX": settings.SHARED_STATE_PREFIX, "BATTLES_PER_HOUR": "10000",
            "ANSWERS_PER_HOUR": "10000", "SESSIONS_PER_HOUR": "10000"}  # fmt: skip
-    web = processes.start(
-        processes.web_program(port=port, processes=2),
-        log_path=LOG_DIR / f"web-load-{port}.log",
-        env=env,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/", timeout=60, process=web)
+    program = processes.web_program(port=port, processes=2)
+    with serving(program, ready_url=url + "/", log_name=f"web-load-{port}.log", env=env, timeout=60):
         yield url
-    finally:
-        processes.stop(web)
 
 
 def test_concurrent_battles_on_two_web_processes_all_complete_and_each_vote_counts_once(
