@@ -8,10 +8,11 @@ Behaviour is chosen by the first path segment of the base URL:
   /keepalive SSE keep-alive comments, never a token /notobject a chunk that is JSON but not an object
   /context   HTTP 400 "exceed context window" (llama.cpp's words) when sent more than one user message
   /leak      an answer that names the model it comes from (SmolLM, by Hugging Face)
-  /longline  a token, then one SSE line of 300 kB (longer than the client reads as a line)
+  /longline  a token, then an SSE line that grows to 300 kB, 10 kB at a time, and never ends
   /hold      like /ok, but holds the stream open until `release()` (a slot stays busy meanwhile)
 """
 
+import contextlib
 import json
 import threading
 import time
@@ -88,8 +89,12 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
             return
         if mode == "longline":
-            self.wfile.write(_chunk(ANSWER[0]) + b"data: " + b"x" * 300_000 + b"\n\n")
-            self.wfile.flush()
+            self.wfile.write(_chunk(ANSWER[0]) + b"data: ")
+            with contextlib.suppress(ConnectionError):  # the client hangs up once the line is too long
+                for _ in range(30):
+                    self.wfile.write(b"x" * 10_000)
+                    self.wfile.flush()
+                    time.sleep(0.02)
             return
         if mode == "hold":
             ScriptedHandler.holding.wait(30)
