@@ -2,6 +2,8 @@
 
 import time
 
+from django.db.models import Count, Q
+
 from battles.blindness import Identity, LeakDetector
 from battles.models import Battle, Turn
 from inference.chat_format import template_default_system
@@ -40,6 +42,13 @@ def battle_turns(battle: Battle) -> list[Turn]:
     """The battle's turns in order (Turn.Meta.ordering). Prefetch "turns" on the battle to read them once
     for every selector below rather than once each."""
     return list(battle.turns.all())
+
+
+def battle_answered(battle_id) -> bool:
+    """Whether the battle has turns and both answers of every one are done (one query)."""
+    both_done = Q(status_a=Turn.Status.DONE, status_b=Turn.Status.DONE)
+    counts = Turn.objects.filter(battle_id=battle_id).aggregate(turns=Count("pk"), done=Count("pk", filter=both_done))
+    return counts["turns"] > 0 and counts["done"] == counts["turns"]
 
 
 def turn_last(battle: Battle) -> Turn | None:

@@ -19,7 +19,14 @@ from django.utils import timezone
 from battles import budgets
 from battles.blindness import asks_identity
 from battles.models import Battle, Turn, Vote
-from battles.selectors import battle_conversation, battle_timings, battle_turns, leak_detector, turn_last
+from battles.selectors import (
+    battle_answered,
+    battle_conversation,
+    battle_timings,
+    battle_turns,
+    leak_detector,
+    turn_last,
+)
 from battles.signals import vote_recorded
 from inference.context import prompt_fits
 from inference.models import ArenaModel
@@ -246,20 +253,16 @@ def turn_regenerate(*, battle_id, visitor: Visitor) -> TurnStream:
     return TurnStream.of(turn, battle)
 
 
-def turn_side_finish(
-    *, turn_id: int, version: int, side: str, answer: str, timings: dict, error: str = "", endpoint_id: int | None
-) -> None:
-    """Store one side's finished (or failed) answer, unless a newer version of the turn replaced it."""
+def turn_side_finish(*, turn_id: int, version: int, side: str, answer: str, timings: dict, error: str = "") -> None:
+    """Store one side's finished (or failed) answer, unless a newer version of the turn replaced it. One
+    statement: which endpoint served it is noted when the stream lets go of its battle (stream_release)."""
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}")
     status = Turn.Status.FAILED if error else Turn.Status.DONE
     timings = {**timings, "error": error} if error else timings
-    with transaction.atomic():
-        updated = Turn.objects.filter(pk=turn_id, version=version).update(
-            **{f"answer_{side}": answer, f"status_{side}": status, f"timings_{side}": timings}
-        )
-        if updated and endpoint_id is not None:
-            Battle.objects.filter(turns__pk=turn_id).update(**{f"endpoint_{side}_id": endpoint_id})
+    Turn.objects.filter(pk=turn_id, version=version).update(
+        **{f"answer_{side}": answer, f"status_{side}": status, f"timings_{side}": timings}
+    )
 
 
 def stream_renew(*, battle_id, stream_id: str) -> bool:
@@ -268,10 +271,13 @@ def stream_renew(*, battle_id, stream_id: str) -> bool:
     return bool(Battle.objects.filter(pk=battle_id, stream_id=stream_id).update(streaming_until=until))
 
 
-def stream_release(*, battle_id, stream_id: str) -> bool:
-    """End this stream's hold on its battle; returns whether the battle can now be voted on."""
-    Battle.objects.filter(pk=battle_id, stream_id=stream_id).update(streaming_until=None)
-    return battle_is_voteable(Battle.objects.get(pk=battle_id))
+def stream_release(*, battle_id, stream_id: str, served_by: dict[str, int] | None = None) -> bool:
+    """End this stream's hold on its battle, noting the endpoint that answered each side in `served_by`;
+    returns whether the battle can now be voted on. A stream that lost its hold (another stream took the
+    battle, and with it any newer answers) changes nothing."""
+    endpoints = {f"endpoint_{side}_id": endpoint_id for side, endpoint_id in (served_by or {}).items()}
+    Battle.objects.filter(pk=battle_id, stream_id=stream_id).update(streaming_until=None, **endpoints)
+    return battle_answered(battle_id)
 
 
 def battle_is_voteable(battle: Battle) -> bool:

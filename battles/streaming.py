@@ -29,7 +29,7 @@ from inference import health, routing
 from inference.chat_format import template_overhead_tokens, template_stops
 from inference.client import ChatTarget, InferenceError, Limits, StreamStats, stream_chat
 from inference.context import ContextTooSmall, fit_to_context
-from inference.selectors import replicas_by_model
+from inference.selectors import replicas_of_models
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def turn_plan(turn_id: int) -> TurnPlan:
     turn = Turn.objects.select_related("battle", "battle__model_a", "battle__model_b").get(pk=turn_id)
     battle = turn.battle
     prefetch_related_objects([battle], "turns")  # both sides' messages from one read
-    replicas = replicas_by_model([battle.model_a_id, battle.model_b_id])
+    replicas = replicas_of_models([battle.model_a_id, battle.model_b_id])
     sides = []
     for side in services.SIDES:
         model = getattr(battle, f"model_{side}")
@@ -181,8 +181,9 @@ async def _reserve(plan: SidePlan, tried: set[int], hold: float) -> routing.Leas
         await asyncio.sleep(0.25)
 
 
-async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: BlindnessWatch) -> None:
-    """Stream one side's answer and store it; never raises (but for cancellation)."""
+async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: BlindnessWatch) -> int | None:
+    """Stream one side's answer and store it; returns the endpoint that answered it in full, if one did.
+    Never raises (but for cancellation)."""
     limits = Limits(
         connect=settings.INFERENCE_CONNECT_TIMEOUT,
         idle=settings.INFERENCE_IDLE_TIMEOUT,
@@ -275,12 +276,11 @@ async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: Blindne
             timings["dropped_turns"] = side.dropped_turns if messages is side.messages else -1
         if failure is None:
             await off_loop(services.turn_side_finish)(
-                turn_id=plan.turn_id, version=plan.version, side=side.side, answer=answer, timings=timings,
-                endpoint_id=served_by,
-            )  # fmt: skip
+                turn_id=plan.turn_id, version=plan.version, side=side.side, answer=answer, timings=timings
+            )
             metrics.SIDES_FINISHED.labels(model=side.model_name, outcome="done").inc()
             await send(events.side_done(side.side, markdown_to_safe_html(answer), timings))
-            return
+            return served_by
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - whatever it was, this side fails and the turn still ends
@@ -290,6 +290,7 @@ async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: Blindne
         in_flight.dec()
     metrics.SIDES_FINISHED.labels(model=side.model_name, outcome=failure).inc()
     await _fail_side(plan, side.side, failure, "".join(pieces), stats, coalescer, send)
+    return None
 
 
 def _observe_speed(model: str, endpoint_id: int, stats: StreamStats) -> None:
@@ -311,7 +312,7 @@ async def _fail_side(
     try:
         await off_loop(services.turn_side_finish)(
             turn_id=plan.turn_id, version=plan.version, side=side, answer=answer, timings=stats.as_dict(),
-            error=failure, endpoint_id=None,
+            error=failure,
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - the visitor must still hear that this side failed
         logger.exception("could not store the failure of battle %s side %s", plan.battle_id, side)
@@ -333,6 +334,7 @@ async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: 
     plan = None
     keeper = None
     voteable = False
+    served_by: dict[str, int] = {}
     try:
         plan = await off_loop(turn_plan)(turn_id)
         if ticket is not None:
@@ -341,7 +343,8 @@ async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: 
         watch = BlindnessWatch(send)
         if plan.asks_identity:
             await watch.tell(services.IDENTITY_QUESTION_REASON)
-        await asyncio.gather(*(answer_side(plan, side, send, watch) for side in plan.sides))
+        endpoints = await asyncio.gather(*(answer_side(plan, side, send, watch) for side in plan.sides))
+        served_by = {side.side: endpoint for side, endpoint in zip(plan.sides, endpoints, strict=True) if endpoint}
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - a fault before the sides started: both fail, the turn still ends
@@ -354,7 +357,7 @@ async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: 
             keeper.cancel()
         try:
             battle_id = plan.battle_id if plan else await off_loop(_battle_of)(turn_id)
-            release = off_loop(services.stream_release)(battle_id=battle_id, stream_id=stream_id)
+            release = off_loop(services.stream_release)(battle_id=battle_id, stream_id=stream_id, served_by=served_by)
             voteable = await asyncio.shield(release)  # a closed socket still frees its battle
         except Exception:  # noqa: BLE001 - the hold lapses on its own; the visitor must still hear the end
             logger.exception("could not release the stream of turn %s", turn_id)

@@ -31,13 +31,14 @@ def drawable_models():
     return ArenaModel.objects.filter(is_active=True, retired_at__isnull=True, sampling_weight__gt=0)
 
 
-def replicas_by_model(model_ids: list[int] | None = None) -> dict[int, list[Replica]]:
-    """Active endpoints per model: of the given models, or of every drawable model."""
+def replicas_by_model(model_ids: list[int] | None = None, *, drawable_only: bool = True) -> dict[int, list[Replica]]:
+    """Active endpoints per model: of the given models, or of every drawable model (of every model, if not
+    `drawable_only`)."""
     endpoints = Endpoint.objects.filter(is_active=True)
-    if model_ids is None:
-        endpoints = endpoints.filter(model__in=drawable_models())
-    else:
+    if model_ids is not None:
         endpoints = endpoints.filter(model_id__in=model_ids)
+    elif drawable_only:
+        endpoints = endpoints.filter(model__in=drawable_models())
     grouped: dict[int, list[Replica]] = defaultdict(list)
     for endpoint in endpoints.order_by("pk"):
         grouped[endpoint.model_id].append(replica_of(endpoint))
@@ -52,6 +53,17 @@ async def drawable_replicas() -> dict[int, list[Replica]]:
         cached = (now, await off_loop(replicas_by_model)())
         _cache["drawable"] = cached
     return cached[1]
+
+
+def replicas_of_models(model_ids: list[int]) -> dict[int, list[Replica]]:
+    """`replicas_by_model(model_ids)` from this process's view of every active endpoint, read again after
+    FLEET_CACHE_SECONDS: a turn finds its two models' replicas without a query of its own."""
+    now = time.monotonic()
+    cached = _cache.get("active")
+    if cached is None or now - cached[0] > FLEET_CACHE_SECONDS:
+        cached = (now, replicas_by_model(drawable_only=False))
+        _cache["active"] = cached
+    return {model_id: cached[1][model_id] for model_id in model_ids if model_id in cached[1]}
 
 
 def forget_cached_fleet() -> None:

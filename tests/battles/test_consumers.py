@@ -112,6 +112,11 @@ async def test_both_answers_stream_and_are_stored_without_naming_a_model(scripte
     assert turn.timings_a["blind_scanned"] is True and "not_blind" not in turn.timings_a
     # The first token goes out at once; the rest are coalesced into fewer frames than tokens.
     assert 1 <= len([e for e in received if e["type"] == "delta" and e["side"] == "a"]) <= 6
+    # Which endpoint answered each side is on record (for operators; never shown to the visitor).
+    battle = await database_sync_to_async(Battle.objects.select_related("endpoint_a", "endpoint_b").get)(
+        pk=received[0]["battle_id"]
+    )
+    assert (battle.endpoint_a.model_id, battle.endpoint_b.model_id) == (battle.model_a_id, battle.model_b_id)
     await communicator.disconnect()
 
 

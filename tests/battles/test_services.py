@@ -20,9 +20,7 @@ def two_models():
 
 def finish(turn_id: int, *, version: int = 1, answer: str = "done") -> None:
     for side in services.SIDES:
-        services.turn_side_finish(
-            turn_id=turn_id, version=version, side=side, answer=answer, timings={"tokens": 1}, endpoint_id=None
-        )
+        services.turn_side_finish(turn_id=turn_id, version=version, side=side, answer=answer, timings={"tokens": 1})
 
 
 def release(started: services.TurnStream) -> bool:
@@ -141,7 +139,7 @@ def test_unknown_outcome_is_rejected():
 def test_battle_with_a_failed_side_cannot_be_voted_into_the_ratings():
     battle = make_battle(owner="owner")
     services.turn_side_finish(
-        turn_id=battle.turns.get().pk, version=1, side="b", answer="", timings={}, error="timeout", endpoint_id=None
+        turn_id=battle.turns.get().pk, version=1, side="b", answer="", timings={}, error="timeout"
     )
     with pytest.raises(services.BattleError, match="can't be voted"):
         cast_vote(battle, owner="owner")
@@ -181,6 +179,21 @@ def test_no_vote_continue_or_regenerate_while_a_stream_holds_the_battle():
             attempt()
     assert release(started) is True
     assert cast_vote(battle, owner="owner").turn_version == 2
+
+
+def test_releasing_a_stream_notes_who_answered_unless_another_stream_took_the_battle(two_models):
+    started = services.battle_start(visitor=visitor("owner"), prompt="Hi")
+    finish(started.turn_id)
+    battle = Battle.objects.get(pk=started.battle_id)
+    served_by = {"a": battle.model_a.endpoints.get().pk, "b": battle.model_b.endpoints.get().pk}
+    # A stream whose hold lapsed and was retaken by another changes nothing, not even the endpoints.
+    assert services.stream_release(battle_id=started.battle_id, stream_id="lapsed", served_by=served_by) is True
+    battle.refresh_from_db()
+    assert battle.streaming_until is not None and battle.endpoint_a is None
+    assert services.stream_release(battle_id=started.battle_id, stream_id=started.stream_id, served_by=served_by)
+    battle.refresh_from_db()
+    assert battle.streaming_until is None
+    assert (battle.endpoint_a_id, battle.endpoint_b_id) == (served_by["a"], served_by["b"])
 
 
 def test_a_lapsed_stream_hold_frees_the_battle():
