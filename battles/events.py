@@ -33,9 +33,10 @@ class TurnStartedEvent(TypedDict):
 
 
 class DeltaEvent(TypedDict):
+    """New text of one side or both, since the last delta (plain text; the sanitised HTML comes at the end)."""
+
     type: Literal["delta"]
-    side: Side
-    text: str
+    text: dict[Side, str]
 
 
 class SideDoneEvent(TypedDict):
@@ -94,8 +95,8 @@ def turn_started(
     }  # fmt: skip
 
 
-def delta(side: Side, text: str) -> DeltaEvent:
-    return {"type": "delta", "side": side, "text": text}
+def delta(text: dict[Side, str]) -> DeltaEvent:
+    return {"type": "delta", "text": text}
 
 
 def side_done(side: Side, html: str, timings: dict) -> SideDoneEvent:

@@ -118,21 +118,24 @@ def turn_plan(turn_id: int) -> TurnPlan:
 
 
 class DeltaCoalescer:
-    """Sends one side's text as `delta` frames: the first piece at once, then at most one frame per
-    interval, so a fast model costs a frame every few tens of milliseconds rather than one per token."""
+    """Sends a turn's streamed text as `delta` frames that carry both sides' new text: a side's first piece
+    at once, then at most one frame per interval for the turn, so two fast models cost a frame every few
+    tens of milliseconds rather than one per token per side (frames were a sixth of a battle's CPU)."""
 
-    def __init__(self, side: str, send: Send, interval: float):
-        self.side, self.send, self.interval = side, send, interval
+    def __init__(self, send: Send, interval: float):
+        self.send, self.interval = send, interval
         self.loop = asyncio.get_running_loop()
-        self.pending: list[str] = []
+        self.pending: dict[str, list[str]] = {}
+        self.started: set[str] = set()  # sides whose first piece went out
         self.last_sent = float("-inf")
         self.timer: asyncio.TimerHandle | None = None
-        self.lock = asyncio.Lock()  # frames of one side go out in order
+        self.lock = asyncio.Lock()  # frames go out in order
         self.flushes: set[asyncio.Task] = set()
 
-    async def push(self, text: str) -> None:
-        self.pending.append(text)
-        if self.loop.time() - self.last_sent >= self.interval:
+    async def push(self, side: str, text: str) -> None:
+        self.pending.setdefault(side, []).append(text)
+        if side not in self.started or self.loop.time() - self.last_sent >= self.interval:
+            self.started.add(side)
             await self.flush()
         elif self.timer is None:
             # Text must not wait for the next token: it goes out when the interval is up, regardless.
@@ -145,16 +148,18 @@ class DeltaCoalescer:
         task.add_done_callback(self.flushes.discard)
 
     async def flush(self) -> None:
+        """Send every side's text held back; when this returns, all text pushed before it has gone out (so
+        a side's own event may follow)."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         async with self.lock:
             if not self.pending:
                 return
-            text = "".join(self.pending)
-            self.pending.clear()
+            text = {side: "".join(pieces) for side, pieces in self.pending.items()}
+            self.pending = {}
             self.last_sent = self.loop.time()
-            await self.send(events.delta(self.side, text))
+            await self.send(events.delta(text))
 
     async def close(self) -> None:
         """Send what is left; nothing is sent after this returns."""
@@ -181,7 +186,9 @@ async def _reserve(plan: SidePlan, tried: set[int], hold: float) -> routing.Leas
         await asyncio.sleep(0.25)
 
 
-async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: BlindnessWatch) -> int | None:
+async def answer_side(
+    plan: TurnPlan, side: SidePlan, send: Send, watch: BlindnessWatch, coalescer: DeltaCoalescer
+) -> int | None:
     """Stream one side's answer and store it; returns the endpoint that answered it in full, if one did.
     Never raises (but for cancellation)."""
     limits = Limits(
@@ -189,7 +196,6 @@ async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: Blindne
         idle=settings.INFERENCE_IDLE_TIMEOUT,
         answer=settings.INFERENCE_ANSWER_DEADLINE,
     )
-    coalescer = DeltaCoalescer(side.side, send, settings.STREAM_FRAME_INTERVAL)
     pieces: list[str] = []
     stats = StreamStats()
     tried: set[int] = set()
@@ -202,7 +208,7 @@ async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: Blindne
 
     async def on_text(text: str) -> None:
         pieces.append(text)
-        await coalescer.push(text)
+        await coalescer.push(side.side, text)
         leak = scanner.feed(text)
         if leak is not None and not leaks:
             leaks.append(leak.reason)
@@ -236,14 +242,13 @@ async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: Blindne
                     restarted = True
                     tried.add(endpoint_id)
                     metrics.SIDE_RESTARTS.labels(model=side.model_name).inc()
-                    await coalescer.close()
+                    await coalescer.flush()  # the text shown so far goes out before it is withdrawn
                     leak = scanner.finish()
                     if leak is not None and not leaks:
                         leaks.append(leak.reason)
                         await watch.tell(leak.reason)
                     scanner = plan.detector.scanner()
                     pieces.clear()
-                    coalescer = DeltaCoalescer(side.side, send, settings.STREAM_FRAME_INTERVAL)
                     await send(events.side_restart(side.side))
                     continue
                 if exc.kind == "context" and messages is not side.shortest_messages:
@@ -261,7 +266,7 @@ async def answer_side(plan: TurnPlan, side: SidePlan, send: Send, watch: Blindne
                 break
             finally:
                 await routing.release(lease)
-        await coalescer.close()
+        await coalescer.flush()
         leak = scanner.finish()
         if leak is not None and not leaks:
             leaks.append(leak.reason)
@@ -308,7 +313,7 @@ async def _fail_side(
     plan: TurnPlan, side: str, failure: str, answer: str, stats: StreamStats, coalescer: DeltaCoalescer, send: Send
 ) -> None:
     with contextlib.suppress(Exception):
-        await coalescer.close()
+        await coalescer.flush()
     try:
         await off_loop(services.turn_side_finish)(
             turn_id=plan.turn_id, version=plan.version, side=side, answer=answer, timings=stats.as_dict(),
@@ -343,7 +348,9 @@ async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: 
         watch = BlindnessWatch(send)
         if plan.asks_identity:
             await watch.tell(services.IDENTITY_QUESTION_REASON)
-        endpoints = await asyncio.gather(*(answer_side(plan, side, send, watch) for side in plan.sides))
+        coalescer = DeltaCoalescer(send, settings.STREAM_FRAME_INTERVAL)
+        endpoints = await asyncio.gather(*(answer_side(plan, side, send, watch, coalescer) for side in plan.sides))
+        await coalescer.close()
         served_by = {side.side: endpoint for side, endpoint in zip(plan.sides, endpoints, strict=True) if endpoint}
     except asyncio.CancelledError:
         raise

@@ -67,8 +67,9 @@ async def visitor(web_url: str, stop_at: float, results: list[dict], number: int
                         kind = event["type"]
                         if kind == "turn_started":
                             turn, version = event["turn"], event["version"]
-                        elif kind == "delta" and event["side"] not in result["ttft"]:
-                            result["ttft"][event["side"]] = time.monotonic() - began
+                        elif kind == "delta":
+                            for side in event["text"]:
+                                result["ttft"].setdefault(side, time.monotonic() - began)
                         elif kind == "side_restart":
                             result["restarts"] += 1
                         elif kind == "side_error":

@@ -69,8 +69,9 @@ async def ttft_arena(web_url: str, prompt: str) -> tuple[str, dict[str, float]]:
         first: dict[str, float] = {}
         while True:
             event = json.loads(await socket.recv())
-            if event["type"] == "delta" and event["side"] not in first:
-                first[event["side"]] = time.perf_counter() - started
+            if event["type"] == "delta":
+                for side in event["text"]:
+                    first.setdefault(side, time.perf_counter() - started)
             if event["type"] == "error":
                 raise RuntimeError(event["message"])
             if event["type"] == "turn_done":

@@ -177,8 +177,9 @@ async def battle_run(web_url: str, visitor: Visitor, prompt: str, *, timeout: fl
                         result.battle_id, result.turn, result.version = (
                             event["battle_id"], event["turn"], event["version"],
                         )  # fmt: skip
-                    elif kind == "delta" and event["side"] not in result.ttft:
-                        result.ttft[event["side"]] = time.perf_counter() - started
+                    elif kind == "delta":
+                        for side in event["text"]:
+                            result.ttft.setdefault(side, time.perf_counter() - started)
                     elif kind == "busy":
                         result.error, result.retry_after = event["message"], event["retry_after"]
                         return result

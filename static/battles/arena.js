@@ -125,7 +125,9 @@
         break;
       case "delta":
         // Plain text while streaming (never parsed as HTML); the sanitised Markdown arrives at the end.
-        if (state.current[event.side]) state.current[event.side].textContent += event.text;
+        for (const [side, text] of Object.entries(event.text)) {
+          if (state.current[side]) state.current[side].textContent += text;
+        }
         break;
       case "side_restart":
         // The server of this side went away mid-answer; the answer starts over on another one.

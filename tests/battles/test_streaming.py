@@ -18,14 +18,33 @@ async def test_text_that_arrives_between_frames_goes_out_when_the_interval_is_up
     async def send(event):
         sent.append((asyncio.get_running_loop().time(), event))
 
-    coalescer = DeltaCoalescer("a", send, interval=0.1)
-    await coalescer.push("Hello")  # the first piece goes out at once
-    await coalescer.push(" there")  # within the interval: held back...
-    assert [event["text"] for _, event in sent] == ["Hello"]
+    coalescer = DeltaCoalescer(send, interval=0.1)
+    await coalescer.push("a", "Hello")  # the first piece goes out at once
+    await coalescer.push("a", " there")  # within the interval: held back...
+    assert [event["text"] for _, event in sent] == [{"a": "Hello"}]
     await asyncio.sleep(0.25)  # ...and sent when the interval is up, though no token came after it
-    assert [event["text"] for _, event in sent] == ["Hello", " there"]
+    assert [event["text"] for _, event in sent] == [{"a": "Hello"}, {"a": " there"}]
     assert sent[1][0] - sent[0][0] == pytest.approx(0.1, abs=0.05)
     await coalescer.close()
+
+
+async def test_both_sides_share_a_frame_but_neither_side_waits_for_its_first_piece():
+    sent = []
+
+    async def send(event):
+        sent.append(event["text"])
+
+    coalescer = DeltaCoalescer(send, interval=10)
+    await coalescer.push("a", "A1")
+    await coalescer.push("a", "A2")  # held back
+    await coalescer.push("b", "B1")  # b's first piece goes at once, with what a had waiting
+    await coalescer.push("a", "A3")
+    await coalescer.push("b", "B2")
+    assert sent == [{"a": "A1"}, {"a": "A2", "b": "B1"}]
+    await coalescer.flush()  # a side's end: everything held goes out, one frame for both sides
+    assert sent[-1] == {"a": "A3", "b": "B2"}
+    await coalescer.close()
+    assert len(sent) == 3
 
 
 @pytest.mark.django_db(transaction=True)
