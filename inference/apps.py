@@ -5,3 +5,6 @@ class InferenceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "inference"
     verbose_name = "Models and endpoints"
+
+    def ready(self):
+        from inference import signals  # noqa: F401 (connects the receivers)

@@ -9,7 +9,7 @@ from django.db import transaction
 from inference.client import ChatTarget, InferenceError, Limits, complete_chat
 from inference.launch import BUNDLED_GEMMA3, BUNDLED_SMOLLM2
 from inference.models import ArenaModel, Endpoint, SamplingPlan
-from inference.selectors import drawable_models, sampling_plan_latest
+from inference.selectors import drawable_candidates, sampling_plan_latest
 
 SMOLLM2_SERVED_ID = "smollm2-135m-instruct"
 GEMMA3_SERVED_ID = "gemma-3-270m"
@@ -121,7 +121,7 @@ def battle_pair_draw(
 ) -> tuple[ArenaModel, ArenaModel]:
     """Two distinct drawable models, among those `ready` to answer (all when None), in random left/right order."""
     rng = rng or random.SystemRandom()
-    candidates = list(drawable_models().filter(endpoints__is_active=True).distinct())
+    candidates = drawable_candidates()
     if ready is not None:
         candidates = [m for m in candidates if m.pk in ready]
     if len(candidates) < 2:
