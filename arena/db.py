@@ -6,10 +6,12 @@ each with its own connection (pooled by psycopg on PostgreSQL), closed or recycl
 cycle would.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from channels.db import DatabaseSyncToAsync
 from django.conf import settings
+from django.db import connections
 
 _executor = ThreadPoolExecutor(max_workers=settings.DB_THREADS, thread_name_prefix="arena-db")
 
@@ -17,3 +19,14 @@ _executor = ThreadPoolExecutor(max_workers=settings.DB_THREADS, thread_name_pref
 def off_loop(func):
     """`await off_loop(func)(*args, **kwargs)` runs func on a database thread."""
     return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_executor)
+
+
+def connections_close() -> None:
+    """Close the connection each database thread holds (before a database is dropped, as the tests' is)."""
+    everyone = threading.Barrier(settings.DB_THREADS)
+
+    def close() -> None:
+        connections.close_all()
+        everyone.wait(timeout=10)  # holds this thread, so that each of the others gets one of these calls
+
+    wait([_executor.submit(close) for _ in range(settings.DB_THREADS)], timeout=30)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import weakref
 from collections import deque
 
@@ -27,23 +28,24 @@ SMOOTHING_SECONDS = 1.0
 
 
 class LoopLag:
-    """Smoothed lateness of one event loop's timers, in seconds."""
+    """Smoothed lateness of one event loop's timers, in seconds. (It keeps no reference to its loop, so
+    the registry below forgets a loop once it is closed and gone.)"""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
         self.seconds = 0.0
         self._last = loop.time()
         loop.call_later(TICK, self._tick, self._last + TICK)
 
     def _tick(self, expected: float) -> None:
-        now = self.loop.time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         late = max(0.0, now - expected)
         # Weighted by the time since the last tick: a loop held up for a second counts for a second.
         keep = math.exp(-(now - self._last) / SMOOTHING_SECONDS)
         self.seconds = keep * self.seconds + (1 - keep) * late
         self._last = now
         metrics.LOOP_LAG.set(self.seconds)
-        self.loop.call_later(TICK, self._tick, now + TICK)
+        loop.call_later(TICK, self._tick, now + TICK)
 
 
 # Turns whose own delay is averaged: those that reached the models in the last WINDOW seconds. With none
@@ -58,30 +60,29 @@ class TurnDelays:
     # A turn still "waiting" after this long was lost track of (it cannot really wait this long): ignored.
     STALE = 60.0
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
+    def __init__(self):
         self.samples: deque[tuple[float, float]] = deque()
         self.waiting: dict[object, float] = {}
 
     def begin(self) -> object:
         """A visitor's message has arrived; returns its ticket for `end`."""
         ticket = object()
-        self.waiting[ticket] = self.loop.time()
+        self.waiting[ticket] = time.monotonic()
         return ticket
 
     def end(self, ticket: object, *, reached_models: bool = True) -> None:
         """The turn can ask the models now (its delay is noted), or it ended before that."""
         received = self.waiting.pop(ticket, None)
         if received is not None and reached_models:
-            self.note(self.loop.time() - received)
+            self.note(time.monotonic() - received)
 
     def note(self, seconds: float) -> None:
-        self.samples.append((self.loop.time(), seconds))
+        self.samples.append((time.monotonic(), seconds))
         metrics.TURN_DELAY.set(self.recent())
 
     def recent(self) -> float:
         """The larger of: the mean delay of the turns that got through lately, the oldest wait now."""
-        now = self.loop.time()
+        now = time.monotonic()
         while self.samples and self.samples[0][0] < now - WINDOW:
             self.samples.popleft()
         done = sum(seconds for _, seconds in self.samples) / len(self.samples) if self.samples else 0.0
@@ -98,7 +99,7 @@ def _watch() -> tuple[LoopLag, TurnDelays]:
     loop = asyncio.get_running_loop()
     watched = _monitors.get(loop)
     if watched is None:
-        watched = _monitors[loop] = (LoopLag(loop), TurnDelays(loop))
+        watched = _monitors[loop] = (LoopLag(loop), TurnDelays())
     return watched
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import statistics
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from arena.processes import free_port, wait_for_http  # noqa: E402
+from tests.load_driver import battle_run, visitors_issue, vote_cast  # noqa: E402
 
 PROMPTS = [
     "Name three primary colours.",
@@ -42,54 +42,18 @@ PROMPTS = [
 
 
 async def visitor(web_url: str, stop_at: float, results: list[dict], number: int) -> None:
-    """One visitor: a session, then battles back to back until stop_at."""
-    import websockets
-
-    async with httpx.AsyncClient(base_url=web_url, timeout=30) as client:
-        await client.get("/")
-        await client.post("/api/session", headers={"X-CSRFToken": client.cookies["csrftoken"]})
-        cookies = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-        csrf = client.cookies["csrftoken"]
-        ws_url = web_url.replace("http://", "ws://") + "/ws/battle/"
+    """One visitor: a session, then battles back to back until stop_at, each voted on when it can be."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        [arena_visitor] = await visitors_issue(client, web_url, 1)
         count = 0
         while time.monotonic() < stop_at:
             prompt = PROMPTS[(number + count) % len(PROMPTS)]
             count += 1
-            result = {"ttft": {}, "errors": [], "restarts": 0}
-            try:
-                async with websockets.connect(
-                    ws_url, additional_headers={"Cookie": cookies, "Origin": web_url}
-                ) as socket:
-                    began = time.monotonic()
-                    await socket.send(json.dumps({"type": "start", "prompt": prompt}))
-                    while True:
-                        event = json.loads(await asyncio.wait_for(socket.recv(), 180))
-                        kind = event["type"]
-                        if kind == "turn_started":
-                            turn, version = event["turn"], event["version"]
-                        elif kind == "delta":
-                            for side in event["text"]:
-                                result["ttft"].setdefault(side, time.monotonic() - began)
-                        elif kind == "side_restart":
-                            result["restarts"] += 1
-                        elif kind == "side_error":
-                            result["errors"].append(event["message"])
-                        elif kind in {"error", "busy"}:
-                            result["errors"].append(f"{kind}: {event['message']}")
-                            break
-                        elif kind == "turn_done":
-                            result["voteable"] = event["voteable"]
-                            battle_id = event["battle_id"]
-                            break
-            except Exception as exc:  # noqa: BLE001 - a closed socket is a failed battle, counted
-                result["errors"].append(f"socket: {exc!r}")
-            if result.get("voteable"):
-                vote = await client.post(
-                    f"/api/battles/{battle_id}/vote", json={"outcome": "tie", "turn": turn, "version": version},
-                    headers={"X-CSRFToken": csrf},
-                )  # fmt: skip
-                result["voted"] = vote.status_code == 200
-            result["ok"] = bool(result.get("voteable") and result.get("voted"))
+            battle = await battle_run(web_url, arena_visitor, prompt, timeout=240)
+            result = {"ttft": battle.ttft, "errors": battle.errors, "restarts": battle.restarts}
+            if battle.ok:
+                result["voted"] = (await vote_cast(client, web_url, arena_visitor, battle, "tie")).status_code == 200
+            result["ok"] = bool(battle.ok and result.get("voted"))
             results.append(result)
 
 

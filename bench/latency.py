@@ -23,6 +23,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.load_driver import battle_run, visitors_issue  # noqa: E402
+
 PROMPTS = [
     "Name three primary colours.",
     "What is the capital of Italy?",
@@ -55,27 +57,12 @@ async def ttft_direct(
 
 async def ttft_arena(web_url: str, prompt: str) -> tuple[str, dict[str, float]]:
     """The battle id and, per side, the time from sending the prompt to that side's first token."""
-    import websockets
-
     async with httpx.AsyncClient(timeout=30) as client:
-        await client.get(web_url + "/")
-        await client.post(web_url + "/api/session", headers={"X-CSRFToken": client.cookies["csrftoken"]})
-        session = client.cookies["sessionid"]
-    ws_url = web_url.replace("http://", "ws://") + "/ws/battle/"
-    headers = {"Cookie": f"sessionid={session}", "Origin": web_url}
-    async with websockets.connect(ws_url, additional_headers=headers) as socket:
-        started = time.perf_counter()
-        await socket.send(json.dumps({"type": "start", "prompt": prompt}))
-        first: dict[str, float] = {}
-        while True:
-            event = json.loads(await socket.recv())
-            if event["type"] == "delta":
-                for side in event["text"]:
-                    first.setdefault(side, time.perf_counter() - started)
-            if event["type"] == "error":
-                raise RuntimeError(event["message"])
-            if event["type"] == "turn_done":
-                return event["battle_id"], first
+        [visitor] = await visitors_issue(client, web_url, 1)
+    battle = await battle_run(web_url, visitor, prompt)
+    if not battle.battle_id or battle.retry_after:
+        raise RuntimeError(battle.error or "the battle did not start")
+    return battle.battle_id, battle.ttft
 
 
 def main() -> None:

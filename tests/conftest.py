@@ -189,3 +189,18 @@ def isolated_task_queue():
 
     app.conf.task_default_queue = f"arena-test-{uuid.uuid4().hex[:8]}"
     yield
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test database, dropped only once the database threads of arena/db.py and psycopg's
+    pool have closed their connections: PostgreSQL refuses to drop a database in use."""
+    yield
+    from django.db import connections
+
+    from arena.db import connections_close
+
+    connections_close()
+    for connection in connections.all():
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()

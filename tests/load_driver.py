@@ -132,8 +132,14 @@ class BattleResult:
     turn: int = 0
     version: int = 0
     ttft: dict[str, float] = field(default_factory=dict)  # per side, seconds from "start" to first delta
-    error: str = ""
+    error: str = ""  # the first of `errors`
+    errors: list[str] = field(default_factory=list)  # every side error, refusal or socket failure, in order
+    restarts: int = 0  # sides that started over on another replica
     retry_after: int = 0  # set when the arena answered "busy": try again after this many seconds
+
+    def failed(self, message: str) -> None:
+        self.errors.append(message)
+        self.error = self.error or message
 
 
 async def visitors_issue(client: httpx.AsyncClient, web_url: str, count: int) -> list[Visitor]:
@@ -180,18 +186,21 @@ async def battle_run(web_url: str, visitor: Visitor, prompt: str, *, timeout: fl
                     elif kind == "delta":
                         for side in event["text"]:
                             result.ttft.setdefault(side, time.perf_counter() - started)
+                    elif kind == "side_restart":
+                        result.restarts += 1
                     elif kind == "busy":
-                        result.error, result.retry_after = event["message"], event["retry_after"]
+                        result.failed(f"busy: {event['message']}")
+                        result.retry_after = event["retry_after"]
                         return result
                     elif kind in {"side_error", "error"}:
-                        result.error = result.error or event.get("message", kind)
+                        result.failed(event.get("message", kind))
                         if kind == "error":
                             return result
                     elif kind == "turn_done":
                         result.ok = event["voteable"] and not result.error
                         return result
     except (TimeoutError, OSError, websockets.WebSocketException) as exc:
-        result.error = result.error or f"{type(exc).__name__}: {exc}"
+        result.failed(f"socket: {type(exc).__name__}: {exc}")
     return result
 
 

@@ -41,3 +41,24 @@ async def test_a_turn_still_waiting_counts_before_it_gets_through_and_a_refused_
     delays.end(refused, reached_models=False)
     delays.end(slow)
     assert len(delays.samples) == 1 and delays.samples[0][1] >= 0.25 and not delays.waiting
+
+
+def test_a_closed_loop_leaves_no_monitor_behind():
+    """One monitor per loop, forgotten with its loop: a process that makes many loops (tests, tools) keeps
+    none of them alive."""
+    import gc
+    import weakref
+
+    async def watch():
+        overload.loop_lag()
+        overload.turn_delays().begin()
+        await asyncio.sleep(0.1)  # a tick or two of the lag timer has run
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(watch())
+    assert loop in overload._monitors
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None  # and with it, its entry in the registry
