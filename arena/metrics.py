@@ -40,6 +40,10 @@ LOOP_LAG = Gauge(
     "arena_event_loop_lag_seconds", "How late each web process's event loop runs (smoothed; the largest).",
     multiprocess_mode="livemax",
 )  # fmt: skip
+CPU_BUSY = Gauge(
+    "arena_web_cpu_busy", "CPU each web process uses, in cores (smoothed over about a second; the largest).",
+    multiprocess_mode="livemax",
+)  # fmt: skip
 TURN_DELAY = Gauge(
     "arena_turn_delay_seconds",
     "Each web process's own delay before a turn can ask the models (mean of the last 2 s; the largest).",

@@ -48,6 +48,28 @@ class LoopLag:
         loop.call_later(TICK, self._tick, now + TICK)
 
 
+class CpuBusy:
+    """Smoothed CPU use of this process (every thread), in cores: the leading sign. A web process nearly
+    always busy is about to run behind, before its loop's timers or its turns show it. A process starved
+    of a core by others (a shared box) does not show here; the delays above catch that."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.cores = 0.0
+        self._last = (loop.time(), time.process_time())
+        loop.call_later(TICK, self._tick)
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        now, cpu = loop.time(), time.process_time()
+        elapsed = now - self._last[0]
+        if elapsed > 0:
+            keep = math.exp(-elapsed / SMOOTHING_SECONDS)
+            self.cores = keep * self.cores + (1 - keep) * (cpu - self._last[1]) / elapsed
+            metrics.CPU_BUSY.set(self.cores)
+        self._last = (now, cpu)
+        loop.call_later(TICK, self._tick)
+
+
 # Turns whose own delay is averaged: those that reached the models in the last WINDOW seconds. With none
 # (nobody admitted lately), the figure is 0, so a refusal never outlives the backlog that caused it.
 WINDOW = 2.0
@@ -90,16 +112,16 @@ class TurnDelays:
         return max(done, max(waits, default=0.0))
 
 
-_monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[LoopLag, TurnDelays]] = (
+_monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[LoopLag, TurnDelays, CpuBusy]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _watch() -> tuple[LoopLag, TurnDelays]:
+def _watch() -> tuple[LoopLag, TurnDelays, CpuBusy]:
     loop = asyncio.get_running_loop()
     watched = _monitors.get(loop)
     if watched is None:
-        watched = _monitors[loop] = (LoopLag(loop), TurnDelays())
+        watched = _monitors[loop] = (LoopLag(loop), TurnDelays(), CpuBusy(loop))
     return watched
 
 
@@ -112,7 +134,12 @@ def turn_delays() -> TurnDelays:
     return _watch()[1]
 
 
-def overloaded(max_delay: float) -> bool:
+def cpu_busy() -> CpuBusy:
+    return _watch()[2]
+
+
+def overloaded(max_delay: float, max_cores: float = 0.0) -> bool:
     """Whether new work should wait: the loop runs, or turns reach the models, more than `max_delay`
-    seconds late (0 turns this off)."""
-    return max_delay > 0 and (loop_lag().seconds > max_delay or turn_delays().recent() > max_delay)
+    seconds late, or the process has been using more than `max_cores` of CPU (0 turns a check off)."""
+    late = max_delay > 0 and (loop_lag().seconds > max_delay or turn_delays().recent() > max_delay)
+    return late or (max_cores > 0 and cpu_busy().cores > max_cores)

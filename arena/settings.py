@@ -239,12 +239,15 @@ INFERENCE_IDLE_TIMEOUT = envfloat("INFERENCE_IDLE_TIMEOUT", 60.0)
 INFERENCE_ANSWER_DEADLINE = envfloat("INFERENCE_ANSWER_DEADLINE", 180.0)
 # Every endpoint's /models is probed this often (seconds) by a beat task; see inference/health.py.
 HEALTH_PROBE_INTERVAL = envfloat("HEALTH_PROBE_INTERVAL", 15.0)
-# Streamed text is sent to the visitor at most this often per side (the first token goes at once).
+# Streamed text is sent to the visitor at most this often per turn, both sides in one frame (a side's first
+# piece goes at once).
 STREAM_FRAME_INTERVAL = envfloat("STREAM_FRAME_INTERVAL", 0.04)
 # A web process running this many seconds behind (its event loop late, or its own part of a turn that
 # slow lately) tells new visitors it is busy instead of making them wait; 0 turns this off
 # (arena/overload.py).
 WEB_MAX_DELAY = envfloat("WEB_MAX_DELAY", 2.0)
+# ...or one that has been using more than this much CPU (cores, about the last second): 0 = off.
+WEB_MAX_CPU = envfloat("WEB_MAX_CPU", 0.0)
 
 # /metrics (Prometheus): staff, `Authorization: Bearer $METRICS_TOKEN`, or requests from this machine. Behind
 # a reverse proxy on the same machine every request looks local: set METRICS_FROM_LOOPBACK=0 there.

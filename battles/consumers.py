@@ -48,7 +48,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(events.error("Please wait until both answers have finished."))
             return
         kind = content.get("type")
-        if kind == "start" and overloaded(settings.WEB_MAX_DELAY):
+        if kind == "start" and overloaded(settings.WEB_MAX_DELAY, settings.WEB_MAX_CPU):
             # Battles already running carry on; a new one would only make every visitor here wait longer.
             metrics.BUSY_REFUSALS.labels(reason="web").inc()
             await self.send_json(events.busy(OVERLOADED_MESSAGE.format(OVERLOAD_RETRY_SECONDS), OVERLOAD_RETRY_SECONDS))

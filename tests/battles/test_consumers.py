@@ -417,7 +417,7 @@ async def test_when_the_drawn_models_are_saturated_the_visitor_is_told_at_once(s
 
 
 async def test_an_overloaded_web_process_tells_new_visitors_it_is_busy_and_starts_nothing(scripted_api, settings):
-    from arena.overload import loop_lag, turn_delays
+    from arena.overload import cpu_busy, loop_lag, turn_delays
 
     await register("model-one", scripted_api.url("ok"))
     await register("model-two", scripted_api.url("ok"))
@@ -434,6 +434,11 @@ async def test_an_overloaded_web_process_tells_new_visitors_it_is_busy_and_start
     assert await collect_turn(communicator) == busy
     assert await database_sync_to_async(Battle.objects.count)() == 0
     turn_delays().samples.clear()  # as once the last slow turn is older than the window
+    settings.WEB_MAX_CPU = 0.8
+    cpu_busy().cores = 0.95  # nearly a whole core busy for the last second: about to run behind
+    await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
+    assert await collect_turn(communicator) == busy
+    cpu_busy().cores = 0.0
     await communicator.send_json_to({"type": "start", "prompt": "Hello?"})
     assert (await collect_turn(communicator))[-1]["voteable"] is True
     # That turn's own delay was noted, and was short.
