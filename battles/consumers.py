@@ -9,6 +9,7 @@ from arena import metrics
 from arena.db import off_loop
 from arena.overload import loop_lag, overloaded, turn_delays
 from battles import events, services
+from battles.selectors import battle_state
 from battles.streaming import turn_answer_both
 from battles.visitors import session_is_issued
 from inference import routing
@@ -16,6 +17,11 @@ from inference.selectors import drawable_replicas
 
 OVERLOADED_MESSAGE = "The arena is very busy right now. Please try again in {} seconds."
 OVERLOAD_RETRY_SECONDS = 5
+
+
+def _vote_and_reveal(**vote) -> dict:
+    """Record the vote; the battle as its voter may now see it (the models named)."""
+    return battle_state(services.vote_record(**vote).battle)
 
 
 class BattleConsumer(AsyncJsonWebsocketConsumer):
@@ -48,6 +54,9 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(events.error("Please wait until both answers have finished."))
             return
         kind = content.get("type")
+        if kind == "vote":
+            await self._vote(content)
+            return
         if kind == "start" and overloaded(settings.WEB_MAX_DELAY, settings.WEB_MAX_CPU):
             # Battles already running carry on; a new one would only make every visitor here wait longer.
             metrics.BUSY_REFUSALS.labels(reason="web").inc()
@@ -78,6 +87,19 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         finally:
             if ticket is not None:
                 delays.end(ticket, reached_models=False)
+
+    async def _vote(self, content) -> None:
+        """A vote on the socket the battle streamed over: the checks and the record of the HTTP vote, without
+        a request of its own (a vote through Django's HTTP stack costs about twice the CPU)."""
+        try:
+            revealed = await off_loop(_vote_and_reveal)(
+                battle_id=content.get("battle_id"), visitor=self.visitor, outcome=content.get("outcome"),
+                turn=content.get("turn"), version=content.get("version"),
+            )  # fmt: skip
+        except services.BattleError as exc:
+            await self.send_json(events.error(str(exc)))
+            return
+        await self.send_json(events.voted(revealed))
 
     async def _turn_make(self, kind, content) -> services.TurnStream | None:
         """The new turn, or None once the visitor has been told why not."""

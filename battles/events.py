@@ -22,6 +22,16 @@ class RegenerateMessage(TypedDict):
     battle_id: str
 
 
+class VoteMessage(TypedDict):
+    """The same vote as POST /api/battles/<id>/vote, on the socket the battle streamed over."""
+
+    type: Literal["vote"]
+    battle_id: str
+    outcome: str
+    turn: int
+    version: int
+
+
 # Server -> visitor
 class TurnStartedEvent(TypedDict):
     type: Literal["turn_started"]
@@ -71,6 +81,13 @@ class TurnDoneEvent(TypedDict):
     type: Literal["turn_done"]
     battle_id: str
     voteable: bool
+
+
+class VotedEvent(TypedDict):
+    """The vote is recorded; `battle` is what POST /api/battles/<id>/vote answers (names revealed)."""
+
+    type: Literal["voted"]
+    battle: dict
 
 
 class ErrorEvent(TypedDict):
@@ -125,3 +142,7 @@ def error(message: str) -> ErrorEvent:
 
 def busy(message: str, retry_after: int) -> BusyEvent:
     return {"type": "busy", "message": message, "retry_after": retry_after}
+
+
+def voted(battle: dict) -> VotedEvent:
+    return {"type": "voted", "battle": battle}

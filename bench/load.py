@@ -16,8 +16,9 @@ Printed per level:
   CPU use         of the web processes, the scripted server, this driver (the load generator) and the
                   whole machine (PostgreSQL and Redis included), in cores, so it is plain which resource
                   sets the ceiling on this machine
-After each level, its battles (up to 500) are voted on over HTTP, 64 at a time: votes recorded per
-second and web CPU per vote. A level with more than 5% failures ends that ramp (the ceiling).
+After each level, its battles (up to 500) are voted on, half over HTTP (64 requests at a time) and half
+on the visitors' sockets as the page votes (64 visitors at a time): votes recorded per second and web CPU
+per vote, for each way. A level with more than 5% failures ends that ramp (the ceiling).
 
 Works in a PostgreSQL database of its own (created on the server DATABASE_URL names, dropped after) and the
 Redis REDIS_URL names (an embedded one when unset), with the visitor budgets lifted.
@@ -146,7 +147,7 @@ async def level_run(args, web_url: str, scripted_url: str, visitors, level: int,
 
 
 async def votes_run(web_url, client, pairs) -> tuple[float, int, int]:
-    """Vote on every battle, 64 at a time; returns votes/s, votes recorded, votes refused or lost."""
+    """Vote on every battle over HTTP, 64 at a time; returns votes/s, votes recorded, votes refused or lost."""
     import httpx
 
     from tests.load_driver import vote_cast
@@ -165,6 +166,30 @@ async def votes_run(web_url, client, pairs) -> tuple[float, int, int]:
     elapsed = time.perf_counter() - started
     recorded = statuses.count(200)
     return recorded / elapsed, recorded, len(statuses) - recorded
+
+
+async def votes_on_sockets_run(web_url, pairs) -> tuple[float, int, int]:
+    """Vote on every battle over its visitor's socket, as the page does (64 visitors at a time, each voting
+    on its battles one after another); returns votes/s, votes recorded, votes refused or lost."""
+    from tests.load_driver import votes_on_socket
+
+    by_visitor: dict[str, tuple[object, list]] = {}
+    for visitor, battle in pairs:
+        by_visitor.setdefault(visitor.session, (visitor, []))[1].append(battle)
+    limit = asyncio.Semaphore(64)
+
+    async def one(visitor, battles) -> int:
+        async with limit:
+            try:
+                return await votes_on_socket(web_url, visitor, battles)
+            except OSError:
+                return 0
+
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(one(visitor, battles) for visitor, battles in by_visitor.values()))
+    elapsed = time.perf_counter() - started
+    recorded = sum(counts)
+    return recorded / elapsed, recorded, len(pairs) - recorded
 
 
 def print_row(processes: int, row: dict) -> None:
@@ -210,15 +235,19 @@ async def ramp(args, env, scratch, scripted_url, server, processes_count):
                 print_row(processes_count, row)
                 rows.append(row)
                 # Then (up to --votes of) the level's battles are voted on at once: votes/s.
-                web_before = group_cpu_seconds(web.pid)
-                votes_per_s, recorded, refused = await votes_run(web_url, client, done[: args.votes])
-                vote_cpu = 1000 * (group_cpu_seconds(web.pid) - web_before) / max(1, recorded)
-                row["votes"] = (votes_per_s, recorded, refused)
-                print(
-                    f"      votes: {votes_per_s:6.1f}/s ({recorded} recorded, {refused} refused or lost), "
-                    f"web {vote_cpu:.1f} ms CPU per vote",
-                    flush=True,
-                )
+                # Half over HTTP (POST /api/battles/<id>/vote), half over the visitors' sockets (the page's way).
+                to_vote = done[: args.votes]
+                for way, votes in (("HTTP", votes_run(web_url, client, to_vote[::2])),
+                                   ("socket", votes_on_sockets_run(web_url, to_vote[1::2]))):  # fmt: skip
+                    web_before = group_cpu_seconds(web.pid)
+                    votes_per_s, recorded, refused = await votes
+                    vote_cpu = 1000 * (group_cpu_seconds(web.pid) - web_before) / max(1, recorded)
+                    row[f"votes {way}"] = (votes_per_s, recorded, refused)
+                    print(
+                        f"      votes ({way}): {votes_per_s:6.1f}/s ({recorded} recorded, {refused} refused or "
+                        f"lost), web {vote_cpu:.1f} ms CPU per vote",
+                        flush=True,
+                    )
                 if row["failures"] > 0.05 * row["battles"]:
                     print(f"  ceiling: more than 5% of the battles at {level} failed; stopping this ramp", flush=True)
                     break
@@ -314,9 +343,13 @@ def summary(results: dict[int, list[dict]]) -> None:
         clean = [r for r in rows if r["failures"] == 0]
         held = max((r["level"] for r in clean), default=0)
         cpu = statistics.median(r["web_ms_per_battle"] for r in rows) if rows else float("nan")
-        votes = statistics.median(r["votes"][0] for r in rows if "votes" in r) if rows else float("nan")
+        votes = {
+            way: statistics.median(r[f"votes {way}"][0] for r in rows if f"votes {way}" in r) if rows else float("nan")
+            for way in ("HTTP", "socket")
+        }
         print(f"  {count} web process(es): held {held} concurrent battles with 0 failures; "
-              f"web CPU per battle {cpu:.1f} ms; votes {votes:.0f}/s")  # fmt: skip
+              f"web CPU per battle {cpu:.1f} ms; votes {votes['HTTP']:.0f}/s over HTTP, "
+              f"{votes['socket']:.0f}/s on the sockets")  # fmt: skip
     if 1 in results and 2 in results:
         one = {r["level"]: r["battles_per_s"] for r in results[1]}
         for row in results[2]:

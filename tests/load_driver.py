@@ -214,6 +214,23 @@ async def vote_cast(
     )
 
 
+async def votes_on_socket(web_url: str, visitor: Visitor, battles: list[BattleResult], outcome: str = "a") -> int:
+    """Vote on each of the visitor's battles over one socket, as the page does once a battle has streamed;
+    returns how many were recorded."""
+    import websockets
+
+    ws_url = web_url.replace("http://", "ws://") + "/ws/battle/"
+    recorded = 0
+    async with websockets.connect(
+        ws_url, additional_headers={"Cookie": visitor.cookie, "Origin": web_url}, compression=None
+    ) as socket:
+        for battle in battles:
+            vote = {"battle_id": battle.battle_id, "outcome": outcome, "turn": battle.turn, "version": battle.version}
+            await socket.send(json.dumps({"type": "vote", **vote}))
+            recorded += json.loads(await socket.recv())["type"] == "voted"
+    return recorded
+
+
 async def direct_first_tokens(base_url: str, count: int, *, stagger: float = 0.0) -> list[float]:
     """Time to first token straight from the scripted server, `count` streams (their starts spread over
     `stagger` seconds), each read to the end: the server's own share of the arena's time to first token

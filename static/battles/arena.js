@@ -1,5 +1,6 @@
-// The arena page: a session issued on the first battle, one WebSocket for prompts and streamed answers, one
-// POST for the vote. Every request has an error path that tells the visitor and re-enables what it should.
+// The arena page: a session issued on the first battle, one WebSocket for prompts, streamed answers and the
+// vote (a POST when the socket has closed). Every request has an error path that tells the visitor and
+// re-enables what it should.
 (function () {
   "use strict";
   const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -149,6 +150,10 @@
       case "blind_broken":
         $("blindness").textContent = event.message;
         break;
+      case "voted":
+        state.busy = false;
+        revealed(event.battle);
+        break;
       case "turn_done":
         state.busy = false;
         state.voteable = event.voteable;
@@ -196,16 +201,17 @@
 
   for (const id of ["vote-a", "vote-b", "vote-tie", "vote-bothbad"]) {
     $(id).addEventListener("click", async (event) => {
-      const outcome = event.currentTarget.dataset.outcome;
+      const vote = { outcome: event.currentTarget.dataset.outcome, turn: state.turn, version: state.version };
       state.busy = true;
       setControls();
+      if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+        // On the socket the battle streamed over ("voted" or "error" comes back on it): half the arena's
+        // work of a vote over HTTP.
+        state.socket.send(JSON.stringify({ type: "vote", battle_id: state.battleId, ...vote }));
+        return;
+      }
       try {
-        const body = await postJSON(`/api/battles/${state.battleId}/vote`, { outcome, turn: state.turn, version: state.version });
-        state.voted = true;
-        $("model-a").textContent = `— ${body.model_a}`;
-        $("model-b").textContent = `— ${body.model_b}`;
-        if (body.counted) notice("Thanks! Your vote is recorded. Type a new prompt or start a new round.", "info");
-        else notice(`Your vote is recorded but not counted: ${body.excluded_reason}`, "info");
+        revealed(await postJSON(`/api/battles/${state.battleId}/vote`, vote));
       } catch (error) {
         notice(error.message);
       } finally {
@@ -213,6 +219,14 @@
         setControls();
       }
     });
+  }
+
+  function revealed(battle) {
+    state.voted = true;
+    $("model-a").textContent = `— ${battle.model_a}`;
+    $("model-b").textContent = `— ${battle.model_b}`;
+    if (battle.counted) notice("Thanks! Your vote is recorded. Type a new prompt or start a new round.", "info");
+    else notice(`Your vote is recorded but not counted: ${battle.excluded_reason}`, "info");
   }
 
   function newRound() {

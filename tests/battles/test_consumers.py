@@ -12,7 +12,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from prometheus_client import REGISTRY
 
 from arena.asgi import application
-from battles.models import Battle, Turn
+from battles.models import Battle, Turn, Vote
 from battles.visitors import ISSUED
 from inference import health
 from inference.models import Endpoint
@@ -118,6 +118,31 @@ async def test_both_answers_stream_and_are_stored_without_naming_a_model(scripte
     )
     assert (battle.endpoint_a.model_id, battle.endpoint_b.model_id) == (battle.model_a_id, battle.model_b_id)
     await communicator.disconnect()
+
+
+async def test_a_vote_on_the_battles_socket_is_recorded_once_and_reveals_the_models(scripted_api):
+    await register("model-left", scripted_api.url("ok"))
+    await register("model-right", scripted_api.url("ok"))
+    communicator, received = await start()
+    battle_id = received[0]["battle_id"]
+    vote = {"type": "vote", "battle_id": battle_id, "outcome": "b", "turn": 0, "version": 1}
+    await communicator.send_json_to(vote)
+    voted = await communicator.receive_json_from(timeout=10)
+    assert voted["type"] == "voted" and voted["battle"]["counted"] is True and voted["battle"]["outcome"] == "b"
+    assert {voted["battle"]["model_a"], voted["battle"]["model_b"]} == {"model-left", "model-right"}
+    await communicator.send_json_to(vote)
+    assert await communicator.receive_json_from(timeout=10) == {
+        "type": "error",
+        "message": "This battle has been voted on; start a new round.",
+    }
+    # Another visitor's socket cannot vote on it.
+    other, _ = await start()
+    await other.send_json_to({**vote, "outcome": "a"})
+    refused = await other.receive_json_from(timeout=10)
+    assert refused["type"] == "error" and "belongs to another visitor" in refused["message"]
+    assert await database_sync_to_async(Vote.objects.filter(battle_id=battle_id).count)() == 1
+    await communicator.disconnect()
+    await other.disconnect()
 
 
 async def test_one_endpoint_down_fails_only_its_own_side(scripted_api):

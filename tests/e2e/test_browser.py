@@ -3,6 +3,7 @@
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -122,16 +123,40 @@ def test_when_every_model_is_busy_the_visitor_sees_a_countdown_and_can_send_agai
 
 
 def test_a_refused_vote_is_explained_and_the_buttons_come_back(answering_models, live_arena, page):
+    """The vote goes over the battle's socket; the arena refuses it (the visitor voted in another tab)."""
     from playwright.sync_api import expect
+
+    from battles import services
+    from battles.models import Battle
 
     page.goto(live_arena + "/")
     page.get_by_test_id("prompt").fill("Hello")
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
-    page.context.clear_cookies(name="csrftoken")  # the CSRF cookie expired: the server answers a 403 page
+    [session] = [c["value"] for c in page.context.cookies() if c["name"] == "sessionid"]
+
+    def vote_elsewhere():  # on a thread of its own: Playwright's loop runs on this one, and Django refuses
+        services.vote_record(battle_id=Battle.objects.get().pk, visitor=services.Visitor.of(session_key=session),
+                             outcome="tie", turn=0, version=1)  # fmt: skip
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(vote_elsewhere).result()
+    page.context.clear_cookies(name="csrftoken")  # over HTTP, this vote would fail for that instead
     page.get_by_test_id("vote-a").click()
-    expect(page.get_by_test_id("notice")).to_contain_text("Your page has expired", timeout=10_000)
+    expect(page.get_by_test_id("notice")).to_contain_text("has been voted on", timeout=10_000)
     expect(page.get_by_test_id("vote-a")).to_be_enabled()
+    assert page.get_by_test_id("model-a").inner_text() == ""
+
+
+def test_an_expired_page_is_explained_and_the_visitor_can_send_again(answering_models, live_arena, page):
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.context.clear_cookies(name="csrftoken")  # the CSRF cookie expired: the server answers a 403 page
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Your page has expired", timeout=10_000)
+    expect(page.get_by_test_id("send")).to_be_enabled()
     assert page.get_by_test_id("model-a").inner_text() == ""
 
 
