@@ -58,10 +58,12 @@ def replicas_by_model(model_ids: list[int] | None = None, *, drawable_only: bool
 
 async def drawable_replicas() -> dict[int, list[Replica]]:
     """`replicas_by_model()` of the drawable models, cached per process for a few seconds."""
+    now = time.monotonic()
     cached = _cache.get("drawable")
-    if cached is None or time.monotonic() - cached[0] > FLEET_CACHE_SECONDS:
-        _cache["drawable"] = (time.monotonic(), await off_loop(replicas_by_model)())
-    return _cache["drawable"][1]
+    if cached is None or now - cached[0] > FLEET_CACHE_SECONDS:
+        cached = (now, await off_loop(replicas_by_model)())
+        _cache["drawable"] = cached  # (a save in another thread may clear the cache at any moment)
+    return cached[1]
 
 
 def drawable_candidates() -> list[ArenaModel]:
