@@ -350,8 +350,8 @@ async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: 
             await watch.tell(services.IDENTITY_QUESTION_REASON)
         coalescer = DeltaCoalescer(send, settings.STREAM_FRAME_INTERVAL)
         endpoints = await asyncio.gather(*(answer_side(plan, side, send, watch, coalescer) for side in plan.sides))
-        await coalescer.close()
         served_by = {side.side: endpoint for side, endpoint in zip(plan.sides, endpoints, strict=True) if endpoint}
+        await coalescer.close()
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - a fault before the sides started: both fail, the turn still ends
