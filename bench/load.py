@@ -17,8 +17,8 @@ Printed per level:
                   whole machine (PostgreSQL and Redis included), in cores, so it is plain which resource
                   sets the ceiling on this machine
 After each level, its battles (up to 500) are voted on, half over HTTP (64 requests at a time) and half
-on the visitors' sockets as the page votes (64 visitors at a time): votes recorded per second and web CPU
-per vote, for each way. A level with more than 5% failures ends that ramp (the ceiling).
+on the visitors' sockets as the page votes, on a socket already open (64 visitors at a time): votes
+recorded per second and web CPU per vote while they were cast, for each way. A level with more than 5% failures ends that ramp (the ceiling).
 
 Works in a PostgreSQL database of its own (created on the server DATABASE_URL names, dropped after) and the
 Redis REDIS_URL names (an embedded one when unset), with the visitor budgets lifted.
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -146,8 +147,9 @@ async def level_run(args, web_url: str, scripted_url: str, visitors, level: int,
     return row, done
 
 
-async def votes_run(web_url, client, pairs) -> tuple[float, int, int]:
-    """Vote on every battle over HTTP, 64 at a time; returns votes/s, votes recorded, votes refused or lost."""
+async def votes_run(web_url, client, pairs, web_group: int) -> tuple[float, int, int, float]:
+    """Vote on every battle over HTTP, 64 at a time; returns votes/s, votes recorded, votes refused or lost,
+    and the web processes' CPU seconds meanwhile."""
     import httpx
 
     from tests.load_driver import vote_cast
@@ -161,35 +163,37 @@ async def votes_run(web_url, client, pairs) -> tuple[float, int, int]:
             except httpx.TransportError:  # the connection went away: this vote did not get through
                 return 0
 
-    started = time.perf_counter()
+    cpu, started = group_cpu_seconds(web_group), time.perf_counter()
     statuses = await asyncio.gather(*(one(v, b) for v, b in pairs))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, group_cpu_seconds(web_group) - cpu
     recorded = statuses.count(200)
-    return recorded / elapsed, recorded, len(statuses) - recorded
+    return recorded / elapsed, recorded, len(statuses) - recorded, cpu
 
 
-async def votes_on_sockets_run(web_url, pairs) -> tuple[float, int, int]:
-    """Vote on every battle over its visitor's socket, as the page does (64 visitors at a time, each voting
-    on its battles one after another); returns votes/s, votes recorded, votes refused or lost."""
-    from tests.load_driver import votes_on_socket
+async def votes_on_sockets_run(web_url, pairs, web_group: int) -> tuple[float, int, int, float]:
+    """Vote on every battle over its visitor's socket, as the page does: the sockets are open first (the
+    page votes on the socket its battle streamed over), then the votes are timed, 64 visitors at a time,
+    each voting on its battles one after another. Returns what votes_run returns."""
+    from tests.load_driver import battle_socket, vote_on_socket
 
     by_visitor: dict[str, tuple[object, list]] = {}
     for visitor, battle in pairs:
         by_visitor.setdefault(visitor.session, (visitor, []))[1].append(battle)
-    limit = asyncio.Semaphore(64)
+    async with contextlib.AsyncExitStack() as sockets:
+        opened = []
+        for visitor, battles in by_visitor.values():  # one after another: not timed
+            opened.append((await sockets.enter_async_context(battle_socket(web_url, visitor)), battles))
+        limit = asyncio.Semaphore(64)
 
-    async def one(visitor, battles) -> int:
-        async with limit:
-            try:
-                return await votes_on_socket(web_url, visitor, battles)
-            except OSError:
-                return 0
+        async def one(socket, battles) -> int:
+            async with limit:
+                return sum([await vote_on_socket(socket, battle) for battle in battles])
 
-    started = time.perf_counter()
-    counts = await asyncio.gather(*(one(visitor, battles) for visitor, battles in by_visitor.values()))
-    elapsed = time.perf_counter() - started
+        cpu, started = group_cpu_seconds(web_group), time.perf_counter()
+        counts = await asyncio.gather(*(one(socket, battles) for socket, battles in opened))
+        elapsed, cpu = time.perf_counter() - started, group_cpu_seconds(web_group) - cpu
     recorded = sum(counts)
-    return recorded / elapsed, recorded, len(pairs) - recorded
+    return recorded / elapsed, recorded, len(pairs) - recorded, cpu
 
 
 def print_row(processes: int, row: dict) -> None:
@@ -237,11 +241,10 @@ async def ramp(args, env, scratch, scripted_url, server, processes_count):
                 # Then (up to --votes of) the level's battles are voted on at once: votes/s.
                 # Half over HTTP (POST /api/battles/<id>/vote), half over the visitors' sockets (the page's way).
                 to_vote = done[: args.votes]
-                for way, votes in (("HTTP", votes_run(web_url, client, to_vote[::2])),
-                                   ("socket", votes_on_sockets_run(web_url, to_vote[1::2]))):  # fmt: skip
-                    web_before = group_cpu_seconds(web.pid)
-                    votes_per_s, recorded, refused = await votes
-                    vote_cpu = 1000 * (group_cpu_seconds(web.pid) - web_before) / max(1, recorded)
+                for way, votes in (("HTTP", votes_run(web_url, client, to_vote[::2], web.pid)),
+                                   ("socket", votes_on_sockets_run(web_url, to_vote[1::2], web.pid))):  # fmt: skip
+                    votes_per_s, recorded, refused, web_cpu = await votes
+                    vote_cpu = 1000 * web_cpu / max(1, recorded)
                     row[f"votes {way}"] = (votes_per_s, recorded, refused)
                     print(
                         f"      votes ({way}): {votes_per_s:6.1f}/s ({recorded} recorded, {refused} refused or "

@@ -164,16 +164,24 @@ async def visitors_issue(client: httpx.AsyncClient, web_url: str, count: int) ->
     return await asyncio.gather(*(limited() for _ in range(count)))
 
 
+def battle_socket(web_url: str, visitor: Visitor):
+    """The visitor's battle WebSocket, as the page opens it (`async with battle_socket(...) as socket`)."""
+    import websockets
+
+    ws_url = web_url.replace("http://", "ws://") + "/ws/battle/"
+    return websockets.connect(
+        ws_url, additional_headers={"Cookie": visitor.cookie, "Origin": web_url}, compression=None
+    )
+
+
 async def battle_run(web_url: str, visitor: Visitor, prompt: str, *, timeout: float = 120.0) -> BattleResult:
     """One battle over the real WebSocket: start, read both answers to the end."""
     import websockets
 
-    ws_url = web_url.replace("http://", "ws://") + "/ws/battle/"
-    headers = {"Cookie": visitor.cookie, "Origin": web_url}
     result = BattleResult(ok=False)
     try:
         async with asyncio.timeout(timeout):
-            async with websockets.connect(ws_url, additional_headers=headers, compression=None) as socket:
+            async with battle_socket(web_url, visitor) as socket:
                 started = time.perf_counter()
                 await socket.send(json.dumps({"type": "start", "prompt": prompt}))
                 async for message in socket:
@@ -214,21 +222,11 @@ async def vote_cast(
     )
 
 
-async def votes_on_socket(web_url: str, visitor: Visitor, battles: list[BattleResult], outcome: str = "a") -> int:
-    """Vote on each of the visitor's battles over one socket, as the page does once a battle has streamed;
-    returns how many were recorded."""
-    import websockets
-
-    ws_url = web_url.replace("http://", "ws://") + "/ws/battle/"
-    recorded = 0
-    async with websockets.connect(
-        ws_url, additional_headers={"Cookie": visitor.cookie, "Origin": web_url}, compression=None
-    ) as socket:
-        for battle in battles:
-            vote = {"battle_id": battle.battle_id, "outcome": outcome, "turn": battle.turn, "version": battle.version}
-            await socket.send(json.dumps({"type": "vote", **vote}))
-            recorded += json.loads(await socket.recv())["type"] == "voted"
-    return recorded
+async def vote_on_socket(socket, battle: BattleResult, outcome: str = "a") -> bool:
+    """Vote on the battle over an open battle socket, as the page does; whether it was recorded."""
+    vote = {"battle_id": battle.battle_id, "outcome": outcome, "turn": battle.turn, "version": battle.version}
+    await socket.send(json.dumps({"type": "vote", **vote}))
+    return json.loads(await socket.recv())["type"] == "voted"
 
 
 async def direct_first_tokens(base_url: str, count: int, *, stagger: float = 0.0) -> list[float]:

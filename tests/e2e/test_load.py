@@ -13,7 +13,7 @@ from arena.processes import free_port
 from battles.models import Battle, Vote
 from inference.models import ArenaModel, Endpoint
 from tests.conftest import serving
-from tests.load_driver import battle_run, visitors_issue, vote_cast, votes_on_socket
+from tests.load_driver import battle_run, battle_socket, visitors_issue, vote_cast, vote_on_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,11 +58,15 @@ def test_concurrent_battles_on_two_web_processes_all_complete_and_each_vote_coun
 
             # Each visitor votes twice at once, over HTTP and on a socket (which may land on the other
             # process): one must count, the other be refused.
-            async def twice(visitor, battle) -> tuple[int, int]:
-                response, on_socket = await asyncio.gather(
-                    vote_cast(client, web_url, visitor, battle, "a"), votes_on_socket(web_url, visitor, [battle], "b")
+            async def on_socket(visitor, battle) -> bool:
+                async with battle_socket(web_url, visitor) as socket:
+                    return await vote_on_socket(socket, battle, "b")
+
+            async def twice(visitor, battle) -> tuple[int, bool]:
+                response, recorded = await asyncio.gather(
+                    vote_cast(client, web_url, visitor, battle, "a"), on_socket(visitor, battle)
                 )
-                return response.status_code, on_socket
+                return response.status_code, recorded
 
             votes = await asyncio.gather(*(twice(v, b) for v, b in zip(visitors, battles, strict=True)))
             return battles, votes
@@ -71,7 +75,7 @@ def test_concurrent_battles_on_two_web_processes_all_complete_and_each_vote_coun
     assert all(b.ok for b in battles), [b.error for b in battles if not b.ok]
     assert all(set(b.ttft) == {"a", "b"} for b in battles)
     # Per battle, exactly one of the two got through: (200, refused on the socket) or (400, recorded).
-    assert set(votes) <= {(200, 0), (400, 1)} and len(votes) == BATTLES, votes
+    assert set(votes) <= {(200, False), (400, True)} and len(votes) == BATTLES, votes
     assert Battle.objects.count() == BATTLES
     assert Vote.objects.count() == BATTLES
     assert {str(pk) for pk in Vote.objects.values_list("battle_id", flat=True)} == {b.battle_id for b in battles}
