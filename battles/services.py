@@ -297,7 +297,7 @@ def vote_record(*, battle_id, visitor: Visitor, outcome: object, turn: object, v
         raise BattleError(f"Unknown vote {outcome!r}; choose one of: {', '.join(Vote.Outcome.values)}.")
     battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True)
     prefetch_related_objects([battle], "turns")  # read once for every check and snapshot below
-    _require_open(battle)
+    # A second vote is refused by the unique battle of a vote (below), not by a query of its own first.
     if _streaming(battle):
         raise BattleError("An answer is still being written; please vote once both answers have finished.")
     last = turn_last(battle)
