@@ -8,7 +8,7 @@
   const config = document.getElementById("arena").dataset;
   const promptMaxChars = Number(config.promptMaxChars);
   const state = {
-    battleId: null, turn: null, version: null, voted: false, busy: false, voteable: false,
+    battleId: null, turn: null, version: null, voted: false, busy: false, voting: false, voteable: false,
     socket: null, current: {}, retryTimer: null, retryUntil: 0,
   };
 
@@ -70,7 +70,13 @@
       socket.onclose = () => {
         state.socket = null;
         if (!opened) reject(new Error("Could not connect to the arena. Reload the page."));
-        if (state.busy) { state.busy = false; notice("The connection was lost. Regenerate or start a new round."); setControls(); }
+        if (state.busy) {
+          state.busy = false;
+          notice(state.voting ? "The connection was lost before your vote was confirmed. Please vote again."
+            : "The connection was lost. Regenerate or start a new round.");
+          setControls();
+        }
+        state.voting = false;
       };
       socket.onmessage = (message) => {
         try { handle(JSON.parse(message.data)); } catch (error) { console.error(error); }
@@ -151,7 +157,7 @@
         $("blindness").textContent = event.message;
         break;
       case "voted":
-        state.busy = false;
+        state.busy = state.voting = false;
         revealed(event.battle);
         break;
       case "turn_done":
@@ -164,7 +170,7 @@
         startRetryCountdown(event.retry_after, event.message);
         break;
       case "error":
-        state.busy = false;
+        state.busy = state.voting = false;
         notice(event.message);
         break;
     }
@@ -207,6 +213,7 @@
       if (state.socket && state.socket.readyState === WebSocket.OPEN) {
         // On the socket the battle streamed over ("voted" or "error" comes back on it): half the arena's
         // work of a vote over HTTP.
+        state.voting = true;
         state.socket.send(JSON.stringify({ type: "vote", battle_id: state.battleId, ...vote }));
         return;
       }
