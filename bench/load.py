@@ -18,7 +18,8 @@ Printed per level:
                   sets the ceiling on this machine
 After each level, its battles (up to 500) are voted on, half over HTTP (64 requests at a time) and half
 on the visitors' sockets as the page votes, on a socket already open (64 visitors at a time): votes
-recorded per second and web CPU per vote while they were cast, for each way. A level with more than 5% failures ends that ramp (the ceiling).
+recorded per second and web CPU per vote while they were cast, for each way. A level with more than 5%
+failures ends that ramp (the ceiling).
 
 Works in a PostgreSQL database of its own (created on the server DATABASE_URL names, dropped after) and the
 Redis REDIS_URL names (an embedded one when unset), with the visitor budgets lifted.
