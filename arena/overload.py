@@ -27,6 +27,13 @@ TICK = 0.05
 SMOOTHING_SECONDS = 1.0
 
 
+def _smoothed(previous: float, sample: float, elapsed: float) -> float:
+    """An exponential moving average weighted by the time since the last sample: a loop held up for a
+    second counts for a second."""
+    keep = math.exp(-elapsed / SMOOTHING_SECONDS)
+    return keep * previous + (1 - keep) * sample
+
+
 class LoopLag:
     """Smoothed lateness of one event loop's timers, in seconds. (It keeps no reference to its loop, so
     the registry below forgets a loop once it is closed and gone.)"""
@@ -39,10 +46,7 @@ class LoopLag:
     def _tick(self, expected: float) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        late = max(0.0, now - expected)
-        # Weighted by the time since the last tick: a loop held up for a second counts for a second.
-        keep = math.exp(-(now - self._last) / SMOOTHING_SECONDS)
-        self.seconds = keep * self.seconds + (1 - keep) * late
+        self.seconds = _smoothed(self.seconds, max(0.0, now - expected), now - self._last)
         self._last = now
         metrics.LOOP_LAG.set(self.seconds)
         loop.call_later(TICK, self._tick, now + TICK)
@@ -63,8 +67,7 @@ class CpuBusy:
         now, cpu = loop.time(), time.process_time()
         elapsed = now - self._last[0]
         if elapsed > 0:
-            keep = math.exp(-elapsed / SMOOTHING_SECONDS)
-            self.cores = keep * self.cores + (1 - keep) * (cpu - self._last[1]) / elapsed
+            self.cores = _smoothed(self.cores, (cpu - self._last[1]) / elapsed, elapsed)
             metrics.CPU_BUSY.set(self.cores)
         self._last = (now, cpu)
         loop.call_later(TICK, self._tick)

@@ -26,6 +26,7 @@ from battles.selectors import (
     battle_turns,
     leak_detector,
     turn_last,
+    turns_answered,
 )
 from battles.signals import vote_recorded
 from inference.context import prompt_fits
@@ -281,8 +282,7 @@ def stream_release(*, battle_id, stream_id: str, served_by: dict[str, int] | Non
 
 
 def battle_is_voteable(battle: Battle) -> bool:
-    turns = battle_turns(battle)
-    return bool(turns) and all(t.status_a == t.status_b == Turn.Status.DONE for t in turns)
+    return turns_answered(battle_turns(battle))
 
 
 def _version_number(value: object) -> int | None:
