@@ -229,16 +229,14 @@ async def vote_on_socket(socket, battle: BattleResult, outcome: str = "a") -> bo
     return json.loads(await socket.recv())["type"] == "voted"
 
 
-async def direct_first_tokens(base_url: str, count: int, *, stagger: float = 0.0) -> list[float]:
-    """Time to first token straight from the scripted server, `count` streams (their starts spread over
-    `stagger` seconds), each read to the end: the server's own share of the arena's time to first token
-    under the same load."""
+async def direct_first_tokens(base_url: str, count: int) -> list[float]:
+    """Time to first token straight from the scripted server, `count` streams at once, each read to the
+    end: the server's own share of the arena's time to first token under the same load."""
     limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
     payload = {"model": "scripted", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
 
-        async def one(i: int) -> float:
-            await asyncio.sleep(i * stagger / count)
+        async def one() -> float:
             started = time.perf_counter()
             first = None
             async with client.stream("POST", base_url + "/chat/completions", json=payload) as response:
@@ -247,7 +245,7 @@ async def direct_first_tokens(base_url: str, count: int, *, stagger: float = 0.0
                         first = time.perf_counter() - started
             return first
 
-        return await asyncio.gather(*(one(i) for i in range(count)))
+        return await asyncio.gather(*(one() for _ in range(count)))
 
 
 def percentile(values: list[float], q: float) -> float:
