@@ -77,26 +77,30 @@ def _key(endpoint_id: int) -> str:
 
 
 async def replica_states(replicas: list[Replica]) -> list[ReplicaState]:
-    """Health and in-flight count of each replica, in two round trips at most."""
+    """Health and in-flight count of each replica, in one round trip."""
     if not replicas:
         return []
     ids = [replica.endpoint_id for replica in replicas]
-    healths = await health.health_of(ids)
     now = time.time()
     try:
 
-        async def count(client):
+        async def read(client):
             async with client.pipeline(transaction=False) as pipe:
                 for endpoint_id in ids:
+                    health.queue_read(pipe, endpoint_id)
                     pipe.zcount(_key(endpoint_id), now, "+inf")
                 return await pipe.execute()
 
-        counts = await shared_state.run(count)
+        rows = await shared_state.run(read)
+        healths = [health.from_read(row) for row in rows[0::2]]
+        counts = rows[1::2]
     except SharedStateDown:
+        local = health.local_health(ids)
+        healths = [local[endpoint_id] for endpoint_id in ids]
         counts = [_local_in_flight[endpoint_id] for endpoint_id in ids]
     return [
-        ReplicaState(replica, healths[replica.endpoint_id], int(in_flight))
-        for replica, in_flight in zip(replicas, counts, strict=True)
+        ReplicaState(replica, replica_health, int(in_flight))
+        for replica, replica_health, in_flight in zip(replicas, healths, counts, strict=True)
     ]
 
 
