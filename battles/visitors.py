@@ -4,6 +4,8 @@ A session key the arena did not issue (a made-up cookie) loads as an empty sessi
 own a battle or spend a budget of its own.
 """
 
+from importlib import import_module
+
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
@@ -14,6 +16,12 @@ ISSUED = "arena_visitor"
 
 class SessionRefused(Exception):
     """Too many new sessions from one address; the message is safe to show."""
+
+
+def session_of_cookies(cookies: dict[str, str]) -> SessionBase:
+    """The session a request's cookies name (loaded from the store when first read)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    return store(cookies.get(settings.SESSION_COOKIE_NAME))
 
 
 def session_is_issued(session: SessionBase) -> bool:
