@@ -8,7 +8,8 @@ and a visitor who starts a battle waits seconds for the first token. Two delays 
   models can be asked (checks, the draw, the database writes and reads, queued behind everyone else's
   on the database threads and the GIL, which the loop's timers do not see).
 New battles are refused, with a plain "busy" message, while either is above WEB_MAX_DELAY; battles
-already running carry on.
+already running carry on. Before that, a busy process sends streamed text in fewer, larger frames
+(frame_interval).
 """
 
 from __future__ import annotations
@@ -146,3 +147,18 @@ def overloaded(max_delay: float, max_cores: float = 0.0) -> bool:
     seconds late, or the process has been using more than `max_cores` of CPU (0 turns a check off)."""
     late = max_delay > 0 and (loop_lag().seconds > max_delay or turn_delays().recent() > max_delay)
     return late or (max_cores > 0 and cpu_busy().cores > max_cores)
+
+
+# A process using more than this much of a core (smoothed), or whose loop runs later than a frame, is busy:
+# its turns send streamed text less often. Frames were a sixth of a busy process's CPU (py-spy, 100 battles
+# at once); fewer, larger frames leave that CPU to first tokens instead of every visitor's text running late.
+FRAMES_BUSY_CORES = 0.7
+
+
+def frame_interval(calm: float, busy: float) -> float:
+    """How often a turn's streamed text may go out now: every `calm` seconds, or every `busy` seconds while
+    this process is busy (its CPU, or its loop late by more than a frame)."""
+    lag, _, cpu = _watch()
+    if cpu.cores > FRAMES_BUSY_CORES or lag.seconds > calm:
+        return max(calm, busy)
+    return calm

@@ -19,7 +19,7 @@ from django.db.models import prefetch_related_objects
 
 from arena import metrics
 from arena.db import off_loop
-from arena.overload import turn_delays
+from arena.overload import frame_interval, turn_delays
 from battles import events, services
 from battles.blindness import LeakDetector, asks_identity
 from battles.models import Turn
@@ -120,9 +120,10 @@ def turn_plan(turn_id: int) -> TurnPlan:
 class DeltaCoalescer:
     """Sends a turn's streamed text as `delta` frames that carry both sides' new text: a side's first piece
     at once, then at most one frame per interval for the turn, so two fast models cost a frame every few
-    tens of milliseconds rather than one per token per side (frames were a sixth of a battle's CPU)."""
+    tens of milliseconds rather than one per token per side (frames were a sixth of a battle's CPU).
+    `interval()` is asked at each piece: the process's load may stretch it."""
 
-    def __init__(self, send: Send, interval: float):
+    def __init__(self, send: Send, interval: Callable[[], float]):
         self.send, self.interval = send, interval
         self.loop = asyncio.get_running_loop()
         self.pending: dict[str, list[str]] = {}
@@ -134,12 +135,13 @@ class DeltaCoalescer:
 
     async def push(self, side: str, text: str) -> None:
         self.pending.setdefault(side, []).append(text)
-        if side not in self.started or self.loop.time() - self.last_sent >= self.interval:
+        interval = self.interval()
+        if side not in self.started or self.loop.time() - self.last_sent >= interval:
             self.started.add(side)
             await self.flush()
         elif self.timer is None:
             # Text must not wait for the next token: it goes out when the interval is up, regardless.
-            self.timer = self.loop.call_at(self.last_sent + self.interval, self._flush_later)
+            self.timer = self.loop.call_at(self.last_sent + interval, self._flush_later)
 
     def _flush_later(self) -> None:
         self.timer = None
@@ -348,7 +350,8 @@ async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: 
         watch = BlindnessWatch(send)
         if plan.asks_identity:
             await watch.tell(services.IDENTITY_QUESTION_REASON)
-        coalescer = DeltaCoalescer(send, settings.STREAM_FRAME_INTERVAL)
+        calm, busy = settings.STREAM_FRAME_INTERVAL, settings.STREAM_FRAME_INTERVAL_BUSY
+        coalescer = DeltaCoalescer(send, lambda: frame_interval(calm, busy))
         endpoints = await asyncio.gather(*(answer_side(plan, side, send, watch, coalescer) for side in plan.sides))
         served_by = {side.side: endpoint for side, endpoint in zip(plan.sides, endpoints, strict=True) if endpoint}
         await coalescer.close()

@@ -18,7 +18,7 @@ async def test_text_that_arrives_between_frames_goes_out_when_the_interval_is_up
     async def send(event):
         sent.append((asyncio.get_running_loop().time(), event))
 
-    coalescer = DeltaCoalescer(send, interval=0.1)
+    coalescer = DeltaCoalescer(send, interval=lambda: 0.1)
     await coalescer.push("a", "Hello")  # the first piece goes out at once
     await coalescer.push("a", " there")  # within the interval: held back...
     assert [event["text"] for _, event in sent] == [{"a": "Hello"}]
@@ -34,7 +34,7 @@ async def test_both_sides_share_a_frame_but_neither_side_waits_for_its_first_pie
     async def send(event):
         sent.append(event["text"])
 
-    coalescer = DeltaCoalescer(send, interval=10)
+    coalescer = DeltaCoalescer(send, interval=lambda: 10)
     await coalescer.push("a", "A1")
     await coalescer.push("a", "A2")  # held back
     await coalescer.push("b", "B1")  # b's first piece goes at once, with what a had waiting
@@ -45,6 +45,25 @@ async def test_both_sides_share_a_frame_but_neither_side_waits_for_its_first_pie
     assert sent[-1] == {"a": "A3", "b": "B2"}
     await coalescer.close()
     assert len(sent) == 3
+
+
+async def test_a_busy_process_stretches_the_interval_between_frames():
+    sent = []
+
+    async def send(event):
+        sent.append((asyncio.get_running_loop().time(), event["text"]))
+
+    interval = [0.05]
+    coalescer = DeltaCoalescer(send, interval=lambda: interval[0])
+    await coalescer.push("a", "A1")
+    interval[0] = 0.3  # the process got busy
+    await asyncio.sleep(0.1)
+    await coalescer.push("a", "A2")  # 0.1 s after the last frame: held back now...
+    assert [text for _, text in sent] == [{"a": "A1"}]
+    await asyncio.sleep(0.35)  # ...until the longer interval is up
+    assert [text for _, text in sent] == [{"a": "A1"}, {"a": "A2"}]
+    assert sent[1][0] - sent[0][0] == pytest.approx(0.3, abs=0.08)
+    await coalescer.close()
 
 
 @pytest.mark.django_db(transaction=True)
