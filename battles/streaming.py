@@ -227,7 +227,7 @@ async def answer_side(
             stats = StreamStats()
             try:
                 await stream_chat(_target(lease.replica), messages, on_text=on_text, stats=stats, limits=limits,
-                                  **side.params)  # fmt: skip
+                                  read_every=coalescer.interval, **side.params)  # fmt: skip
             except InferenceError as exc:
                 logger.warning(
                     "battle %s side %s at endpoint %s failed: %s", plan.battle_id, side.side, endpoint_id, exc

@@ -143,8 +143,14 @@ async def stream_chat(
     stop: list[str] | None = None,
     stats: StreamStats | None = None,
     limits: Limits = Limits(),
+    read_every: Callable[[], float] | None = None,
 ) -> None:
     """Hand the answer's text pieces to `on_text` as they arrive; raise InferenceError on any failure.
+
+    With `read_every`, the answer's socket is left unread for `read_every()` seconds after each read past
+    the first token, so the tokens that arrive meanwhile come in one read: for a caller that sends text
+    out at that pace anyway, the same answer for far less CPU (a read costs much more than the tokens in
+    it: 200 tokens at 50 a second took 6.2 ms of CPU read as they came, 2.3 ms read every 0.2 s).
 
     Two clocks run: the idle limit restarts with every piece of text (SSE comments and empty chunks do not
     count, so a server that only sends keep-alives is caught), and the answer limit bounds the whole answer.
@@ -196,6 +202,8 @@ async def stream_chat(
                         for text in texts:
                             await on_text(text)
                     lines.check_length()
+                    if read_every is not None and stats.first_token_at is not None:
+                        await _leave_unread(response, read_every())
     except TimeoutError as exc:  # our clocks, and aiohttp's connect timeout
         over = "the whole answer" if loop.time() >= answer_deadline - 0.01 else "the next token"
         raise InferenceError("timeout", f"waited too long for {over}: {exc!r}") from exc
@@ -210,6 +218,18 @@ async def stream_chat(
     if stats.finish_reason is None:
         # The stream closed without [DONE] or a finish reason: the server went away mid-answer.
         raise InferenceError("dropped", "stream ended without a finish reason")
+
+
+async def _leave_unread(response: aiohttp.ClientResponse, seconds: float) -> None:
+    """Stop reading the response's socket for `seconds` (what arrives meanwhile waits in the kernel)."""
+    transport = response.connection.transport if response.connection is not None else None
+    if transport is None or seconds <= 0:
+        return
+    transport.pause_reading()
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        transport.resume_reading()  # also when cancelled: a connection must never go back to the pool paused
 
 
 # The longest SSE line a stream may send (a usage block is a few hundred bytes); longer is a bad response.

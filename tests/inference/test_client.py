@@ -1,4 +1,5 @@
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -119,6 +120,26 @@ async def test_a_line_too_long_to_read_is_a_bad_response(scripted_api):
 async def test_stream_dropped_mid_answer_is_an_error(scripted_api):
     with pytest.raises(InferenceError) as caught:
         await collect(ChatTarget(scripted_api.url("drop"), "m"))
+    assert caught.value.kind == "dropped"
+    assert caught.value.pieces == ["Hello", " from", " the"]
+
+
+async def test_a_paced_reader_takes_the_tokens_that_arrived_meanwhile_in_one_read(scripted_api):
+    arrivals = []
+
+    async def on_text(text: str) -> None:
+        arrivals.append((time.monotonic(), text))
+
+    # Six tokens 0.4 s apart: read as they come, six reads; left unread 0.9 s after each read, fewer.
+    await stream_chat(ChatTarget(scripted_api.url("slow"), "m"), HELLO, on_text=on_text, read_every=lambda: 0.9)
+    assert "".join(text for _, text in arrivals) == "Hello from the scripted API."
+    reads = 1 + sum(later - earlier > 0.1 for (earlier, _), (later, _) in itertools.pairwise(arrivals))
+    assert reads <= 4
+
+
+async def test_a_paced_stream_dropped_mid_answer_is_still_an_error(scripted_api):
+    with pytest.raises(InferenceError) as caught:
+        await collect(ChatTarget(scripted_api.url("drop"), "m"), read_every=lambda: 0.3)
     assert caught.value.kind == "dropped"
     assert caught.value.pieces == ["Hello", " from", " the"]
 
