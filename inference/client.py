@@ -145,7 +145,8 @@ async def stream_chat(
     limits: Limits = Limits(),
     read_every: Callable[[], float] | None = None,
 ) -> None:
-    """Hand the answer's text pieces to `on_text` as they arrive; raise InferenceError on any failure.
+    """Hand the answer's text to `on_text` as it arrives (the text of one network read in one piece); raise
+    InferenceError on any failure.
 
     With `read_every`, the answer's socket is left unread for `read_every()` seconds after each read past
     the first token, so the tokens that arrive meanwhile come in one read: for a caller that sends text
@@ -187,21 +188,30 @@ async def stream_chat(
                 moved_at = loop.time()
                 lines = _SSELines()
                 async for data in response.content.iter_any():
-                    for raw in lines.feed(data):
-                        texts = _event_texts(raw, stats)
-                        if texts is _DONE:
-                            return
-                        if not texts:
-                            continue
+                    # The text of every event in this read goes to on_text at once, in one piece.
+                    arrived, ended, bad = [], False, None
+                    try:
+                        for raw in lines.feed(data):
+                            texts = _event_texts(raw, stats)
+                            if texts is _DONE:
+                                ended = True
+                                break
+                            arrived += texts
+                        lines.check_length()
+                    except InferenceError as exc:
+                        bad = exc  # raised once the text before it is handed over
+                    if arrived:
                         now = loop.time()
                         if now - moved_at >= IDLE_CLOCK_STEP:
                             # Moving the timer costs a heap operation; once a step is plenty (the idle limit
                             # is tens of seconds, so it may fire up to one step early).
                             clock.reschedule(min(answer_deadline, now + limits.idle))
                             moved_at = now
-                        for text in texts:
-                            await on_text(text)
-                    lines.check_length()
+                        await on_text("".join(arrived))
+                    if ended:
+                        return
+                    if bad is not None:
+                        raise bad
                     if read_every is not None and stats.first_token_at is not None:
                         await _leave_unread(response, read_every())
     except TimeoutError as exc:  # our clocks, and aiohttp's connect timeout

@@ -1,5 +1,4 @@
 import asyncio
-import itertools
 import time
 
 import pytest
@@ -102,7 +101,8 @@ async def test_keep_alive_comments_do_not_keep_an_answer_alive_past_its_deadline
 async def test_the_answer_deadline_bounds_a_steadily_streaming_answer(scripted_api):
     with pytest.raises(InferenceError, match="whole answer") as caught:
         await collect(ChatTarget(scripted_api.url("slow"), "m"), limits=Limits(idle=5, answer=1.0))
-    assert caught.value.kind == "timeout" and 1 <= len(caught.value.pieces) < 6
+    text = "".join(caught.value.pieces)
+    assert caught.value.kind == "timeout" and text and text != "Hello from the scripted API."
 
 
 async def test_a_chunk_that_is_json_but_not_an_object_is_a_bad_response_not_a_crash(scripted_api):
@@ -121,7 +121,7 @@ async def test_stream_dropped_mid_answer_is_an_error(scripted_api):
     with pytest.raises(InferenceError) as caught:
         await collect(ChatTarget(scripted_api.url("drop"), "m"))
     assert caught.value.kind == "dropped"
-    assert caught.value.pieces == ["Hello", " from", " the"]
+    assert "".join(caught.value.pieces) == "Hello from the"
 
 
 async def test_a_paced_reader_takes_the_tokens_that_arrived_meanwhile_in_one_read(scripted_api):
@@ -133,15 +133,14 @@ async def test_a_paced_reader_takes_the_tokens_that_arrived_meanwhile_in_one_rea
     # Six tokens 0.4 s apart: read as they come, six reads; left unread 0.9 s after each read, fewer.
     await stream_chat(ChatTarget(scripted_api.url("slow"), "m"), HELLO, on_text=on_text, read_every=lambda: 0.9)
     assert "".join(text for _, text in arrivals) == "Hello from the scripted API."
-    reads = 1 + sum(later - earlier > 0.1 for (earlier, _), (later, _) in itertools.pairwise(arrivals))
-    assert reads <= 4
+    assert len(arrivals) <= 4  # one piece per read
 
 
 async def test_a_paced_stream_dropped_mid_answer_is_still_an_error(scripted_api):
     with pytest.raises(InferenceError) as caught:
         await collect(ChatTarget(scripted_api.url("drop"), "m"), read_every=lambda: 0.3)
     assert caught.value.kind == "dropped"
-    assert caught.value.pieces == ["Hello", " from", " the"]
+    assert "".join(caught.value.pieces) == "Hello from the"
 
 
 async def test_stream_closed_without_finish_is_an_error(scripted_api):
