@@ -306,7 +306,8 @@ def vote_record(*, battle_id, visitor: Visitor, outcome: object, turn: object, v
     if not battle_is_voteable(battle):
         raise BattleError("A side failed or has not finished answering, so this battle can't be voted on.")
     try:
-        with transaction.atomic():
+        # No savepoint (two round trips): a refused vote rolls back the whole of vote_record anyway.
+        with transaction.atomic(savepoint=False):
             vote = Vote.objects.create(
                 battle=battle, outcome=outcome, judge_hash=visitor.owner, turn_version=last.version,
                 excluded_reason=vote_exclusion_reason(battle),
