@@ -242,7 +242,7 @@ HEALTH_PROBE_INTERVAL = envfloat("HEALTH_PROBE_INTERVAL", 15.0)
 # Streamed text is sent to the visitor at most this often per turn, both sides in one frame (a side's first
 # piece goes at once). 20 frames a second reads as smooth; each frame costs the web process CPU.
 STREAM_FRAME_INTERVAL = envfloat("STREAM_FRAME_INTERVAL", 0.05)
-# ...and this often while the web process is busy (arena/overload.frame_interval): fewer, larger frames.
+# ...and this often while the web process is busy (arena/overload.frame_pacer): fewer, larger frames.
 STREAM_FRAME_INTERVAL_BUSY = envfloat("STREAM_FRAME_INTERVAL_BUSY", 0.2)
 # A web process running this many seconds behind (its event loop late, or its own part of a turn that
 # slow lately) tells new visitors it is busy instead of making them wait; 0 turns this off

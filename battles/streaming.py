@@ -19,7 +19,7 @@ from django.db.models import prefetch_related_objects
 
 from arena import metrics
 from arena.db import off_loop
-from arena.overload import frame_interval, turn_delays
+from arena.overload import frame_pacer, turn_delays
 from battles import events, services
 from battles.blindness import LeakDetector, asks_identity
 from battles.models import Turn
@@ -350,8 +350,9 @@ async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: 
         watch = BlindnessWatch(send)
         if plan.asks_identity:
             await watch.tell(services.IDENTITY_QUESTION_REASON)
-        calm, busy = settings.STREAM_FRAME_INTERVAL, settings.STREAM_FRAME_INTERVAL_BUSY
-        coalescer = DeltaCoalescer(send, lambda: frame_interval(calm, busy))
+        coalescer = DeltaCoalescer(
+            send, frame_pacer(settings.STREAM_FRAME_INTERVAL, settings.STREAM_FRAME_INTERVAL_BUSY)
+        )
         endpoints = await asyncio.gather(*(answer_side(plan, side, send, watch, coalescer) for side in plan.sides))
         served_by = {side.side: endpoint for side, endpoint in zip(plan.sides, endpoints, strict=True) if endpoint}
         await coalescer.close()

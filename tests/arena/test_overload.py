@@ -11,21 +11,23 @@ async def test_the_lag_rises_while_the_loop_is_held_up_and_falls_back_when_it_is
     assert overload.loop_lag() is monitor  # one monitor per loop
     await asyncio.sleep(0.2)
     assert monitor.seconds < 0.05
-    assert overload.frame_interval(0.05, 0.2) == 0.05
+    pace, relaxed_pace = overload.frame_pacer(0.05, 0.2), overload.frame_pacer(0.1, 0.4)  # asked as load changes
+    assert pace() == 0.05 and relaxed_pace() == 0.1
     for _ in range(4):  # the loop is held for 0.3 s at a time, as by work that hogs the core
         time.sleep(0.3)
         await asyncio.sleep(0)
     assert monitor.seconds > 0.15
     assert overload.overloaded(0.15) and not overload.overloaded(0)  # 0 turns the check off
-    assert overload.frame_interval(0.05, 0.2) == 0.2  # a late loop sends fewer, larger frames
+    assert pace() == 0.2 and relaxed_pace() == 0.4  # a late loop sends fewer, larger frames
     await asyncio.sleep(2)
     assert monitor.seconds < 0.1 and not overload.overloaded(0.15)
-    assert overload.frame_interval(0.1, 0.4) == 0.1
+    assert relaxed_pace() == 0.1
 
 
 async def test_cpu_use_rises_while_the_process_computes_and_falls_back_when_it_waits(monkeypatch):
     monkeypatch.setattr(overload, "FRAMES_BUSY_CORES", 0.3)
     monitor = overload.cpu_busy()
+    pace = overload.frame_pacer(0.05, 0.2)
     await asyncio.sleep(0.3)
     assert monitor.cores < 0.3
     computing_until = time.monotonic() + 1.5
@@ -35,10 +37,10 @@ async def test_cpu_use_rises_while_the_process_computes_and_falls_back_when_it_w
     # A whole core for 1.5 s reads about 0.78 (smoothed over a second); on a crowded test machine, less.
     assert monitor.cores > 0.35
     assert overload.overloaded(0, 0.3) and not overload.overloaded(0, 0)  # 0 turns the check off
-    assert overload.frame_interval(0.05, 0.2) == 0.2  # a busy process sends fewer, larger frames
+    assert pace() == 0.2  # a busy process sends fewer, larger frames
     await asyncio.sleep(2)
     assert monitor.cores < 0.3 and not overload.overloaded(0, 0.3)
-    assert overload.frame_interval(0.05, 0.2) == 0.05
+    assert pace() == 0.05
 
 
 async def test_the_recent_turn_delay_averages_the_last_seconds_and_is_zero_when_none_came(monkeypatch):
