@@ -1,6 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels with the request's cookies.
 
-The battle socket reads the visitor's session itself (battles/visitors.session_of_cookies) rather than
+The battle socket reads the visitor's session itself (battles/visitors.session_key_issued) rather than
 through Channels' session middleware, which checks the session for changes on every frame sent (2% of a
 busy web process's CPU) for a socket that never changes it."""
 

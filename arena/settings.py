@@ -188,6 +188,14 @@ JUDGE_SCREEN_INTERVAL = envfloat("JUDGE_SCREEN_INTERVAL", 3600.0)
 JUDGE_SCREEN_ALPHA = envfloat("JUDGE_SCREEN_ALPHA", 0.01)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Per process: the leaderboard's cached renderings (keyed by snapshot) and which session keys were issued
+# (battles/visitors.py).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": envint("WEB_CACHE_ENTRIES", 50_000)},
+    }
+}
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 14 * 24 * 3600)

@@ -11,7 +11,7 @@ from arena.overload import loop_lag, overloaded, turn_delays
 from battles import events, services
 from battles.selectors import battle_state
 from battles.streaming import turn_answer_both
-from battles.visitors import session_is_issued, session_of_cookies
+from battles.visitors import session_key_issued, session_recently_issued
 from inference import routing
 from inference.selectors import drawable_replicas
 
@@ -29,9 +29,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
     channel_layer_alias = None
 
     async def connect(self):
-        session = session_of_cookies(self.scope.get("cookies", {}))
-        key = session.session_key
-        if not key or not await off_loop(session_is_issued)(session):
+        key = self.scope.get("cookies", {}).get(settings.SESSION_COOKIE_NAME, "")
+        if not key or not (session_recently_issued(key) or await off_loop(session_key_issued)(key)):
             # Only a session the arena issued (when the visitor started a battle) may own one.
             await self.close(code=4401)
             return

@@ -8,6 +8,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.core.cache import cache
 
 from battles import budgets
 
@@ -18,10 +19,28 @@ class SessionRefused(Exception):
     """Too many new sessions from one address; the message is safe to show."""
 
 
-def session_of_cookies(cookies: dict[str, str]) -> SessionBase:
-    """The session a request's cookies name (loaded from the store when first read)."""
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    return store(cookies.get(settings.SESSION_COOKIE_NAME))
+# A battle socket asks whether its session was issued each time it opens (a query, 2% of a busy web
+# process's CPU). A session is issued once and never revoked, only expires, so a yes is remembered in this
+# process for a few minutes: at worst a session opens sockets that long past its expiry.
+ISSUED_MEMORY_SECONDS = 300
+_LONGEST_KEY = 64  # Django's keys are 32 characters; a longer cookie is not worth a cache entry
+
+
+def session_recently_issued(key: str) -> bool:
+    """Whether this process saw the session issued lately (memory only: safe on the event loop)."""
+    return len(key) <= _LONGEST_KEY and bool(cache.get(_issued_memo(key)))
+
+
+def session_key_issued(key: str) -> bool:
+    """Whether the session with this key was issued by the arena (reads the session store)."""
+    issued = session_is_issued(import_module(settings.SESSION_ENGINE).SessionStore(key))
+    if issued and len(key) <= _LONGEST_KEY:
+        cache.set(_issued_memo(key), True, ISSUED_MEMORY_SECONDS)
+    return issued
+
+
+def _issued_memo(key: str) -> str:
+    return f"arena:session-issued:{key}"
 
 
 def session_is_issued(session: SessionBase) -> bool:
