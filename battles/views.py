@@ -10,13 +10,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from battles import services
 from battles.selectors import battle_state
-from battles.visitors import SessionRefused, session_is_issued, session_issue
+from battles.visitors import SessionRefused, session_issue, session_key_issued, session_recently_issued
 
 
 def _visitor(request: HttpRequest) -> services.Visitor:
-    """The visitor behind a request: its session only if the arena issued it (else nobody)."""
-    key = request.session.session_key if session_is_issued(request.session) else ""
-    return services.Visitor.of(session_key=key or "", ip=request.META.get("REMOTE_ADDR", ""))
+    """The visitor behind a request: its session only if the arena issued it (else nobody). Read as the
+    battle socket reads it (the session store at most every few minutes), not through request.session."""
+    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+    issued = bool(key) and (session_recently_issued(key) or session_key_issued(key))
+    return services.Visitor.of(session_key=key if issued else "", ip=request.META.get("REMOTE_ADDR", ""))
 
 
 def _json_object(request: HttpRequest) -> dict | JsonResponse:
