@@ -117,16 +117,42 @@ class TurnDelays:
         return max(done, max(waits, default=0.0))
 
 
-_monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[LoopLag, TurnDelays, CpuBusy]] = (
+# A process is busy, and its turns send streamed text less often, while it uses more than this much of a
+# core (smoothed), or its loop runs later than a tick, or its own part of a turn takes longer than this many
+# seconds. Frames were a sixth of a busy process's CPU (py-spy, 100 battles at once); fewer, larger frames
+# leave that CPU to first tokens. The CPU alone is not enough: two processes sharing a machine's cores
+# each use well under one core when the machine is full, and then their turns run late.
+FRAMES_BUSY_CORES = 0.7
+FRAMES_BUSY_DELAY = 0.25
+
+
+class FrameLoad:
+    """Whether this process is busy enough for fewer, larger frames, decided once a tick from the monitors
+    above (not at every piece of text: a turn delay is a pass over the turns waiting now)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, lag: LoopLag, delays: TurnDelays, cpu: CpuBusy):
+        self.busy = False
+        self._lag, self._delays, self._cpu = lag, delays, cpu
+        loop.call_later(TICK, self._tick)
+
+    def _tick(self) -> None:
+        self.busy = (
+            self._cpu.cores > FRAMES_BUSY_CORES or self._lag.seconds > TICK or self._delays.recent() > FRAMES_BUSY_DELAY
+        )
+        asyncio.get_running_loop().call_later(TICK, self._tick)
+
+
+_monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[LoopLag, TurnDelays, CpuBusy, FrameLoad]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _watch() -> tuple[LoopLag, TurnDelays, CpuBusy]:
+def _watch() -> tuple[LoopLag, TurnDelays, CpuBusy, FrameLoad]:
     loop = asyncio.get_running_loop()
     watched = _monitors.get(loop)
     if watched is None:
-        watched = _monitors[loop] = (LoopLag(loop), TurnDelays(), CpuBusy(loop))
+        lag, delays, cpu = LoopLag(loop), TurnDelays(), CpuBusy(loop)
+        watched = _monitors[loop] = (lag, delays, cpu, FrameLoad(loop, lag, delays, cpu))
     return watched
 
 
@@ -150,19 +176,12 @@ def overloaded(max_delay: float, max_cores: float = 0.0) -> bool:
     return late or (max_cores > 0 and cpu_busy().cores > max_cores)
 
 
-# A process using more than this much of a core (smoothed), or whose loop runs later than a frame, is busy:
-# its turns send streamed text less often. Frames were a sixth of a busy process's CPU (py-spy, 100 battles
-# at once); fewer, larger frames leave that CPU to first tokens instead of every visitor's text running late.
-FRAMES_BUSY_CORES = 0.7
-
-
 def frame_pacer(calm: float, busy: float) -> Callable[[], float]:
     """How often a turn's streamed text may go out now, as a function asked at each piece: every `calm`
-    seconds, or every `busy` seconds while this process is busy (its CPU, or its loop late by more than a
-    frame). The monitors are looked up once here (a lookup per piece was 3% of a busy process's CPU)."""
-    lag, _, cpu = _watch()
+    seconds, or every `busy` seconds while this process is busy (FrameLoad)."""
+    load = _watch()[3]
 
     def interval() -> float:
-        return max(calm, busy) if cpu.cores > FRAMES_BUSY_CORES or lag.seconds > calm else calm
+        return max(calm, busy) if load.busy else calm
 
     return interval
