@@ -21,7 +21,7 @@ from arena import metrics
 from arena.db import off_loop
 from arena.overload import frame_pacer, turn_delays
 from battles import events, services
-from battles.blindness import LeakDetector, asks_identity
+from battles.blindness import Leak, LeakDetector, asks_identity
 from battles.models import Turn
 from battles.rendering import markdown_to_safe_html
 from battles.selectors import battle_request_messages, leak_detector
@@ -208,13 +208,16 @@ async def answer_side(
     scanner = plan.detector.scanner()
     leaks: list[str] = []  # reasons, for text the visitor saw (even text later discarded by a restart)
 
-    async def on_text(text: str) -> None:
-        pieces.append(text)
-        await coalescer.push(side.side, text)
-        leak = scanner.feed(text)
+    async def note(leak: Leak | None) -> None:
+        """The first leak in text the visitor saw is kept (for the stored timings) and told at once."""
         if leak is not None and not leaks:
             leaks.append(leak.reason)
             await watch.tell(leak.reason)
+
+    async def on_text(text: str) -> None:
+        pieces.append(text)
+        await coalescer.push(side.side, text)
+        await note(scanner.feed(text))
 
     in_flight = metrics.IN_FLIGHT.labels(model=side.model_name)
     in_flight.inc()
@@ -245,10 +248,7 @@ async def answer_side(
                     tried.add(endpoint_id)
                     metrics.SIDE_RESTARTS.labels(model=side.model_name).inc()
                     await coalescer.flush()  # the text shown so far goes out before it is withdrawn
-                    leak = scanner.finish()
-                    if leak is not None and not leaks:
-                        leaks.append(leak.reason)
-                        await watch.tell(leak.reason)
+                    await note(scanner.finish())
                     scanner = plan.detector.scanner()
                     pieces.clear()
                     await send(events.side_restart(side.side))
@@ -269,10 +269,7 @@ async def answer_side(
             finally:
                 await routing.release(lease)
         await coalescer.flush()
-        leak = scanner.finish()
-        if leak is not None and not leaks:
-            leaks.append(leak.reason)
-            await watch.tell(leak.reason)
+        await note(scanner.finish())
         answer = "".join(pieces)
         timings = {**stats.as_dict(), "attempts": len(tried) + 1, "restarted": restarted}
         if leaks:
