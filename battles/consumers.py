@@ -10,13 +10,21 @@ from arena.db import off_loop
 from arena.overload import loop_lag, overloaded, turn_delays
 from battles import events, services
 from battles.selectors import battle_state
-from battles.streaming import turn_answer_both
+from battles.streaming import TurnPlan, turn_answer_both, turn_plan_of
 from battles.visitors import session_key_issued, session_recently_issued
 from inference import routing
 from inference.selectors import drawable_replicas
 
 OVERLOADED_MESSAGE = "The arena is very busy right now. Please try again in {} seconds."
 OVERLOAD_RETRY_SECONDS = 5
+
+
+def _battle_start_planned(**start) -> tuple[services.TurnStream, TurnPlan]:
+    """A new battle, and its first turn's plan made from what the start just wrote rather than read back:
+    one trip to the database threads and two queries fewer before the models are asked (under load, that
+    trip is most of a turn's wait)."""
+    stream = services.battle_start(**start)
+    return stream, turn_plan_of(stream.turn, [stream.turn])
 
 
 def _vote_and_reveal(**vote) -> dict:
@@ -65,9 +73,10 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         delays = turn_delays()
         ticket = delays.begin()
         try:
-            turn = await self._turn_make(kind, content)
-            if turn is None:
+            made = await self._turn_make(kind, content)
+            if made is None:
                 return
+            turn, plan = made
             if kind == "start":
                 metrics.BATTLES_STARTED.inc()
             started = events.turn_started(
@@ -76,7 +85,9 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(started)
             # Run the stream as a task so the socket keeps reading (and can refuse overlapping requests).
             self.streaming = asyncio.ensure_future(
-                turn_answer_both(turn_id=turn.turn_id, stream_id=turn.stream_id, send=self.send_json, ticket=ticket)
+                turn_answer_both(
+                    turn_id=turn.turn_id, stream_id=turn.stream_id, send=self.send_json, ticket=ticket, planned=plan
+                )
             )
             # The stream ends the ticket; so does the task's end, should it be cancelled before it ever ran
             # (a socket closed at once), or the process would count that turn as waiting.
@@ -100,24 +111,26 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json(events.voted(revealed))
 
-    async def _turn_make(self, kind, content) -> services.TurnStream | None:
-        """The new turn, or None once the visitor has been told why not."""
+    async def _turn_make(self, kind, content) -> tuple[services.TurnStream, TurnPlan | None] | None:
+        """The new turn (and its plan, when made with it), or None once the visitor has been told why not."""
         try:
             if kind == "start":
                 fleet = await drawable_replicas()
                 ready = await routing.availability(fleet)
-                return await off_loop(services.battle_start)(
+                return await off_loop(_battle_start_planned)(
                     visitor=self.visitor, prompt=content.get("prompt"), ready=ready.ready,
                     retry_after=ready.retry_after if ready.busy else 0,
                 )  # fmt: skip
             if kind == "continue":
-                return await off_loop(services.battle_continue)(
+                turn = await off_loop(services.battle_continue)(
                     battle_id=content.get("battle_id"), visitor=self.visitor, prompt=content.get("prompt")
                 )
+                return turn, None
             if kind == "regenerate":
-                return await off_loop(services.turn_regenerate)(
+                turn = await off_loop(services.turn_regenerate)(
                     battle_id=content.get("battle_id"), visitor=self.visitor
                 )
+                return turn, None
             await self.send_json(events.error("Unknown message type."))
         except services.BattleBusy as exc:
             metrics.BUSY_REFUSALS.labels(reason="models").inc()

@@ -58,10 +58,13 @@ def turn_last(battle: Battle) -> Turn | None:
     return turns[-1] if turns else None
 
 
-def battle_conversation(battle: Battle, side: str, *, upto_index: int | None = None) -> list[dict]:
-    """The side's visible conversation as chat messages (no system prompt), optionally up to a turn."""
+def battle_conversation(
+    battle: Battle, side: str, *, upto_index: int | None = None, turns: list[Turn] | None = None
+) -> list[dict]:
+    """The side's visible conversation as chat messages (no system prompt), optionally up to a turn. `turns`:
+    the battle's turns, when the caller holds them already (else they are read)."""
     messages = []
-    for turn in battle_turns(battle):
+    for turn in battle_turns(battle) if turns is None else turns:
         if upto_index is not None and turn.index > upto_index:
             break
         messages.append({"role": "user", "content": turn.prompt})
@@ -71,11 +74,13 @@ def battle_conversation(battle: Battle, side: str, *, upto_index: int | None = N
     return messages
 
 
-def battle_request_messages(battle: Battle, side: str, *, turn_index: int) -> list[dict]:
+def battle_request_messages(
+    battle: Battle, side: str, *, turn_index: int, turns: list[Turn] | None = None
+) -> list[dict]:
     """What is sent to the side's endpoint to answer turn `turn_index`: system prompt, history, prompt."""
     model = battle.model_a if side == "a" else battle.model_b
     system = [{"role": "system", "content": model.system_prompt}] if model.system_prompt else []
-    return system + battle_conversation(battle, side, upto_index=turn_index)
+    return system + battle_conversation(battle, side, upto_index=turn_index, turns=turns)
 
 
 def battle_timings(battle: Battle, side: str) -> list[dict]:

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -168,10 +168,13 @@ class TurnStream:
     version: int
     prompt: str
     stream_id: str
+    # The turn itself, with its battle and both models as the service left them (to plan the turn without
+    # reading it back).
+    turn: Turn | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, turn: Turn, battle: Battle) -> "TurnStream":
-        return cls(turn.pk, str(battle.pk), turn.index, turn.version, turn.prompt, battle.stream_id)
+        return cls(turn.pk, str(battle.pk), turn.index, turn.version, turn.prompt, battle.stream_id, turn)
 
 
 def _require_room(prompt: str, models: list[ArenaModel], *, history: bool) -> None:

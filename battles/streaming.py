@@ -24,7 +24,7 @@ from battles import events, services
 from battles.blindness import Leak, LeakDetector, asks_identity
 from battles.models import Turn
 from battles.rendering import markdown_to_safe_html
-from battles.selectors import battle_request_messages, leak_detector
+from battles.selectors import battle_request_messages, battle_turns, leak_detector
 from inference import health, routing
 from inference.chat_format import template_overhead_tokens, template_stops
 from inference.client import ChatTarget, InferenceError, Limits, StreamStats, stream_chat
@@ -94,13 +94,19 @@ class BlindnessWatch:
 def turn_plan(turn_id: int) -> TurnPlan:
     """Everything both streams need, read in one go: replicas, fitted messages, sampling settings."""
     turn = Turn.objects.select_related("battle", "battle__model_a", "battle__model_b").get(pk=turn_id)
+    prefetch_related_objects([turn.battle], "turns")  # both sides' messages from one read
+    return turn_plan_of(turn, battle_turns(turn.battle))
+
+
+def turn_plan_of(turn: Turn, turns: list[Turn]) -> TurnPlan:
+    """The plan for `turn` (its battle and both models loaded) given its battle's turns: no query of its own
+    but the fleet's cached views."""
     battle = turn.battle
-    prefetch_related_objects([battle], "turns")  # both sides' messages from one read
     replicas = replicas_of_models([battle.model_a_id, battle.model_b_id])
     sides = []
     for side in services.SIDES:
         model = getattr(battle, f"model_{side}")
-        messages = battle_request_messages(battle, side, turn_index=turn.index)
+        messages = battle_request_messages(battle, side, turn_index=turn.index, turns=turns)
         shortest = [m for m in messages[:1] if m["role"] == "system"] + messages[-1:]
         overhead = template_overhead_tokens(model.chat_template)
         try:
@@ -331,16 +337,19 @@ async def _keep_stream(battle_id: str, stream_id: str) -> None:
             await off_loop(services.stream_renew)(battle_id=battle_id, stream_id=stream_id)
 
 
-async def turn_answer_both(*, turn_id: int, stream_id: str, send: Send, ticket: object | None = None) -> bool:
+async def turn_answer_both(
+    *, turn_id: int, stream_id: str, send: Send, ticket: object | None = None, planned: TurnPlan | None = None
+) -> bool:
     """Stream both answers to `send` and store each; always ends with `turn_done`. Returns voteable.
     `ticket` (arena/overload.py's, taken when the visitor's message arrived) is ended once the models
-    can be asked, noting this process's own delay (the caller ends it when the task ends, however)."""
+    can be asked, noting this process's own delay (the caller ends it when the task ends, however).
+    `planned`: the turn's plan, when the caller made it already (else it is read)."""
     plan = None
     keeper = None
     voteable = False
     served_by: dict[str, int] = {}
     try:
-        plan = await off_loop(turn_plan)(turn_id)
+        plan = planned if planned is not None else await off_loop(turn_plan)(turn_id)
         if ticket is not None:
             turn_delays().end(ticket)
         keeper = asyncio.ensure_future(_keep_stream(plan.battle_id, stream_id))

@@ -1,5 +1,6 @@
 """Parts of the streaming of a turn that the socket tests do not pin down on their own: the frame timer
-of the delta coalescer, and the stream's hold on its battle while a long answer runs."""
+of the delta coalescer, a new battle's plan made without reading it back, and the stream's hold on its
+battle while a long answer runs."""
 
 import asyncio
 
@@ -8,7 +9,8 @@ from channels.db import database_sync_to_async
 
 from battles import services
 from battles.models import Battle
-from battles.streaming import DeltaCoalescer
+from battles.streaming import DeltaCoalescer, turn_plan, turn_plan_of
+from tests import factories
 from tests.battles.test_consumers import collect_turn, connect, issued_session_key, register
 
 
@@ -64,6 +66,23 @@ async def test_a_busy_process_stretches_the_interval_between_frames():
     assert [text for _, text in sent] == [{"a": "A1"}, {"a": "A2"}]
     assert sent[1][0] - sent[0][0] == pytest.approx(0.3, abs=0.08)
     await coalescer.close()
+
+
+@pytest.mark.django_db
+def test_a_new_battles_plan_made_from_what_the_start_wrote_is_the_plan_read_back(django_assert_num_queries):
+    factories.make_model("planned-a", system_prompt="You are terse.", temperature=0.2, max_new_tokens=64)
+    factories.make_model("planned-b", chat_template="vicuna_v1.1", top_p=0.9)
+    stream = services.battle_start(visitor=factories.visitor(), prompt="What is a haiku?")
+    planned = turn_plan_of(stream.turn, [stream.turn])
+    assert planned == turn_plan(stream.turn_id)
+    messages = {side.model_name: side.messages for side in planned.sides}
+    assert messages["planned-a"] == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "What is a haiku?"},
+    ]
+    assert messages["planned-b"] == [{"role": "user", "content": "What is a haiku?"}]
+    with django_assert_num_queries(0):  # the fleet's views are warm: no query of its own
+        turn_plan_of(stream.turn, [stream.turn])
 
 
 @pytest.mark.django_db(transaction=True)
