@@ -1,6 +1,7 @@
 """The battle WebSocket: parses visitor messages, calls the services, streams the answers back."""
 
 import asyncio
+import logging
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -15,16 +16,22 @@ from battles.visitors import session_key_issued, session_recently_issued
 from inference import routing
 from inference.selectors import drawable_replicas
 
+logger = logging.getLogger(__name__)
+
 OVERLOADED_MESSAGE = "The arena is very busy right now. Please try again in {} seconds."
 OVERLOAD_RETRY_SECONDS = 5
 
 
-def _battle_start_planned(**start) -> tuple[services.TurnStream, TurnPlan]:
+def _battle_start_planned(**start) -> tuple[services.TurnStream, TurnPlan | None]:
     """A new battle, and its first turn's plan made from what the start just wrote rather than read back:
     one trip to the database threads and two queries fewer before the models are asked (under load, that
     trip is most of a turn's wait)."""
     stream = services.battle_start(**start)
-    return stream, turn_plan_of(stream.turn, [stream.turn])
+    try:
+        return stream, turn_plan_of(stream.turn, [stream.turn])
+    except Exception:  # noqa: BLE001 - the battle is started: the stream plans it again, failing as a turn does
+        logger.exception("could not plan the first turn of battle %s with its start", stream.battle_id)
+        return stream, None
 
 
 def _vote_and_reveal(**vote) -> dict:

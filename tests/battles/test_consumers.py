@@ -120,6 +120,24 @@ async def test_both_answers_stream_and_are_stored_without_naming_a_model(scripte
     await communicator.disconnect()
 
 
+async def test_a_first_turn_that_could_not_be_planned_with_its_start_is_planned_by_its_stream(
+    scripted_api, monkeypatch
+):
+    """Planning with the start is a shortcut: if it fails, the battle is still answered (planned again)."""
+    from battles import consumers
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("planning failed")
+
+    monkeypatch.setattr(consumers, "turn_plan_of", broken)
+    await register("m1", scripted_api.url("ok"))
+    await register("m2", scripted_api.url("ok"))
+    communicator, received = await start()
+    assert received[-1] == {"type": "turn_done", "battle_id": received[0]["battle_id"], "voteable": True}
+    assert answer_text(received, "a") == "Hello from the scripted API."
+    await communicator.disconnect()
+
+
 async def test_a_vote_on_the_battles_socket_is_recorded_once_and_reveals_the_models(scripted_api):
     await register("model-left", scripted_api.url("ok"))
     await register("model-right", scripted_api.url("ok"))
