@@ -86,8 +86,13 @@ async def _update(endpoint_id: int, change) -> Health:
     try:
         return await shared_state.run(transact)
     except SharedStateDown:
-        _local[endpoint_id] = change(_local.get(endpoint_id, Health()))
-        return _local[endpoint_id]
+        return _change_local(endpoint_id, change)
+
+
+def _change_local(endpoint_id: int, change) -> Health:
+    """Apply `change` to this process's own view (while Redis is unreachable)."""
+    _local[endpoint_id] = change(_local.get(endpoint_id, Health()))
+    return _local[endpoint_id]
 
 
 # circuit.after_success, done inside Redis so a success costs one round trip (it was three: WATCH, read,
@@ -119,8 +124,8 @@ async def record_success(endpoint_id: int, *, ttft: float | None, duration: floa
     try:
         await shared_state.run(lambda client: client.eval(_SUCCESS, 1, _key(endpoint_id), *args))
     except SharedStateDown:
-        _local[endpoint_id] = circuit.after_success(
-            _local.get(endpoint_id, Health()), now=now, ttft=ttft, duration=duration, policy=POLICY
+        _change_local(
+            endpoint_id, lambda h: circuit.after_success(h, now=now, ttft=ttft, duration=duration, policy=POLICY)
         )
 
 
