@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import prefetch_related_objects
 
 from arena import metrics
 from arena.db import off_loop
@@ -94,8 +93,7 @@ class BlindnessWatch:
 def turn_plan(turn_id: int) -> TurnPlan:
     """Everything both streams need, read in one go: replicas, fitted messages, sampling settings."""
     turn = Turn.objects.select_related("battle", "battle__model_a", "battle__model_b").get(pk=turn_id)
-    prefetch_related_objects([turn.battle], "turns")  # both sides' messages from one read
-    return turn_plan_of(turn, battle_turns(turn.battle))
+    return turn_plan_of(turn, battle_turns(turn.battle))  # the turns read once, for both sides' messages
 
 
 def turn_plan_of(turn: Turn, turns: list[Turn]) -> TurnPlan:
