@@ -148,6 +148,13 @@ async def level_run(args, web_url: str, scripted_url: str, visitors, level: int,
     return row, done
 
 
+async def timed(awaitable, web_group: int) -> tuple[object, float, float]:
+    """Await it: its result, the seconds it took and the web processes' CPU seconds meanwhile."""
+    cpu, started = group_cpu_seconds(web_group), time.perf_counter()
+    result = await awaitable
+    return result, time.perf_counter() - started, group_cpu_seconds(web_group) - cpu
+
+
 async def votes_run(web_url, client, pairs, web_group: int) -> tuple[float, int, int, float]:
     """Vote on every battle over HTTP, 64 at a time; returns votes/s, votes recorded, votes refused or lost,
     and the web processes' CPU seconds meanwhile."""
@@ -164,9 +171,7 @@ async def votes_run(web_url, client, pairs, web_group: int) -> tuple[float, int,
             except httpx.TransportError:  # the connection went away: this vote did not get through
                 return 0
 
-    cpu, started = group_cpu_seconds(web_group), time.perf_counter()
-    statuses = await asyncio.gather(*(one(v, b) for v, b in pairs))
-    elapsed, cpu = time.perf_counter() - started, group_cpu_seconds(web_group) - cpu
+    statuses, elapsed, cpu = await timed(asyncio.gather(*(one(v, b) for v, b in pairs)), web_group)
     recorded = statuses.count(200)
     return recorded / elapsed, recorded, len(statuses) - recorded, cpu
 
@@ -190,9 +195,7 @@ async def votes_on_sockets_run(web_url, pairs, web_group: int) -> tuple[float, i
             async with limit:
                 return sum([await vote_on_socket(socket, battle) for battle in battles])
 
-        cpu, started = group_cpu_seconds(web_group), time.perf_counter()
-        counts = await asyncio.gather(*(one(socket, battles) for socket, battles in opened))
-        elapsed, cpu = time.perf_counter() - started, group_cpu_seconds(web_group) - cpu
+        counts, elapsed, cpu = await timed(asyncio.gather(*(one(s, battles) for s, battles in opened)), web_group)
     recorded = sum(counts)
     return recorded / elapsed, recorded, len(pairs) - recorded, cpu
 
