@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 # After a failed call, skip Redis for this long: a battle should not wait on a dead server every time.
 RETRY_AFTER_SECONDS = 5.0
 TIMEOUT_SECONDS = 0.5
+# Connections per web process. A call past them waits (up to TIMEOUT_SECONDS) for one to come back rather
+# than failing: a burst of battles is not a Redis outage.
+MAX_CONNECTIONS = 256
 
 
 class SharedStateDown(Exception):
@@ -45,10 +48,11 @@ def _async_client() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS,
-            health_check_interval=30, max_connections=64,
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=MAX_CONNECTIONS, timeout=TIMEOUT_SECONDS,
+            socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS, health_check_interval=30,
         )  # fmt: skip
+        client = aioredis.Redis.from_pool(pool)  # closing the client closes its pool
         _clients[loop] = client
     return client
 
