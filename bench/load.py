@@ -4,7 +4,8 @@ scripted models, so the web tier (not the model tier) is what is measured.
 A scripted OpenAI-compatible server streams 200 tokens per answer at 50 tokens/s per stream (4 s an
 answer). For each level of concurrency (50, 100, 250, 500, 1000), that many visitors battle back to back
 over the real WebSocket for a steady window (12 s), their first starts spread over one answer's time so
-that `level` battles run at once (a closed loop: a visitor starts its next battle when one ends).
+that `level` battles run at once (a closed loop: a visitor starts its next battle when one ends). Each
+visitor keeps one socket for all its battles, as the page does.
 Printed per level:
   battles/s       battles completed / time from the first start to the last end
   failures        battles that did not end voteable (an error, a timeout)
@@ -84,7 +85,9 @@ def models_register(scripted_url: str) -> None:
 async def level_run(args, web_url: str, scripted_url: str, visitors, level: int, web_group: int, server_pid: int):
     """`level` visitors battle back to back for args.seconds (their first starts spread over one answer's
     time, so `level` battles run at once from then on): a closed-loop load at that concurrency."""
-    from tests.load_driver import battle_run, direct_first_tokens, percentile
+    import websockets
+
+    from tests.load_driver import BattleResult, battle_on_socket, battle_socket, direct_first_tokens, percentile
 
     stagger = args.tokens / args.rate
     cpu = (group_cpu_seconds(web_group), group_cpu_seconds(server_pid), own_cpu_seconds(), machine_busy_seconds())
@@ -95,16 +98,33 @@ async def level_run(args, web_url: str, scripted_url: str, visitors, level: int,
     refused: list[object] = []  # starts answered "busy" (the visitor then waited and tried again)
 
     async def visitor_loop(i: int, visitor) -> None:
+        # Each visitor battles on one socket, as the page does, opening another only after a failure.
         await asyncio.sleep(i * stagger / level)
         n = 0
-        while loop.time() < window_end:
-            result = await battle_run(web_url, visitor, f"Load prompt {i}.{n} at level {level}")
-            if result.retry_after:  # told "busy": a visitor waits as asked, then tries again
-                refused.append(result)
-                await asyncio.sleep(result.retry_after)
-                continue
-            results.append((loop.time(), visitor, result))
-            n += 1
+        socket = None
+        try:
+            while loop.time() < window_end:
+                if socket is None:
+                    try:
+                        socket = await battle_socket(web_url, visitor)
+                    except (TimeoutError, OSError, websockets.WebSocketException) as exc:
+                        failure = BattleResult.failure(f"socket: {type(exc).__name__}: {exc}")
+                        results.append((loop.time(), visitor, failure))
+                        await asyncio.sleep(1)  # the visitor reloads the page
+                        continue
+                result = await battle_on_socket(socket, f"Load prompt {i}.{n} at level {level}")
+                if result.retry_after:  # told "busy": a visitor waits as asked, then tries again
+                    refused.append(result)
+                    await asyncio.sleep(result.retry_after)
+                    continue
+                results.append((loop.time(), visitor, result))
+                n += 1
+                if not result.ok:
+                    await socket.close()
+                    socket = None
+        finally:
+            if socket is not None:
+                await socket.close()
 
     async def direct_probe() -> list[float]:
         # The scripted server's own time to first token, under the same load at the same moments: one

@@ -141,6 +141,12 @@ class BattleResult:
         self.errors.append(message)
         self.error = self.error or message
 
+    @classmethod
+    def failure(cls, message: str) -> BattleResult:
+        result = cls(ok=False)
+        result.failed(message)
+        return result
+
 
 async def visitors_issue(client: httpx.AsyncClient, web_url: str, count: int) -> list[Visitor]:
     """`count` visitors, each with a session the arena issued (POST /api/session) and a CSRF token."""
@@ -175,38 +181,51 @@ def battle_socket(web_url: str, visitor: Visitor):
 
 
 async def battle_run(web_url: str, visitor: Visitor, prompt: str, *, timeout: float = 120.0) -> BattleResult:
-    """One battle over the real WebSocket: start, read both answers to the end."""
+    """One battle over a real WebSocket of its own: open it, start, read both answers to the end."""
+    import websockets
+
+    try:
+        async with asyncio.timeout(timeout):
+            async with battle_socket(web_url, visitor) as socket:
+                return await battle_on_socket(socket, prompt, timeout=timeout)
+    except (TimeoutError, OSError, websockets.WebSocketException) as exc:
+        return BattleResult.failure(f"socket: {type(exc).__name__}: {exc}")
+
+
+async def battle_on_socket(socket, prompt: str, *, timeout: float = 120.0) -> BattleResult:
+    """One battle over an open battle socket, as the page runs every battle after its first: start, read
+    both answers to the end. After a failure the socket may still carry that battle's frames: close it."""
     import websockets
 
     result = BattleResult(ok=False)
     try:
         async with asyncio.timeout(timeout):
-            async with battle_socket(web_url, visitor) as socket:
-                started = time.perf_counter()
-                await socket.send(json.dumps({"type": "start", "prompt": prompt}))
-                async for message in socket:
-                    event = json.loads(message)
-                    kind = event["type"]
-                    if kind == "turn_started":
-                        result.battle_id, result.turn, result.version = (
-                            event["battle_id"], event["turn"], event["version"],
-                        )  # fmt: skip
-                    elif kind == "delta":
-                        for side in event["text"]:
-                            result.ttft.setdefault(side, time.perf_counter() - started)
-                    elif kind == "side_restart":
-                        result.restarts += 1
-                    elif kind == "busy":
-                        result.failed(f"busy: {event['message']}")
-                        result.retry_after = event["retry_after"]
+            started = time.perf_counter()
+            await socket.send(json.dumps({"type": "start", "prompt": prompt}))
+            async for message in socket:
+                event = json.loads(message)
+                kind = event["type"]
+                if kind == "turn_started":
+                    result.battle_id, result.turn, result.version = (
+                        event["battle_id"], event["turn"], event["version"],
+                    )  # fmt: skip
+                elif kind == "delta":
+                    for side in event["text"]:
+                        result.ttft.setdefault(side, time.perf_counter() - started)
+                elif kind == "side_restart":
+                    result.restarts += 1
+                elif kind == "busy":
+                    result.failed(f"busy: {event['message']}")
+                    result.retry_after = event["retry_after"]
+                    return result
+                elif kind in {"side_error", "error"}:
+                    result.failed(event.get("message", kind))
+                    if kind == "error":
                         return result
-                    elif kind in {"side_error", "error"}:
-                        result.failed(event.get("message", kind))
-                        if kind == "error":
-                            return result
-                    elif kind == "turn_done":
-                        result.ok = event["voteable"] and not result.error
-                        return result
+                elif kind == "turn_done":
+                    result.ok = event["voteable"] and not result.error
+                    return result
+            result.failed("socket: closed before the battle ended")
     except (TimeoutError, OSError, websockets.WebSocketException) as exc:
         result.failed(f"socket: {type(exc).__name__}: {exc}")
     return result
