@@ -83,7 +83,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             made = await self._turn_make(kind, content)
             if made is None:
                 return
-            turn, plan = made
+            turn, plan, seen = made
             if kind == "start":
                 metrics.BATTLES_STARTED.inc()
             started = events.turn_started(
@@ -93,7 +93,12 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             # Run the stream as a task so the socket keeps reading (and can refuse overlapping requests).
             self.streaming = asyncio.ensure_future(
                 turn_answer_both(
-                    turn_id=turn.turn_id, stream_id=turn.stream_id, send=self.send_json, ticket=ticket, planned=plan
+                    turn_id=turn.turn_id,
+                    stream_id=turn.stream_id,
+                    send=self.send_json,
+                    ticket=ticket,
+                    planned=plan,
+                    seen=seen,
                 )
             )
             # The stream ends the ticket; so does the task's end, should it be cancelled before it ever ran
@@ -118,26 +123,28 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json(events.voted(revealed))
 
-    async def _turn_make(self, kind, content) -> tuple[services.TurnStream, TurnPlan | None] | None:
-        """The new turn (and its plan, when made with it), or None once the visitor has been told why not."""
+    async def _turn_make(self, kind, content) -> tuple[services.TurnStream, TurnPlan | None, dict | None] | None:
+        """The new turn, its plan when made with it, and the replica states its battle was drawn by (for a
+        new battle); or None once the visitor has been told why not."""
         try:
             if kind == "start":
                 fleet = await drawable_replicas()
                 ready = await routing.availability(fleet)
-                return await off_loop(_battle_start_planned)(
+                turn, plan = await off_loop(_battle_start_planned)(
                     visitor=self.visitor, prompt=content.get("prompt"), ready=ready.ready,
                     retry_after=ready.retry_after if ready.busy else 0,
                 )  # fmt: skip
+                return turn, plan, ready.states
             if kind == "continue":
                 turn = await off_loop(services.battle_continue)(
                     battle_id=content.get("battle_id"), visitor=self.visitor, prompt=content.get("prompt")
                 )
-                return turn, None
+                return turn, None, None
             if kind == "regenerate":
                 turn = await off_loop(services.turn_regenerate)(
                     battle_id=content.get("battle_id"), visitor=self.visitor
                 )
-                return turn, None
+                return turn, None, None
             await self.send_json(events.error("Unknown message type."))
         except services.BattleBusy as exc:
             metrics.BUSY_REFUSALS.labels(reason="models").inc()

@@ -178,25 +178,34 @@ def _target(replica: routing.Replica) -> ChatTarget:
     return ChatTarget(base_url=replica.base_url, model=replica.served_model_id, api_key=replica.api_key)
 
 
-async def _reserve(plan: SidePlan, tried: set[int], hold: float) -> routing.Lease | None:
+async def _reserve(
+    plan: SidePlan, tried: set[int], hold: float, seen: dict[int, routing.ReplicaState] | None = None
+) -> routing.Lease | None:
     """A slot on a replica not tried yet; if they are all full (the model filled up since the draw, or the
-    others are busy when one fails), wait a little for one."""
+    others are busy when one fails), wait a little for one. `seen`: the replicas' states from the look
+    that drew this battle, to choose by on the first try (later tries look again)."""
     if all(replica.endpoint_id in tried for replica in plan.replicas):
         return None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SLOT_WAIT_SECONDS
     while True:
-        lease = await routing.reserve(plan.replicas, hold_seconds=hold, exclude=tried)
+        lease = await routing.reserve(plan.replicas, hold_seconds=hold, exclude=tried, seen=seen)
         if lease is not None or loop.time() >= deadline:
             return lease
+        seen = None
         await asyncio.sleep(0.25)
 
 
 async def answer_side(
-    plan: TurnPlan, side: SidePlan, send: Send, watch: BlindnessWatch, coalescer: DeltaCoalescer
+    plan: TurnPlan,
+    side: SidePlan,
+    send: Send,
+    watch: BlindnessWatch,
+    coalescer: DeltaCoalescer,
+    seen: dict[int, routing.ReplicaState] | None = None,
 ) -> int | None:
     """Stream one side's answer and store it; returns the endpoint that answered it in full, if one did.
-    Never raises (but for cancellation)."""
+    Never raises (but for cancellation). `seen`: replica states to choose the first replica by (_reserve)."""
     limits = Limits(
         connect=settings.INFERENCE_CONNECT_TIMEOUT,
         idle=settings.INFERENCE_IDLE_TIMEOUT,
@@ -227,7 +236,8 @@ async def answer_side(
     in_flight.inc()
     try:
         while True:
-            lease = await _reserve(side, tried, hold=limits.answer + limits.connect + 30)
+            lease = await _reserve(side, tried, hold=limits.answer + limits.connect + 30, seen=seen)
+            seen = None  # a replica failed or the side restarts: look at the fleet afresh
             if lease is None:
                 break  # failure stays what the last replica did, or "busy" if none could be had
             endpoint_id = lease.replica.endpoint_id
@@ -336,12 +346,21 @@ async def _keep_stream(battle_id: str, stream_id: str) -> None:
 
 
 async def turn_answer_both(
-    *, turn_id: int, stream_id: str, send: Send, ticket: object | None = None, planned: TurnPlan | None = None
+    *,
+    turn_id: int,
+    stream_id: str,
+    send: Send,
+    ticket: object | None = None,
+    planned: TurnPlan | None = None,
+    seen: dict[int, routing.ReplicaState] | None = None,
 ) -> bool:
     """Stream both answers to `send` and store each; always ends with `turn_done`. Returns voteable.
     `ticket` (arena/overload.py's, taken when the visitor's message arrived) is ended once the models
     can be asked, noting this process's own delay (the caller ends it when the task ends, however).
-    `planned`: the turn's plan, when the caller made it already (else it is read)."""
+    `planned`: the turn's plan, when the caller made it already (else it is read). `seen`: the fleet's
+    replica states from the look that drew a new battle (routing.Availability.states): each side picks
+    its first replica by them rather than looking again (a Redis round trip less before the models are
+    asked)."""
     plan = None
     keeper = None
     voteable = False
@@ -357,7 +376,9 @@ async def turn_answer_both(
         coalescer = DeltaCoalescer(
             send, frame_pacer(settings.STREAM_FRAME_INTERVAL, settings.STREAM_FRAME_INTERVAL_BUSY)
         )
-        endpoints = await asyncio.gather(*(answer_side(plan, side, send, watch, coalescer) for side in plan.sides))
+        endpoints = await asyncio.gather(
+            *(answer_side(plan, side, send, watch, coalescer, seen) for side in plan.sides)
+        )
         served_by = {side.side: endpoint for side, endpoint in zip(plan.sides, endpoints, strict=True) if endpoint}
         await coalescer.close()
     except asyncio.CancelledError:

@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
@@ -128,10 +128,22 @@ async def _acquire(replica: Replica, lease_id: str, expires_at: float) -> bool |
         return None
 
 
-async def reserve(replicas: list[Replica], *, hold_seconds: float, exclude: set[int] = frozenset()) -> Lease | None:
-    """A lease on the best replica with a free slot (skipping `exclude`d endpoints), or None if none has one."""
+async def reserve(
+    replicas: list[Replica],
+    *,
+    hold_seconds: float,
+    exclude: set[int] = frozenset(),
+    seen: dict[int, ReplicaState] | None = None,
+) -> Lease | None:
+    """A lease on the best replica with a free slot (skipping `exclude`d endpoints), or None if none has one.
+    `seen`: the replicas' states as a look moments ago found them (Availability.states), to choose by
+    instead of looking again; the slot itself is still taken atomically, so a stale count cannot overfill."""
     now = time.time()
-    states = await replica_states([r for r in replicas if r.endpoint_id not in exclude])
+    candidates = [r for r in replicas if r.endpoint_id not in exclude]
+    if seen is not None and all(r.endpoint_id in seen for r in candidates):
+        states = [ReplicaState(r, seen[r.endpoint_id].health, seen[r.endpoint_id].in_flight) for r in candidates]
+    else:
+        states = await replica_states(candidates)
     for state in preference_order(states, now=now):
         if state.health.state == DOWN and not await health.claim_trial(state.replica.endpoint_id):
             continue
@@ -167,6 +179,7 @@ class Availability:
     ready: set[int]
     busy: set[int]
     retry_after: int  # seconds; meaningful when models are busy
+    states: dict[int, ReplicaState] = field(default_factory=dict)  # what the look saw, by endpoint
 
     def describe_shortage(self) -> str:
         if self.busy:
@@ -194,7 +207,7 @@ async def availability(replicas_by_model: dict[int, list[Replica]]) -> Availabil
             durations = [state.health.duration for state in routable if state.health.duration]
             waits.append(min(durations) * _BUSY_WAIT_SHARE if durations else 5.0)
     retry_after = max(1, min(60, math.ceil(min(waits)))) if waits else 5
-    return Availability(ready=ready, busy=busy, retry_after=retry_after)
+    return Availability(ready=ready, busy=busy, retry_after=retry_after, states=states)
 
 
 def reset_local() -> None:

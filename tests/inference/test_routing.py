@@ -88,3 +88,25 @@ async def test_without_redis_each_process_counts_its_own_slots(settings):
     assert await routing.reserve(replicas, hold_seconds=60) is not None
     assert time.monotonic() - began < 2  # one short timeout, then Redis is left alone for a while
     assert not shared_state.shared_state_available()
+
+
+async def test_a_reserve_chooses_by_the_states_it_was_given_and_still_takes_the_slot_atomically():
+    """A battle just drawn chooses its first replica by the look that drew it (no second look), yet a stale
+    look cannot overfill a replica: the slot is taken in Redis under the cap."""
+    replicas = [replica(1, cap=4), replica(2, cap=4), replica(3, cap=1)]
+    await routing.reserve([replicas[0]], hold_seconds=60)  # now: 1 has a stream, 2 none, 3 none
+    await routing.reserve([replicas[2]], hold_seconds=60)  # and 3 is full
+    # The look saw otherwise: 3 and 1 free, 2 busy.
+    seen = {
+        1: ReplicaState(replicas[0], Health(), 0),
+        2: ReplicaState(replicas[1], Health(), 2),
+        3: ReplicaState(replicas[2], Health(), 0),
+    }
+    without_seen = await routing.reserve(replicas[:2], hold_seconds=60)
+    assert without_seen.replica.endpoint_id == 2  # a fresh look: 2 is the least loaded
+    with_seen = await routing.reserve(replicas[:2], hold_seconds=60, seen=seen)
+    assert with_seen.replica.endpoint_id == 1  # by the look it was given
+    # 3 looked free and first, but is full: its slot is refused, and the next by the look (2) is taken.
+    seen[1] = ReplicaState(replicas[0], Health(), 3)
+    assert (await routing.reserve(replicas, hold_seconds=60, seen=seen)).replica.endpoint_id == 2
+    assert [s.in_flight for s in await routing.replica_states(replicas)] == [2, 2, 1]
