@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
+import orjson
 
 # Phrases with which servers refuse a prompt longer than the model's context (llama.cpp, vLLM, OpenAI).
 _CONTEXT_OVERFLOW = ("exceed context window", "maximum context length", "context length", "too many tokens")
@@ -265,18 +266,31 @@ class _SSELines:
             raise InferenceError("bad response", f"an SSE line longer than {MAX_LINE_BYTES} bytes")
 
 
+def _shown(raw: bytes) -> str:
+    """The start of a payload, for an error message."""
+    return raw[:200].decode("utf-8", errors="replace")
+
+
+def _lenient_json(raw: bytes) -> object:
+    data = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InferenceError("bad response", data[:200]) from exc
+
+
 def _event_texts(raw: bytes, stats: StreamStats) -> list[str] | object:
     """The text pieces of one `data:` payload, noting usage and finish reason in `stats`; _DONE at the end."""
     if raw == b"[DONE]":
         stats.finish_reason = stats.finish_reason or "stop"
         return _DONE
-    data = raw.decode("utf-8", errors="replace")  # json.loads on bytes would sniff the encoding each time
     try:
-        chunk = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise InferenceError("bad response", data[:200]) from exc
+        # orjson: a chunk per token per side is parsed, 4x faster than json.loads (0.85 against 3.2 us here).
+        chunk = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        chunk = _lenient_json(raw)  # maybe not UTF-8 throughout: read it as json would, before refusing it
     if not isinstance(chunk, dict):
-        raise InferenceError("bad response", f"a chunk that is not an object: {data[:200]}")
+        raise InferenceError("bad response", f"a chunk that is not an object: {_shown(raw)}")
     if chunk.get("error"):
         error = json.dumps(chunk["error"])[:500]
         if any(phrase in error.lower() for phrase in _CONTEXT_OVERFLOW):
@@ -289,7 +303,7 @@ def _event_texts(raw: bytes, stats: StreamStats) -> list[str] | object:
     choices = chunk.get("choices")
     for choice in choices if isinstance(choices, list) else []:
         if not isinstance(choice, dict):
-            raise InferenceError("bad response", f"a choice that is not an object: {data[:200]}")
+            raise InferenceError("bad response", f"a choice that is not an object: {_shown(raw)}")
         delta = choice.get("delta")
         text = delta.get("content") if isinstance(delta, dict) else None
         if isinstance(text, str) and text:

@@ -8,6 +8,7 @@ from inference.client import (
     InferenceError,
     Limits,
     StreamStats,
+    _event_texts,
     complete_chat,
     list_models,
     pooled_client,
@@ -171,3 +172,15 @@ async def test_real_llama_cpp_server_streams_an_answer(llama_server):
     assert "".join(pieces).strip()
     assert stats.as_dict()["finish_reason"] in {"stop", "length"}
     assert stats.as_dict()["tokens"] >= len(pieces) - 1
+
+
+def test_a_chunk_that_only_lenient_json_reads_is_read_as_before():
+    """Chunks are parsed with orjson (strict); what it refuses but json reads (bytes that are not UTF-8,
+    NaN) is read leniently rather than failing the answer, and what neither reads is a bad response."""
+    stats = StreamStats()
+    assert _event_texts(b'{"choices":[{"delta":{"content":"caf\xe9"}}]}', stats) == ["caf\ufffd"]
+    assert _event_texts(b'{"usage":{"completion_tokens":3,"x":NaN},"choices":[]}', stats) == []
+    assert stats.completion_tokens == 3
+    with pytest.raises(InferenceError) as caught:
+        _event_texts(b'{"choices":[{"delta":', stats)
+    assert caught.value.kind == "bad response"
