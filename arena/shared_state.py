@@ -68,11 +68,20 @@ async def run(operation):
         raise SharedStateDown(str(exc)) from exc
 
 
+_sync_clients: dict[str, redis.Redis] = {}
+
+
 def sync_client() -> redis.Redis:
-    """A short-timeout client for synchronous code (tasks, admin, rate limits)."""
-    return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
-    )
+    """This process's short-timeout client for synchronous code (database threads, tasks), one per Redis URL.
+    Its pool is thread-safe and reconnects after a fork."""
+    url = settings.REDIS_URL
+    client = _sync_clients.get(url)
+    if client is None:
+        client = _sync_clients.setdefault(
+            url,
+            redis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS),
+        )
+    return client
 
 
 async def close_loop_client() -> None:

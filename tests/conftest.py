@@ -108,9 +108,9 @@ def celery_worker(transactional_db, child_env):
     queue = f"arena-test-{uuid.uuid4().hex[:8]}"
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     program = processes.worker_program(name=queue, queue=queue, solo=True)
-    process = processes.start(
-        program, log_path=LOG_DIR / f"worker-{queue}.log", env={**child_env, "CELERY_QUEUE": queue}
-    )
+    # The test's shared-state prefix too: the worker clears the flag the test's votes set (ratings/tasks.py).
+    env = {**child_env, "CELERY_QUEUE": queue, "SHARED_STATE_PREFIX": settings.SHARED_STATE_PREFIX}
+    process = processes.start(program, log_path=LOG_DIR / f"worker-{queue}.log", env=env)
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue
     try:

@@ -21,7 +21,8 @@ def listen():
 
 def test_tasks_are_registered_under_the_names_beat_and_battles_use():
     app.loader.import_default_modules()
-    assert "ratings.tasks.vote_rate" in app.tasks
+    assert "ratings.tasks.vote_rate" in app.tasks  # still consumed: messages queued before an upgrade
+    assert "ratings.tasks.votes_rate_waiting" in app.tasks
     assert "ratings.tasks.leaderboard_recompute" in app.tasks
     assert "ratings.tasks.votes_rate_pending" in app.tasks
 
@@ -74,16 +75,37 @@ def test_vote_rate_task_succeeds_when_redis_is_down(three_models, settings):
     assert EloRating.objects.get(model=alpha).rating == pytest.approx(1002.0)
 
 
-def test_recording_a_vote_queues_vote_rate_once_committed(three_models, django_capture_on_commit_callbacks):
+def test_recording_a_vote_queues_a_rating_run_once_committed(three_models, django_capture_on_commit_callbacks):
     alpha, bravo, _ = three_models
     battle = make_battle(model_a=alpha, model_b=bravo, owner="s-1")
-    with mock.patch.object(tasks.vote_rate, "delay") as delay:
+    with mock.patch.object(tasks.votes_rate_waiting, "delay") as delay:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            vote = cast_vote(battle, owner="s-1", outcome="tie")
+            cast_vote(battle, owner="s-1", outcome="tie")
         delay.assert_not_called()  # nothing is queued before the vote is committed
         for callback in callbacks:
             callback()
-    delay.assert_called_once_with(vote.pk)
+    delay.assert_called_once_with()
+
+
+def test_votes_cast_while_a_run_is_queued_queue_nothing_and_that_run_rates_them_all(
+    three_models, django_capture_on_commit_callbacks
+):
+    """A burst of votes queues one rating run, which rates every vote committed before it started; a vote
+    after it started queues the next run."""
+    alpha, bravo, _ = three_models
+    battles = [make_battle(model_a=alpha, model_b=bravo, owner="s-1") for _ in range(4)]
+    with mock.patch.object(tasks.votes_rate_waiting, "delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            for battle in battles[:3]:
+                cast_vote(battle, owner="s-1", outcome="a")
+        assert delay.call_count == 1
+        assert tasks.votes_rate_waiting() == 3  # the queued run, as the worker would run it
+        assert EloRating.objects.get(model=alpha).votes == 3
+        with django_capture_on_commit_callbacks(execute=True):
+            cast_vote(battles[3], owner="s-1", outcome="b")
+        assert delay.call_count == 2
+    assert tasks.votes_rate_waiting() == 1
+    assert tasks.votes_rate_waiting() == 0
 
 
 def test_recompute_task_stores_a_snapshot_and_announces_it(small_arena, settings):
