@@ -56,14 +56,19 @@ def python_module(module: str, *args: str) -> list[str]:
 def web_program(
     *, port: int | None = None, host: str = "127.0.0.1", processes: int = 1, proxy_headers: bool = False
 ) -> Program:
-    """The ASGI server (uvicorn, with uvloop and httptools). With `port` it binds the port itself (tests and
-    benchmarks; more than one process are uvicorn's own workers); without, it serves the socket
-    supervisord holds (`processes` of them)."""
+    """The ASGI server (uvicorn, with httptools, on asyncio's own event loop). With `port` it binds the port
+    itself (tests and benchmarks; more than one process are uvicorn's own workers); without, it serves the
+    socket supervisord holds (`processes` of them)."""
     argv = python_module(
         "uvicorn", "arena.asgi:application",
         "--lifespan", "off",  # Django's ASGI handler has no lifespan protocol
         "--no-access-log",
         "--timeout-graceful-shutdown", "5",
+        # Not uvloop: libuv accepts one connection per loop iteration, so a busy process (20-40 ms an
+        # iteration) took a few dozen new sockets a second and a surge of visitors timed out in the kernel's
+        # queue, never told anything. asyncio's loop accepts what is waiting at once; the process then tells
+        # those it cannot serve that it is busy. Same CPU per battle in bench/load.py.
+        "--loop", "asyncio",
     )  # fmt: skip
     # Forwarded-for headers are trusted only when asked: otherwise any local client could pick its own
     # address and slip past the per-address limits.
