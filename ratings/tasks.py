@@ -3,6 +3,7 @@
 import contextlib
 import logging
 
+import redis
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
@@ -73,8 +74,10 @@ def vote_rating_queue(*, vote_id: int) -> bool:
 def votes_rate_waiting() -> int:
     """Rate every vote waiting for its rating, oldest first, then tell leaderboard pages once."""
     # Cleared before the votes are read: a vote committed after this queues a run of its own, and one
-    # committed before it (which found the flag set and queued nothing) is read below.
-    shared_state.sync_client().delete(_wake_key())
+    # committed before it (which found the flag set and queued nothing) is read below. Should Redis fail
+    # here, the flag lapses on its own and the sweep rates what later votes left.
+    with contextlib.suppress(redis.RedisError):
+        shared_state.sync_client().delete(_wake_key())
     rated = services.votes_rate_pending(older_than_seconds=0)
     if rated:
         try:
