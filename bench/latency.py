@@ -78,7 +78,8 @@ def main() -> None:
         "BATTLES_PER_HOUR": "100000",
         "ANSWERS_PER_HOUR": "100000",
     }
-    env.pop("DATABASE_URL", None)
+    env.pop("DATABASE_URL", None)  # the scratch SQLite database, for the web server and for this process
+    os.environ.pop("DATABASE_URL", None)
     os.environ.update(env)
     import django
 
