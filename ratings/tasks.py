@@ -26,16 +26,22 @@ def leaderboard_notify(*, reason: str) -> bool:
     return events.leaderboard_broadcast(message)
 
 
+def _leaderboard_notify_after(what: str) -> None:
+    """Tell open leaderboard pages that votes were rated (`what`, for the log). Never raises: the ratings
+    are stored, and a missed refresh is harmless (pages catch up on their next load)."""
+    try:
+        leaderboard_notify(reason="vote")
+    except Exception:  # noqa: BLE001
+        logger.warning("Leaderboard notification after %s failed", what, exc_info=True)
+
+
 # A locked database (SQLite under load) is worth retrying; the service is idempotent, so a retry after
 # a partial failure can't count the vote twice.
 @shared_task(name="ratings.tasks.vote_rate", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def vote_rate(vote_id: int) -> bool:
     applied = services.vote_rate(vote_id=vote_id)
     if applied:
-        try:
-            leaderboard_notify(reason="vote")
-        except Exception:  # noqa: BLE001 - the rating is stored; a missed refresh is harmless
-            logger.warning("Leaderboard notification after vote %s failed", vote_id, exc_info=True)
+        _leaderboard_notify_after(f"vote {vote_id}")
     return applied
 
 
@@ -80,10 +86,7 @@ def votes_rate_waiting() -> int:
         shared_state.sync_client().delete(_wake_key())
     rated = services.votes_rate_pending(older_than_seconds=0)
     if rated:
-        try:
-            leaderboard_notify(reason="vote")
-        except Exception:  # noqa: BLE001 - the ratings are stored; a missed refresh is harmless
-            logger.warning("Leaderboard notification after rating %s vote(s) failed", rated, exc_info=True)
+        _leaderboard_notify_after(f"rating {rated} vote(s)")
     return rated
 
 
@@ -94,10 +97,7 @@ def votes_rate_pending() -> int:
     rated = services.votes_rate_pending(older_than_seconds=settings.VOTE_RATING_SWEEP_AGE)
     if rated:
         logger.info("Rated %s vote(s) whose task had not run", rated)
-        try:
-            leaderboard_notify(reason="vote")
-        except Exception:  # noqa: BLE001
-            logger.warning("Leaderboard notification after the sweep failed", exc_info=True)
+        _leaderboard_notify_after("the sweep")
     return rated
 
 
