@@ -48,11 +48,6 @@ def turns_answered(turns) -> bool:
     return bool(turns) and all(t.status_a == t.status_b == Turn.Status.DONE for t in turns)
 
 
-def battle_answered(battle_id) -> bool:
-    """`turns_answered` for a battle not loaded yet, from one query of its turns' two statuses."""
-    return turns_answered(Turn.objects.filter(battle_id=battle_id).only("status_a", "status_b"))
-
-
 def turn_last(battle: Battle) -> Turn | None:
     turns = battle_turns(battle)
     return turns[-1] if turns else None

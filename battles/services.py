@@ -20,7 +20,6 @@ from battles import budgets
 from battles.blindness import asks_identity
 from battles.models import Battle, Turn, Vote
 from battles.selectors import (
-    battle_answered,
     battle_conversation,
     battle_timings,
     battle_turns,
@@ -257,16 +256,19 @@ def turn_regenerate(*, battle_id, visitor: Visitor) -> TurnStream:
     return TurnStream.of(turn, battle)
 
 
-def turn_side_finish(*, turn_id: int, version: int, side: str, answer: str, timings: dict, error: str = "") -> None:
-    """Store one side's finished (or failed) answer, unless a newer version of the turn replaced it. One
-    statement: which endpoint served it is noted when the stream lets go of its battle (stream_release)."""
-    if side not in SIDES:
-        raise ValueError(f"side must be one of {SIDES}")
-    status = Turn.Status.FAILED if error else Turn.Status.DONE
-    timings = {**timings, "error": error} if error else timings
-    Turn.objects.filter(pk=turn_id, version=version).update(
-        **{f"answer_{side}": answer, f"status_{side}": status, f"timings_{side}": timings}
-    )
+@dataclass(frozen=True)
+class SideAnswer:
+    """How one side of a turn ended: its text, its timings, the kind of failure if it failed, and the endpoint
+    that answered it in full if one did."""
+
+    text: str
+    timings: dict
+    error: str = ""
+    endpoint_id: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return not self.error
 
 
 def stream_renew(*, battle_id, stream_id: str) -> bool:
@@ -275,13 +277,30 @@ def stream_renew(*, battle_id, stream_id: str) -> bool:
     return bool(Battle.objects.filter(pk=battle_id, stream_id=stream_id).update(streaming_until=until))
 
 
-def stream_release(*, battle_id, stream_id: str, served_by: dict[str, int] | None = None) -> bool:
-    """End this stream's hold on its battle, noting the endpoint that answered each side in `served_by`;
-    returns whether the battle can now be voted on. A stream that lost its hold (another stream took the
-    battle, and with it any newer answers) changes nothing."""
-    endpoints = {f"endpoint_{side}_id": endpoint_id for side, endpoint_id in (served_by or {}).items()}
-    Battle.objects.filter(pk=battle_id, stream_id=stream_id).update(streaming_until=None, **endpoints)
-    return battle_answered(battle_id)
+def turn_finish(*, turn_id: int, version: int, battle_id, stream_id: str, answers: dict[str, SideAnswer]) -> bool:
+    """A stream's end: store the answers it got (`answers` may lack a side, or both, when the stream was cut
+    short) and end its hold on the battle, noting the endpoint that answered each side. Two statements, in one
+    trip from the event loop (a trip per side and one to let go were a fifth of a battle's database time).
+    A stream that lost its hold (another stream took the battle, and with it any newer answers) changes
+    nothing; neither does a late stream of a version a regenerate replaced.
+
+    Returns whether the battle can now be voted on: this turn is answered on both sides and the stream still
+    held its battle. The turns before it need no reading: a turn is only added once the last one is answered
+    on both sides (battle_continue), and only the last one is ever answered again (turn_regenerate)."""
+    fields = {}
+    for side, answer in answers.items():
+        if side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}")
+        fields |= {
+            f"answer_{side}": answer.text,
+            f"status_{side}": Turn.Status.DONE if answer.done else Turn.Status.FAILED,
+            f"timings_{side}": {**answer.timings, "error": answer.error} if answer.error else answer.timings,
+        }
+    held = Turn.objects.filter(pk=turn_id, version=version, battle_id=battle_id, battle__stream_id=stream_id)
+    stored = bool(fields) and bool(held.update(**fields))
+    endpoints = {f"endpoint_{side}_id": a.endpoint_id for side, a in answers.items() if a.done and a.endpoint_id}
+    released = Battle.objects.filter(pk=battle_id, stream_id=stream_id).update(streaming_until=None, **endpoints)
+    return stored and bool(released) and all(side in answers and answers[side].done for side in SIDES)
 
 
 def battle_is_voteable(battle: Battle) -> bool:

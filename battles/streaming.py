@@ -203,9 +203,9 @@ async def answer_side(
     watch: BlindnessWatch,
     coalescer: DeltaCoalescer,
     seen: dict[int, routing.ReplicaState] | None = None,
-) -> int | None:
-    """Stream one side's answer and store it; returns the endpoint that answered it in full, if one did.
-    Never raises (but for cancellation). `seen`: replica states to choose the first replica by (_reserve)."""
+) -> services.SideAnswer:
+    """Stream one side's answer; returns how it ended, for the turn's end to store (turn_answer_both). Never
+    raises (but for cancellation). `seen`: replica states to choose the first replica by (_reserve)."""
     limits = Limits(
         connect=settings.INFERENCE_CONNECT_TIMEOUT,
         idle=settings.INFERENCE_IDLE_TIMEOUT,
@@ -293,12 +293,9 @@ async def answer_side(
         if side.dropped_turns or messages is side.shortest_messages:
             timings["dropped_turns"] = side.dropped_turns if messages is side.messages else -1
         if failure is None:
-            await off_loop(services.turn_side_finish)(
-                turn_id=plan.turn_id, version=plan.version, side=side.side, answer=answer, timings=timings
-            )
             metrics.SIDES_FINISHED.labels(model=side.model_name, outcome="done").inc()
             await send(events.side_done(side.side, markdown_to_safe_html(answer), timings))
-            return served_by
+            return services.SideAnswer(answer, timings, endpoint_id=served_by)
     except asyncio.CancelledError:
         raise
     except Exception:  # noqa: BLE001 - whatever it was, this side fails and the turn still ends
@@ -307,8 +304,10 @@ async def answer_side(
     finally:
         in_flight.dec()
     metrics.SIDES_FINISHED.labels(model=side.model_name, outcome=failure).inc()
-    await _fail_side(plan, side.side, failure, "".join(pieces), stats, coalescer, send)
-    return None
+    with contextlib.suppress(Exception):
+        await coalescer.flush()
+    await send(events.side_error(side.side, failure_message(side.side, failure)))
+    return services.SideAnswer("".join(pieces), stats.as_dict(), error=failure)
 
 
 def _observe_speed(model: str, endpoint_id: int, stats: StreamStats) -> None:
@@ -320,21 +319,6 @@ def _observe_speed(model: str, endpoint_id: int, stats: StreamStats) -> None:
     streaming = (stats.finished_at or stats.first_token_at) - stats.first_token_at
     if stats.tokens > 1 and streaming > 0:
         metrics.TOKENS_PER_SECOND.labels(**labels).observe((stats.tokens - 1) / streaming)
-
-
-async def _fail_side(
-    plan: TurnPlan, side: str, failure: str, answer: str, stats: StreamStats, coalescer: DeltaCoalescer, send: Send
-) -> None:
-    with contextlib.suppress(Exception):
-        await coalescer.flush()
-    try:
-        await off_loop(services.turn_side_finish)(
-            turn_id=plan.turn_id, version=plan.version, side=side, answer=answer, timings=stats.as_dict(),
-            error=failure,
-        )  # fmt: skip
-    except Exception:  # noqa: BLE001 - the visitor must still hear that this side failed
-        logger.exception("could not store the failure of battle %s side %s", plan.battle_id, side)
-    await send(events.side_error(side, failure_message(side, failure)))
 
 
 async def _keep_stream(battle_id: str, stream_id: str) -> None:
@@ -354,7 +338,8 @@ async def turn_answer_both(
     planned: TurnPlan | None = None,
     seen: dict[int, routing.ReplicaState] | None = None,
 ) -> bool:
-    """Stream both answers to `send` and store each; always ends with `turn_done`. Returns voteable.
+    """Stream both answers to `send`, then store them and free the battle in one trip to the database
+    (services.turn_finish); always ends with `turn_done`. Returns voteable.
     `ticket` (arena/overload.py's, taken when the visitor's message arrived) is ended once the models
     can be asked, noting this process's own delay (the caller ends it when the task ends, however).
     `planned`: the turn's plan, when the caller made it already (else it is read). `seen`: the fleet's
@@ -364,7 +349,7 @@ async def turn_answer_both(
     plan = None
     keeper = None
     voteable = False
-    served_by: dict[str, int] = {}
+    answers: dict[str, services.SideAnswer] = {}
     try:
         plan = planned if planned is not None else await off_loop(turn_plan)(turn_id)
         if ticket is not None:
@@ -376,10 +361,12 @@ async def turn_answer_both(
         coalescer = DeltaCoalescer(
             send, frame_pacer(settings.STREAM_FRAME_INTERVAL, settings.STREAM_FRAME_INTERVAL_BUSY)
         )
-        endpoints = await asyncio.gather(
-            *(answer_side(plan, side, send, watch, coalescer, seen) for side in plan.sides)
-        )
-        served_by = {side.side: endpoint for side, endpoint in zip(plan.sides, endpoints, strict=True) if endpoint}
+
+        async def answer(side: SidePlan) -> None:
+            # Kept as each side ends: a turn cut short still stores the side that finished.
+            answers[side.side] = await answer_side(plan, side, send, watch, coalescer, seen)
+
+        await asyncio.gather(*(answer(side) for side in plan.sides))
         await coalescer.close()
     except asyncio.CancelledError:
         raise
@@ -393,8 +380,11 @@ async def turn_answer_both(
             keeper.cancel()
         try:
             battle_id = plan.battle_id if plan else await off_loop(_battle_of)(turn_id)
-            release = off_loop(services.stream_release)(battle_id=battle_id, stream_id=stream_id, served_by=served_by)
-            voteable = await asyncio.shield(release)  # a closed socket still frees its battle
+            finish = off_loop(services.turn_finish)(
+                turn_id=turn_id, version=plan.version if plan else 0, battle_id=battle_id, stream_id=stream_id,
+                answers=answers,
+            )  # fmt: skip
+            voteable = await asyncio.shield(finish)  # a closed socket still stores what it got and frees its battle
         except Exception:  # noqa: BLE001 - the hold lapses on its own; the visitor must still hear the end
             logger.exception("could not release the stream of turn %s", turn_id)
             battle_id = plan.battle_id if plan else ""

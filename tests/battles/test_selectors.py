@@ -1,10 +1,7 @@
-import uuid
-
 import pytest
 
-from battles import services
-from battles.selectors import battle_answered, battle_request_messages, battle_state
-from tests.factories import cast_vote, make_battle, make_model, visitor
+from battles.selectors import battle_request_messages, battle_state
+from tests.factories import cast_vote, make_battle, make_model
 
 pytestmark = pytest.mark.django_db
 
@@ -30,16 +27,3 @@ def test_battle_state_hides_names_until_the_vote():
     battle.refresh_from_db()
     after = battle_state(battle)
     assert (after["model_a"], after["model_b"]) == ("secret-alpha", "secret-beta")
-
-
-def test_a_battle_is_answered_only_when_both_sides_of_every_turn_are_done():
-    make_model("alpha"), make_model("beta")
-    started = services.battle_start(visitor=visitor("owner"), prompt="Hi")
-    assert not battle_answered(started.battle_id)
-    services.turn_side_finish(turn_id=started.turn_id, version=1, side="a", answer="yes", timings={})
-    assert not battle_answered(started.battle_id)
-    services.turn_side_finish(turn_id=started.turn_id, version=1, side="b", answer="no", timings={})
-    assert battle_answered(started.battle_id)
-    services.turn_side_finish(turn_id=started.turn_id, version=1, side="b", answer="", timings={}, error="timeout")
-    assert not battle_answered(started.battle_id)
-    assert not battle_answered(uuid.uuid4())  # no turns at all

@@ -18,13 +18,21 @@ def two_models():
     return make_model("alpha"), make_model("beta")
 
 
-def finish(turn_id: int, *, version: int = 1, answer: str = "done") -> None:
-    for side in services.SIDES:
-        services.turn_side_finish(turn_id=turn_id, version=version, side=side, answer=answer, timings={"tokens": 1})
+def finish(started: services.TurnStream, *, version: int | None = None, answer: str = "done") -> bool:
+    """The stream's end with both sides answered; returns whether the battle can be voted on."""
+    answers = {side: services.SideAnswer(answer, {"tokens": 1}) for side in services.SIDES}
+    return services.turn_finish(
+        turn_id=started.turn_id, version=started.version if version is None else version,
+        battle_id=started.battle_id, stream_id=started.stream_id, answers=answers,
+    )  # fmt: skip
 
 
 def release(started: services.TurnStream) -> bool:
-    return services.stream_release(battle_id=started.battle_id, stream_id=started.stream_id)
+    """The stream's end with nothing to store (it was cut short)."""
+    return services.turn_finish(
+        turn_id=started.turn_id, version=started.version, battle_id=started.battle_id, stream_id=started.stream_id,
+        answers={},
+    )  # fmt: skip
 
 
 def test_battle_start_draws_two_distinct_models_and_stores_the_prompt(two_models):
@@ -138,9 +146,12 @@ def test_unknown_outcome_is_rejected():
 
 def test_battle_with_a_failed_side_cannot_be_voted_into_the_ratings():
     battle = make_battle(owner="owner")
-    services.turn_side_finish(
-        turn_id=battle.turns.get().pk, version=1, side="b", answer="", timings={}, error="timeout"
+    failed = {"b": services.SideAnswer("", {}, error="timeout")}  # the stream that wrote side a failed on b
+    voteable = services.turn_finish(
+        turn_id=battle.turns.get().pk, version=1, battle_id=battle.pk, stream_id=battle.stream_id, answers=failed
     )
+    assert not voteable
+    assert battle.turns.get().timings_b == {"error": "timeout"}
     with pytest.raises(services.BattleError, match="can't be voted"):
         cast_vote(battle, owner="owner")
 
@@ -151,8 +162,7 @@ def test_continue_adds_a_turn_and_regenerate_makes_a_new_version_of_the_last_ans
     assert started.index == 1
     with pytest.raises(services.BattleError, match="wait until both answers"):
         services.battle_continue(battle_id=battle.id, visitor=visitor("owner"), prompt="Too soon")
-    finish(started.turn_id)
-    release(started)
+    assert finish(started)
     regenerated = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
     assert (regenerated.turn_id, regenerated.version) == (started.turn_id, 2)
     turn = Turn.objects.get(pk=started.turn_id)
@@ -162,14 +172,13 @@ def test_continue_adds_a_turn_and_regenerate_makes_a_new_version_of_the_last_ans
 def test_an_old_versions_late_answer_cannot_overwrite_the_new_version():
     battle = make_battle(owner="owner")
     regenerated = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
-    finish(regenerated.turn_id, version=1, answer="stale")  # a stream of version 1 finishing late
+    assert not finish(regenerated, version=1, answer="stale")  # a stream of version 1 finishing late
     assert Turn.objects.get(pk=regenerated.turn_id).answer_a == ""
 
 
 def test_no_vote_continue_or_regenerate_while_a_stream_holds_the_battle():
     battle = make_battle(owner="owner")
     started = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
-    finish(started.turn_id, version=2)
     for attempt in (
         lambda: cast_vote(battle, owner="owner"),
         lambda: services.battle_continue(battle_id=battle.id, visitor=visitor("owner"), prompt="more"),
@@ -177,23 +186,37 @@ def test_no_vote_continue_or_regenerate_while_a_stream_holds_the_battle():
     ):
         with pytest.raises(services.BattleError, match="still being written|wait until both answers"):
             attempt()
-    assert release(started) is True
+    assert finish(started) is True
     assert cast_vote(battle, owner="owner").turn_version == 2
 
 
-def test_releasing_a_stream_notes_who_answered_unless_another_stream_took_the_battle(two_models):
+def test_a_turn_is_voteable_only_when_its_stream_ends_with_both_sides_answered(two_models):
     started = services.battle_start(visitor=visitor("owner"), prompt="Hi")
-    finish(started.turn_id)
+    one_side = {"a": services.SideAnswer("yes", {})}  # the socket closed while b was answering
+    ended = dict(turn_id=started.turn_id, version=1, battle_id=started.battle_id, stream_id=started.stream_id)
+    assert services.turn_finish(**ended, answers=one_side) is False
+    turn = Turn.objects.get(pk=started.turn_id)
+    assert (turn.answer_a, turn.status_a, turn.status_b) == ("yes", Turn.Status.DONE, Turn.Status.PENDING)
+    with pytest.raises(services.BattleError, match="can't be voted"):
+        services.vote_record(battle_id=started.battle_id, visitor=visitor("owner"), outcome="a", turn=0, version=1)
+
+
+def test_a_stream_that_lost_its_battle_stores_nothing_and_only_its_own_end_notes_who_answered(two_models):
+    started = services.battle_start(visitor=visitor("owner"), prompt="Hi")
     battle = Battle.objects.get(pk=started.battle_id)
     served_by = {"a": battle.model_a.endpoints.get().pk, "b": battle.model_b.endpoints.get().pk}
-    # A stream whose hold lapsed and was retaken by another changes nothing, not even the endpoints.
-    assert services.stream_release(battle_id=started.battle_id, stream_id="lapsed", served_by=served_by) is True
+    answers = {side: services.SideAnswer(f"answer {side}", {}, endpoint_id=served_by[side]) for side in "ab"}
+    ended = dict(turn_id=started.turn_id, version=1, battle_id=started.battle_id, answers=answers)
+    # A stream whose hold lapsed and was retaken by another changes nothing: answers, hold, endpoints.
+    assert services.turn_finish(**ended, stream_id="lapsed") is False
     battle.refresh_from_db()
     assert battle.streaming_until is not None and battle.endpoint_a is None
-    assert services.stream_release(battle_id=started.battle_id, stream_id=started.stream_id, served_by=served_by)
+    assert Turn.objects.get(pk=started.turn_id).status_a == Turn.Status.PENDING
+    assert services.turn_finish(**ended, stream_id=started.stream_id) is True
     battle.refresh_from_db()
     assert battle.streaming_until is None
     assert (battle.endpoint_a_id, battle.endpoint_b_id) == (served_by["a"], served_by["b"])
+    assert Turn.objects.get(pk=started.turn_id).answer_b == "answer b"
 
 
 def test_a_lapsed_stream_hold_frees_the_battle():
@@ -208,8 +231,8 @@ def test_a_vote_on_answers_that_were_regenerated_since_is_refused():
     battle = make_battle(owner="owner")
     turn = battle.turns.get()
     started = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
-    finish(turn.pk, version=2)
-    release(started)
+    assert (started.turn_id, started.version) == (turn.pk, 2)
+    assert finish(started)
     stale = dict(battle_id=battle.id, visitor=visitor("owner"), outcome="a")
     with pytest.raises(services.BattleError, match="answers changed since you last saw them"):
         services.vote_record(**stale, turn=0, version=1)
@@ -321,8 +344,7 @@ def test_battles_per_hour_are_limited_per_address_and_per_session(two_models):
 @override_settings(ANSWERS_PER_HOUR=3, BATTLES_PER_HOUR=100)
 def test_continues_and_regenerations_spend_the_same_hourly_answer_budget(two_models):
     started = services.battle_start(visitor=visitor("s1", "203.0.113.9"), prompt="one")
-    finish(started.turn_id)
-    release(started)
+    assert finish(started)
     started = services.battle_continue(battle_id=started.battle_id, visitor=visitor("s1", "203.0.113.9"), prompt="two")
     release(started)
     started = services.turn_regenerate(battle_id=started.battle_id, visitor=visitor("s1", "203.0.113.9"))
