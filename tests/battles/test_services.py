@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from battles import services
 from battles.models import Battle, Turn, Vote
+from battles.selectors import battle_state, leak_detector
 from tests.factories import cast_vote, make_battle, make_model, visitor
 
 pytestmark = pytest.mark.django_db
@@ -98,6 +99,18 @@ def test_session_and_address_hashes_use_a_key_of_their_own_not_the_secret_key(se
     assert services.visitor_hash("owner") == before  # rotating SECRET_KEY keeps judge ids
     settings.HASH_KEY = "another-hash-key"
     assert services.visitor_hash("owner") != before
+
+
+def test_a_vote_and_its_reveal_read_the_battle_and_its_turns_once(django_assert_num_queries):
+    battle = make_battle(owner="owner", model_a=make_model("alpha"), model_b=make_model("beta"))
+    leak_detector()  # built once a minute per process, not per vote
+    # Lock the battle (with the names it reveals), read its turns, store the vote; the savepoint around the
+    # test's own transaction makes two more. A field the locking query left out would cost a query here.
+    with django_assert_num_queries(5):
+        vote = services.vote_record(battle_id=battle.pk, visitor=visitor("owner"), outcome="a", turn=0, version=1)
+        revealed = battle_state(vote.battle)
+    assert (revealed["model_a"], revealed["model_b"], revealed["voted"]) == ("alpha", "beta", True)
+    assert revealed["turns"][0]["answer_a"] == "Answer **A**"
 
 
 def test_vote_is_announced_once_committed_and_a_failing_listener_does_not_fail_the_vote(
