@@ -242,6 +242,7 @@ async def answer_side(
                 break  # failure stays what the last replica did, or "busy" if none could be had
             endpoint_id = lease.replica.endpoint_id
             stats = StreamStats()
+            answered = None
             try:
                 await stream_chat(_target(lease.replica), messages, on_text=on_text, stats=stats, limits=limits,
                                   read_every=coalescer.interval, **side.params)  # fmt: skip
@@ -276,12 +277,12 @@ async def answer_side(
                     continue
                 break
             else:
-                await health.record_success(endpoint_id, ttft=stats.ttft, duration=stats.as_dict()["total"])
+                answered = routing.Answered(ttft=stats.ttft, duration=stats.as_dict()["total"])
                 _observe_speed(side.model_name, endpoint_id, stats)
                 failure, served_by = None, endpoint_id
                 break
             finally:
-                await routing.release(lease)
+                await routing.release(lease, answered=answered)  # with the endpoint's success, if so
         await coalescer.flush()
         await note(scanner.finish())
         answer = "".join(pieces)

@@ -116,17 +116,31 @@ redis.call('EXPIRE', KEYS[1], ARGV[6])
 """
 
 
+def queue_success(pipe, endpoint_id: int, *, ttft: float | None, duration: float | None, now: float) -> None:
+    """Add record_success's update to a Redis pipeline (routing sends it with the lease's release)."""
+    observed = ("" if ttft is None else repr(ttft), "" if duration is None else repr(duration))
+    args = (POLICY.smoothing, repr(now), *observed, POLICY.slow_ttft, HEALTH_LIFETIME_SECONDS)
+    pipe.eval(_SUCCESS, 1, _key(endpoint_id), *args)
+
+
+def note_success_locally(endpoint_id: int, *, ttft: float | None, duration: float | None, now: float) -> None:
+    """record_success in this process's own view, while Redis is unreachable."""
+    _change_local(endpoint_id, lambda h: circuit.after_success(h, now=now, ttft=ttft, duration=duration, policy=POLICY))
+
+
 async def record_success(endpoint_id: int, *, ttft: float | None, duration: float | None) -> None:
     """An answer streamed in full: close the circuit and move the averages (circuit.after_success)."""
     now = time.time()
-    observed = ("" if ttft is None else repr(ttft), "" if duration is None else repr(duration))
-    args = (POLICY.smoothing, repr(now), *observed, POLICY.slow_ttft, HEALTH_LIFETIME_SECONDS)
+
+    async def update(client):
+        async with client.pipeline(transaction=False) as pipe:
+            queue_success(pipe, endpoint_id, ttft=ttft, duration=duration, now=now)
+            await pipe.execute()
+
     try:
-        await shared_state.run(lambda client: client.eval(_SUCCESS, 1, _key(endpoint_id), *args))
+        await shared_state.run(update)
     except SharedStateDown:
-        _change_local(
-            endpoint_id, lambda h: circuit.after_success(h, now=now, ttft=ttft, duration=duration, policy=POLICY)
-        )
+        note_success_locally(endpoint_id, ttft=ttft, duration=duration, now=now)
 
 
 async def record_failure(endpoint_id: int, *, error: str) -> Health:

@@ -9,7 +9,6 @@ With Redis unreachable, each process counts its own streams instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import time
@@ -159,17 +158,38 @@ async def reserve(
     return None
 
 
-async def release(lease: Lease) -> None:
-    """Give the slot back. Shielded, so a cancelled stream (a closed socket) still releases it."""
+@dataclass(frozen=True)
+class Answered:
+    """A stream that ended with a whole answer, for its endpoint's health (health.record_success)."""
+
+    ttft: float | None
+    duration: float | None
+
+
+async def release(lease: Lease, *, answered: Answered | None = None) -> None:
+    """Give the slot back, noting in the same round trip an answer given in full (`answered`) in the
+    endpoint's health (two round trips per side were two of a battle's seven). Shielded, so a cancelled
+    stream (a closed socket) still releases it."""
+    endpoint_id = lease.replica.endpoint_id
     if lease.local:
-        _local_in_flight[lease.replica.endpoint_id] -= 1
+        _local_in_flight[endpoint_id] -= 1
+        if answered is not None:
+            await health.record_success(endpoint_id, ttft=answered.ttft, duration=answered.duration)
         return
+    now = time.time()
 
     async def remove(client):
-        return await client.zrem(_key(lease.replica.endpoint_id), lease.lease_id)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.zrem(_key(endpoint_id), lease.lease_id)
+            if answered is not None:
+                health.queue_success(pipe, endpoint_id, ttft=answered.ttft, duration=answered.duration, now=now)
+            return await pipe.execute()
 
-    with contextlib.suppress(SharedStateDown):  # if so, the lease lapses on its own at its expiry
+    try:
         await asyncio.shield(shared_state.run(remove))
+    except SharedStateDown:  # the lease lapses on its own at its expiry
+        if answered is not None:
+            health.note_success_locally(endpoint_id, ttft=answered.ttft, duration=answered.duration, now=now)
 
 
 @dataclass(frozen=True)

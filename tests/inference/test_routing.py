@@ -69,6 +69,34 @@ async def test_a_cancelled_stream_still_releases_its_slot():
     assert state.in_flight == 0
 
 
+async def test_a_release_after_a_whole_answer_notes_the_endpoints_success_with_the_slot():
+    replicas = [replica(1, cap=1)]
+    await health.record_failure(1, error="a blip")
+    lease = await routing.reserve(replicas, hold_seconds=60)
+    await routing.release(lease, answered=routing.Answered(ttft=0.25, duration=3.0))
+    [state] = await routing.replica_states(replicas)
+    assert state.in_flight == 0
+    assert (state.health.failures, state.health.ttft, state.health.duration) == (0, 0.25, 3.0)
+    assert state.health.last_ok_at > 0
+    lease = await routing.reserve(replicas, hold_seconds=60)
+    await routing.release(lease)  # a stream that failed or was cut short notes no success
+    [state] = await routing.replica_states(replicas)
+    assert (state.in_flight, state.health.ttft) == (0, 0.25)
+
+
+async def test_without_redis_a_release_notes_the_success_in_the_processs_own_view(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    replicas = [replica(1, cap=1)]
+    lease = await routing.reserve(replicas, hold_seconds=60)
+    assert lease is not None and lease.local
+    await routing.release(lease, answered=routing.Answered(ttft=0.5, duration=2.0))
+    assert health.local_health([1])[1].ttft == 0.5
+    # A lease taken in Redis before Redis went away: its answer is noted here all the same.
+    taken_in_redis = routing.Lease(replicas[0], "lease-id", local=False)
+    await routing.release(taken_in_redis, answered=routing.Answered(ttft=1.5, duration=2.0))
+    assert health.local_health([1])[1].ttft == pytest.approx(0.5 + health.POLICY.smoothing * (1.5 - 0.5))
+
+
 async def test_availability_tells_ready_from_busy_with_a_wait_from_the_average_answer():
     await health.record_success(2, ttft=0.1, duration=8.0)
     fleet = {10: [replica(1, cap=1, model_id=10)], 20: [replica(2, cap=1, model_id=20)]}
