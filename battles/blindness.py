@@ -160,7 +160,7 @@ def fold(text: str) -> str:
 # Between two words, these (and only these) let a name continue across the gap at any point.
 _JOINERS = frozenset("-_./:*`~\\")
 _HYPHEN_LINE_BREAK = re.compile(r"-[ \t]*\n\s*")
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD_AND_GAPS = re.compile(r"([a-z0-9]+)")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -181,14 +181,17 @@ class Words:
     joined: tuple[bool, ...]
 
 
+def _words_and_gaps(folded: str) -> tuple[list[str], list[str]]:
+    """The words of folded text, and the gaps around them: gaps[i] comes before words[i], and the last gap
+    follows the last word (one split for the lot: a streamed answer is split a read at a time)."""
+    parts = _WORD_AND_GAPS.split(folded)
+    return parts[1::2], parts[0::2]
+
+
 def words_of(text: str) -> Words:
     """The words of the text after folding (see `fold`)."""
-    folded = fold(text)
-    words, joined, previous_end = [], [], None
-    for match in _WORD.finditer(folded):
-        words.append(match.group())
-        joined.append(previous_end is not None and _joins(folded[previous_end : match.start()]))
-        previous_end = match.end()
+    words, gaps = _words_and_gaps(fold(text))
+    joined = [False, *map(_joins, gaps[1 : len(words)])] if words else []
     return Words(tuple(words), tuple(joined))
 
 
@@ -555,10 +558,10 @@ class WordStream:
     keys: list[str] = field(default_factory=list)
     joined: list[bool] = field(default_factory=list)
 
-    def append(self, word: str, joined: bool) -> None:
-        self.words.append(word)
-        self.keys.append(match_key(word))
-        self.joined.append(joined)
+    def extend(self, words: list[str], joined: list[bool]) -> None:
+        self.words += words
+        self.keys += map(match_key, words)
+        self.joined += joined
 
     def text(self, start: int, end: int) -> str:
         """Words start..end as context: joined words run together ("fine-tuned" is "finetuned")."""
@@ -797,17 +800,15 @@ class LeakScanner:
         return self.leak
 
     def _add_words(self, raw: str) -> None:
-        folded = fold(raw)
-        position = 0
-        for match in _WORD.finditer(folded):
-            separator = folded[position : match.start()]
-            # The first word of the answer joins nothing; later ones look at all that separates them.
-            joined = self._trailing_separator is not None and _joins(self._trailing_separator + separator)
-            self.stream.append(match.group(), joined)
-            self._trailing_separator = ""
-            position = match.end()
-        if self._trailing_separator is not None:
-            self._trailing_separator += folded[position:]
+        words, gaps = _words_and_gaps(fold(raw))
+        if words:
+            # The first word of the answer joins nothing; later ones look at all that separates them, which
+            # for the first word of this piece began in the piece before.
+            first = self._trailing_separator is not None and _joins(self._trailing_separator + gaps[0])
+            self.stream.extend(words, [first, *map(_joins, gaps[1:-1])])
+            self._trailing_separator = gaps[-1]
+        elif self._trailing_separator is not None:
+            self._trailing_separator += gaps[0]
 
     def _resolve(self, *, final: bool) -> Leak | None:
         while self._next_start < len(self.stream.words):
