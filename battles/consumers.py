@@ -11,7 +11,6 @@ from arena import metrics
 from arena.db import off_loop
 from arena.overload import loop_lag, overloaded, turn_delays
 from battles import events, services
-from battles.selectors import battle_state
 from battles.streaming import TurnPlan, turn_answer_both, turn_plan_of
 from battles.visitors import session_key_issued, session_recently_issued
 from inference import routing
@@ -33,11 +32,6 @@ def _battle_start_planned(**start) -> tuple[services.TurnStream, TurnPlan | None
     except Exception:  # noqa: BLE001 - the battle is started: the stream plans it again, failing as a turn does
         logger.exception("could not plan the first turn of battle %s with its start", stream.battle_id)
         return stream, None
-
-
-def _vote_and_reveal(**vote) -> dict:
-    """Record the vote; the battle as its voter may now see it (the models named)."""
-    return battle_state(services.vote_record(**vote).battle)
 
 
 class BattleConsumer(AsyncJsonWebsocketConsumer):
@@ -120,7 +114,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         """A vote on the socket the battle streamed over: the checks and the record of the HTTP vote, without
         a request of its own (a vote through Django's HTTP stack costs about twice the CPU)."""
         try:
-            revealed = await off_loop(_vote_and_reveal)(
+            revealed = await off_loop(services.vote_record_revealed)(
                 battle_id=content.get("battle_id"), visitor=self.visitor, outcome=content.get("outcome"),
                 turn=content.get("turn"), version=content.get("version"),
             )  # fmt: skip

@@ -2,6 +2,8 @@
 
 import time
 
+from django.db import connection
+
 from battles.blindness import Identity, LeakDetector
 from battles.models import Battle, Turn
 from inference.chat_format import template_default_system
@@ -42,6 +44,17 @@ def battle_turns(battle: Battle) -> list[Turn]:
     return list(battle.turns.all())
 
 
+def battle_turns_read(battle_id) -> list[Turn]:
+    """The battle's turns in order, read for a vote: one written-out statement through Django's raw queries.
+    Building the same query's SQL each time cost the ORM more CPU than running it (a battle's turns,
+    in-process on PostgreSQL: 1.05-1.4 ms, against 0.46-0.51 ms through raw); votes are the web tier's
+    busiest write. SELECT * maps every column to its field (JSON decoded) as the ORM would."""
+    quote = connection.ops.quote_name
+    table, battle, index = quote(Turn._meta.db_table), quote("battle_id"), quote("index")
+    key = Battle._meta.pk.get_db_prep_value(battle_id, connection)  # as the database stores it (SQLite: hex)
+    return list(Turn.objects.raw(f"SELECT * FROM {table} WHERE {battle} = %s ORDER BY {index}", [key]))
+
+
 def turns_answered(turns) -> bool:
     """Whether there are turns and both answers of every one are done."""
     turns = list(turns)
@@ -78,12 +91,13 @@ def battle_request_messages(
     return system + battle_conversation(battle, side, upto_index=turn_index, turns=turns)
 
 
-def battle_timings(battle: Battle, side: str) -> list[dict]:
-    return [getattr(turn, f"timings_{side}") for turn in battle_turns(battle)]
+def battle_timings(battle: Battle, side: str, *, turns: list[Turn] | None = None) -> list[dict]:
+    return [getattr(turn, f"timings_{side}") for turn in (battle_turns(battle) if turns is None else turns)]
 
 
-def battle_state(battle: Battle) -> dict:
-    """Everything a visitor may see of a battle: model names only once it has a vote."""
+def battle_state(battle: Battle, *, turns: list[Turn] | None = None) -> dict:
+    """Everything a visitor may see of a battle: model names only once it has a vote. `turns`: the battle's
+    turns, when the caller holds them already (else they are read)."""
     vote = getattr(battle, "vote", None)  # the reverse one-to-one raises AttributeError when absent
     state = {
         "battle_id": str(battle.id),
@@ -97,7 +111,7 @@ def battle_state(battle: Battle) -> dict:
                 "status_a": turn.status_a,
                 "status_b": turn.status_b,
             }
-            for turn in battle_turns(battle)
+            for turn in (battle_turns(battle) if turns is None else turns)
         ],
         "voted": vote is not None,
     }

@@ -13,7 +13,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from battles import budgets
@@ -21,8 +20,10 @@ from battles.blindness import asks_identity
 from battles.models import Battle, Turn, Vote
 from battles.selectors import (
     battle_conversation,
+    battle_state,
     battle_timings,
     battle_turns,
+    battle_turns_read,
     leak_detector,
     turn_last,
     turns_answered,
@@ -94,11 +95,12 @@ def _spend_answers(visitor: Visitor) -> None:
 IDENTITY_QUESTION_REASON = "A prompt asked the models who they are, so this vote will not count."
 
 
-def vote_exclusion_reason(battle: Battle) -> str:
+def vote_exclusion_reason(battle: Battle, *, turns: list[Turn] | None = None) -> str:
     """Why the battle's vote is kept but not counted, or '': it was not blind. An answer named a model or
-    its maker, or quoted a model's instructions (battles/blindness.py), or a prompt asked who they are."""
+    its maker, or quoted a model's instructions (battles/blindness.py), or a prompt asked who they are.
+    `turns`: the battle's turns, when the caller holds them already (else they are read)."""
     detector = leak_detector()
-    for turn in battle_turns(battle):
+    for turn in battle_turns(battle) if turns is None else turns:
         if asks_identity(turn.prompt):
             return IDENTITY_QUESTION_REASON
         for timings in (turn.timings_a, turn.timings_b):
@@ -310,44 +312,54 @@ def turn_finish(*, turn_id: int, version: int, battle_id, stream_id: str, answer
     return stored and bool(released) and all(side in answers and answers[side].done for side in SIDES)
 
 
-def battle_is_voteable(battle: Battle) -> bool:
-    return turns_answered(battle_turns(battle))
-
-
 def _version_number(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @transaction.atomic
-def vote_record(*, battle_id, visitor: Visitor, outcome: object, turn: object, version: object) -> Vote:
-    """Store the vote on the answers the visitor saw (the last turn at `version`), with both conversations
-    and timings, then announce it once committed."""
+def _vote_store(
+    *, battle_id, visitor: Visitor, outcome: object, turn: object, version: object
+) -> tuple[Vote, list[Turn]]:
+    """vote_record, also returning the battle's turns as the vote read them."""
     if outcome not in Vote.Outcome.values:
         raise BattleError(f"Unknown vote {outcome!r}; choose one of: {', '.join(Vote.Outcome.values)}.")
     battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True, fields=_VOTE_FIELDS)
-    prefetch_related_objects([battle], "turns")  # read once for every check and snapshot below
+    turns = battle_turns_read(battle.pk)  # read once for every check and snapshot below
     # A second vote is refused by the unique battle of a vote (below), not by a query of its own first.
     if _streaming(battle):
         raise BattleError("An answer is still being written; please vote once both answers have finished.")
-    last = turn_last(battle)
-    if _version_number(turn) != last.index or _version_number(version) != last.version:
+    last = turns[-1] if turns else None
+    if last is None or _version_number(turn) != last.index or _version_number(version) != last.version:
         raise BattleError("The answers changed since you last saw them; please vote on the answers shown now.")
-    if not battle_is_voteable(battle):
+    if not turns_answered(turns):
         raise BattleError("A side failed or has not finished answering, so this battle can't be voted on.")
     try:
         # No savepoint (two round trips): a refused vote rolls back the whole of vote_record anyway.
         with transaction.atomic(savepoint=False):
             vote = Vote.objects.create(
                 battle=battle, outcome=outcome, judge_hash=visitor.owner, turn_version=last.version,
-                excluded_reason=vote_exclusion_reason(battle),
-                conversation_a=battle_conversation(battle, "a"), conversation_b=battle_conversation(battle, "b"),
-                timings_a=battle_timings(battle, "a"), timings_b=battle_timings(battle, "b"),
+                excluded_reason=vote_exclusion_reason(battle, turns=turns),
+                conversation_a=battle_conversation(battle, "a", turns=turns),
+                conversation_b=battle_conversation(battle, "b", turns=turns),
+                timings_a=battle_timings(battle, "a", turns=turns), timings_b=battle_timings(battle, "b", turns=turns),
             )  # fmt: skip
     except IntegrityError:
         raise BattleError("This battle has been voted on; start a new round.") from None
 
     transaction.on_commit(lambda: _vote_recorded_announce(vote_id=vote.pk))
-    return vote
+    return vote, turns
+
+
+def vote_record(*, battle_id, visitor: Visitor, outcome: object, turn: object, version: object) -> Vote:
+    """Store the vote on the answers the visitor saw (the last turn at `version`), with both conversations
+    and timings, then announce it once committed."""
+    return _vote_store(battle_id=battle_id, visitor=visitor, outcome=outcome, turn=turn, version=version)[0]
+
+
+def vote_record_revealed(*, battle_id, visitor: Visitor, outcome: object, turn: object, version: object) -> dict:
+    """vote_record; then the battle as its voter may now see it (the models named), from what the vote read."""
+    vote, turns = _vote_store(battle_id=battle_id, visitor=visitor, outcome=outcome, turn=turn, version=version)
+    return battle_state(vote.battle, turns=turns)
 
 
 def _vote_recorded_announce(*, vote_id: int) -> None:

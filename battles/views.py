@@ -55,13 +55,13 @@ def vote(request, battle_id):
     if isinstance(body, JsonResponse):
         return body
     try:
-        recorded = services.vote_record(
+        revealed = services.vote_record_revealed(
             battle_id=battle_id, visitor=_visitor(request), outcome=body.get("outcome"),
             turn=body.get("turn"), version=body.get("version"),
         )  # fmt: skip
     except services.BattleError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    return JsonResponse(battle_state(recorded.battle))
+    return JsonResponse(revealed)
 
 
 @require_GET

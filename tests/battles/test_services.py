@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from battles import services
 from battles.models import Battle, Turn, Vote
-from battles.selectors import battle_state, leak_detector
+from battles.selectors import leak_detector
 from tests.factories import cast_vote, make_battle, make_model, visitor
 
 pytestmark = pytest.mark.django_db
@@ -93,6 +93,22 @@ def test_vote_is_stored_with_both_conversations_timings_the_version_and_a_hashed
     assert vote.judge_hash == services.visitor_hash("owner") != "owner"
 
 
+def test_a_vote_on_a_later_turn_stores_and_reveals_the_turns_in_order(two_models):
+    started = services.battle_start(visitor=visitor("owner"), prompt="First?")
+    assert finish(started, answer="one")
+    started = services.battle_continue(battle_id=started.battle_id, visitor=visitor("owner"), prompt="Second?")
+    assert finish(started, answer="two")
+    revealed = services.vote_record_revealed(
+        battle_id=started.battle_id, visitor=visitor("owner"), outcome="b", turn=1, version=1
+    )
+    assert [(t["index"], t["prompt"], t["answer_a"]) for t in revealed["turns"]] == [
+        (0, "First?", "one"), (1, "Second?", "two")
+    ]  # fmt: skip
+    vote = Vote.objects.get()
+    assert [m["content"] for m in vote.conversation_a] == ["First?", "one", "Second?", "two"]
+    assert (len(vote.timings_b), revealed["outcome"]) == (2, "b")
+
+
 def test_session_and_address_hashes_use_a_key_of_their_own_not_the_secret_key(settings):
     before = services.visitor_hash("owner")
     settings.SECRET_KEY = "rotated-" + settings.SECRET_KEY
@@ -107,8 +123,9 @@ def test_a_vote_and_its_reveal_read_the_battle_and_its_turns_once(django_assert_
     # Lock the battle (with the names it reveals), read its turns, store the vote; the savepoint around the
     # test's own transaction makes two more. A field the locking query left out would cost a query here.
     with django_assert_num_queries(5):
-        vote = services.vote_record(battle_id=battle.pk, visitor=visitor("owner"), outcome="a", turn=0, version=1)
-        revealed = battle_state(vote.battle)
+        revealed = services.vote_record_revealed(
+            battle_id=battle.pk, visitor=visitor("owner"), outcome="a", turn=0, version=1
+        )
     assert (revealed["model_a"], revealed["model_b"], revealed["voted"]) == ("alpha", "beta", True)
     assert revealed["turns"][0]["answer_a"] == "Answer **A**"
 
