@@ -90,16 +90,21 @@ INSTALLED_APPS = [
     "ratings",
 ]
 
+# WhiteNoise last, on purpose. Under ASGI a middleware that can run either way runs in the mode of the one
+# inside it, and Django's own (MiddlewareMixin) in async mode move every process_request/process_response
+# to the sync thread and back: with WhiteNoise (sync only) near the top, an API request made a dozen such
+# trips and the web process spent most of an HTTP vote's CPU on them. Innermost, WhiteNoise puts the
+# whole stack in sync mode, run in one trip; static files pass the middleware above it, which leaves them be.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
 ]
 
 ROOT_URLCONF = "arena.urls"
