@@ -387,7 +387,7 @@ async def turn_answer_both(
             )  # fmt: skip
             voteable = await asyncio.shield(finish)  # a closed socket still stores what it got and frees its battle
         except Exception:  # noqa: BLE001 - the hold lapses on its own; the visitor must still hear the end
-            logger.exception("could not release the stream of turn %s", turn_id)
+            logger.exception("could not store the answers of turn %s or release its stream", turn_id)
             battle_id = plan.battle_id if plan else ""
     metrics.TURNS_FINISHED.labels(voteable=str(voteable).lower()).inc()
     await send(events.turn_done(battle_id, voteable))
