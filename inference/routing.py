@@ -168,8 +168,8 @@ class Answered:
 
 async def release(lease: Lease, *, answered: Answered | None = None) -> None:
     """Give the slot back, noting in the same round trip an answer given in full (`answered`) in the
-    endpoint's health (two round trips per side were two of a battle's seven). Shielded, so a cancelled
-    stream (a closed socket) still releases it."""
+    endpoint's health (a battle's two successes and two releases were four of its seven round trips; now
+    two). Shielded, so a cancelled stream (a closed socket) still releases it."""
     endpoint_id = lease.replica.endpoint_id
     if lease.local:
         _local_in_flight[endpoint_id] -= 1
