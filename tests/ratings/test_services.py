@@ -141,7 +141,9 @@ def test_old_snapshots_thin_out_to_one_a_day_and_unused_inputs_go(small_arena):
 
     from ratings.models import SnapshotInput
 
-    now = timezone.now()
+    # Midday, so that the two snapshots of 20 days ago fall on one calendar day whatever the hour the test
+    # runs (with the clock's own time, between 01:00 and 03:00 UTC they straddled midnight and none went).
+    now = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
     for seed, age in enumerate([timedelta(days=20, hours=3), timedelta(days=20, hours=1), timedelta(days=9),
                                 timedelta(days=2), timedelta(hours=1)]):  # fmt: skip
         snapshot = services.leaderboard_recompute(rounds=0, seed=seed, bootstrap=False)
