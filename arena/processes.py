@@ -56,11 +56,12 @@ def python_module(module: str, *args: str) -> list[str]:
 def web_program(
     *, port: int | None = None, host: str = "127.0.0.1", processes: int = 1, proxy_headers: bool = False
 ) -> Program:
-    """The ASGI server (uvicorn, with httptools, on asyncio's own event loop). With `port` it binds the port
-    itself (tests and benchmarks; more than one process are uvicorn's own workers); without, it serves the
-    socket supervisord holds (`processes` of them)."""
+    """The ASGI server (uvicorn, with httptools, on asyncio's own event loop, through arena/webserver.py so that
+    Nagle's algorithm is off on every connection). With `port` it binds the port itself (tests and benchmarks;
+    more than one process are uvicorn's own workers); without, it serves the socket supervisord holds
+    (`processes` of them)."""
     argv = python_module(
-        "uvicorn", "arena.asgi:application",
+        "arena.webserver", "arena.asgi:application",
         "--lifespan", "off",  # Django's ASGI handler has no lifespan protocol
         "--no-access-log",
         "--timeout-graceful-shutdown", "5",

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from arena.processes import free_port, port_is_free
+from tests.arena.test_webserver import keep_alive_request_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,6 +68,8 @@ def test_each_part_is_supervised_on_its_own_and_ctrl_c_stops_every_process(tmp_p
             assert httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10).status_code == 200
         wait_until(lambda: b"success: worker entered RUNNING" in log_path.read_bytes(), 60, log_path)
         assert log_path.read_bytes().count(b"spawned: 'web-") == 2  # two web processes on one port
+        # On supervisord's socket too, no response waits for the visitor's acknowledgement (Nagle's algorithm).
+        assert keep_alive_request_ms(web_port, "/static/arena/site.css") < 20
 
         # kill -9 one model server: only it comes back; its sibling never stops.
         killed, sibling = pid_listening_on(llama_port), pid_listening_on(llama_port + 1)
