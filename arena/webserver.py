@@ -4,10 +4,10 @@ asyncio turns Nagle's algorithm off (TCP_NODELAY) on the connections it accepts 
 socket says it is TCP. uvicorn's own `--host/--port` with one process builds such a socket; every path that
 hands it a socket does not: `--fd` (supervisord's shared socket, how `make run` and production serve) reads
 the descriptor as a Unix socket, and `--workers` binds one with no protocol number (uvicorn issue #3149).
-Nagle's algorithm then holds each small write until the visitor acknowledges the one before, and browsers
-delay that acknowledgement by about 40 ms: measured here, a keep-alive request took 44 ms with two uvicorn
-workers against 0.2 ms with one, and a battle's first token 49 ms against 9 ms (bench/load.py, 50 at
-once, two processes against one).
+Nagle's algorithm then holds each small write until the visitor's side acknowledges the one before, and
+TCP delays that acknowledgement by up to 40 ms on Linux: measured here, a keep-alive request took 44 ms with
+two uvicorn workers against 0.2 ms with one, and a battle's first token 49 ms against 9 ms (bench/load.py,
+50 at once, two processes against one).
 
 So the listening socket gets TCP_NODELAY before uvicorn starts, and Linux copies it to each connection
 accepted from it: the descriptor given with `--fd` is set as it is; with `--host/--port` this module binds
