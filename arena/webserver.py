@@ -24,6 +24,7 @@ import sys
 import uvicorn.main
 
 BACKLOG = 2048  # as supervisord's socket (arena/supervisor.py) and uvicorn's default
+STARTUP_FAILURE = 3  # uvicorn's exit status when it cannot start
 
 
 def nodelay(sock: socket.socket) -> None:
@@ -68,7 +69,11 @@ def uvicorn_argv(argv: list[str]) -> tuple[list[str], socket.socket | None]:
     open while uvicorn runs), if it made one."""
     fd = _option(argv, "--fd")
     if fd is not None:
-        with socket.socket(fileno=int(fd)) as given:  # the descriptor's own family, not uvicorn's guess
+        try:
+            given = socket.socket(fileno=int(fd))  # the descriptor's own family, not uvicorn's guess
+        except (OSError, ValueError):
+            return argv, None  # not a socket: uvicorn says so
+        with given:
             if given.family in (socket.AF_INET, socket.AF_INET6):
                 nodelay(given)
             given.detach()  # uvicorn serves it; closing this object must not close the descriptor
@@ -78,7 +83,11 @@ def uvicorn_argv(argv: list[str]) -> tuple[list[str], socket.socket | None]:
 
 
 def main(argv: list[str]) -> None:
-    args, sock = uvicorn_argv(argv)
+    try:
+        args, sock = uvicorn_argv(argv)
+    except OSError as exc:  # the port is taken, the address is not this machine's: said plainly, as uvicorn would
+        print(f"The web server could not listen: {exc}", file=sys.stderr)
+        sys.exit(STARTUP_FAILURE)
     try:
         uvicorn.main.main(args=args, prog_name="uvicorn")
     finally:

@@ -1,16 +1,22 @@
 """The web server's sockets: Nagle's algorithm off on every connection, however the server was handed its
 port (bound itself, uvicorn's workers, supervisord's descriptor)."""
 
+import errno
 import http.client
 import socket
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from arena import processes, webserver
 from arena.processes import free_port
 from tests.conftest import serving
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def nagle_off(sock: socket.socket) -> bool:
@@ -73,3 +79,17 @@ def test_two_web_processes_answer_keep_alive_requests_without_waiting_on_the_vis
     with serving(processes.web_program(port=port, processes=2), ready_url=url + "/", log_name=f"web-nagle-{port}.log",
                  env=child_env, timeout=60):  # fmt: skip
         assert keep_alive_request_ms(port, "/static/arena/site.css") < 20
+
+
+def test_a_port_already_taken_is_said_plainly_and_nothing_starts():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "arena.webserver", "arena.asgi:application", "--port", str(port)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert run.returncode == webserver.STARTUP_FAILURE
+    assert f"The web server could not listen: [Errno {errno.EADDRINUSE}]" in run.stderr
+    assert "Traceback" not in run.stderr
