@@ -67,16 +67,19 @@ def _without(argv: list[str], *names: str) -> list[str]:
 def uvicorn_argv(argv: list[str]) -> tuple[list[str], socket.socket | None]:
     """uvicorn's arguments serving from a socket with Nagle's algorithm off, and the socket this made (kept
     open while uvicorn runs), if it made one."""
+    if "--uds" in argv:
+        return argv, None  # a Unix socket: no Nagle's algorithm to turn off
     fd = _option(argv, "--fd")
     if fd is not None:
         try:
             given = socket.socket(fileno=int(fd))  # the descriptor's own family, not uvicorn's guess
         except (OSError, ValueError):
             return argv, None  # not a socket: uvicorn says so
-        with given:
+        try:
             if given.family in (socket.AF_INET, socket.AF_INET6):
                 nodelay(given)
-            given.detach()  # uvicorn serves it; closing this object must not close the descriptor
+        finally:
+            given.detach()  # uvicorn serves it: this object must never close the descriptor
         return argv, None
     sock = listening_socket(_option(argv, "--host") or "127.0.0.1", int(_option(argv, "--port") or 8000))
     return [*_without(argv, "--host", "--port"), "--fd", str(sock.fileno())], sock

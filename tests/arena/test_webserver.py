@@ -24,7 +24,7 @@ def nagle_off(sock: socket.socket) -> bool:
 
 
 def accepted_from(listener: socket.socket) -> socket.socket:
-    """A connection accepted from `listener` (the client side is left to the garbage collector's close)."""
+    """A connection accepted from `listener` (its client side closed at once: only the accepted side is looked at)."""
     client = socket.create_connection(listener.getsockname()[:2], timeout=5)
     accepted, _ = listener.accept()
     client.close()
@@ -51,6 +51,11 @@ def test_a_descriptor_it_is_handed_is_set_in_place_and_stays_open():
         assert webserver.uvicorn_argv(argv) == (argv, None)
         with accepted_from(listener) as accepted:  # still open: the check did not close the descriptor
             assert nagle_off(accepted)
+
+
+def test_a_unix_socket_is_left_as_it_is():
+    argv = ["arena.asgi:application", "--uds", "/tmp/arena-web.sock"]
+    assert webserver.uvicorn_argv(argv) == (argv, None)
 
 
 def keep_alive_request_ms(port: int, path: str, requests: int = 12) -> float:
