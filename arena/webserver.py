@@ -48,18 +48,24 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def _option(argv: list[str], name: str) -> str | None:
-    return argv[argv.index(name) + 1] if name in argv else None
+    """The value of `name` (given as `name value` or `name=value`), or None."""
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg[len(name) + 1 :]
+    return None
 
 
 def _without(argv: list[str], *names: str) -> list[str]:
-    """argv without these options and their values."""
+    """argv without these options and their values (either form)."""
     kept, skip = [], False
     for arg in argv:
         if skip:
             skip = False
         elif arg in names:
             skip = True
-        else:
+        elif not arg.startswith(tuple(name + "=" for name in names)):
             kept.append(arg)
     return kept
 

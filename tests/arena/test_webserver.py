@@ -43,6 +43,16 @@ def test_a_port_it_binds_hands_every_accepted_connection_nagle_off():
         sock.close()
 
 
+def test_options_written_with_an_equals_sign_are_read_too():
+    port = free_port()
+    args, sock = webserver.uvicorn_argv(["arena.asgi:application", "--host=127.0.0.1", f"--port={port}"])
+    try:
+        assert sock.getsockname() == ("127.0.0.1", port)
+        assert args == ["arena.asgi:application", "--fd", str(sock.fileno())]
+    finally:
+        sock.close()
+
+
 def test_a_descriptor_it_is_handed_is_set_in_place_and_stays_open():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:  # as supervisord makes it
         listener.bind(("127.0.0.1", 0))
