@@ -18,6 +18,7 @@ the released package.)
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 
@@ -87,7 +88,9 @@ def uvicorn_argv(argv: list[str]) -> tuple[list[str], socket.socket | None]:
         finally:
             given.detach()  # uvicorn serves it: this object must never close the descriptor
         return argv, None
-    sock = listening_socket(_option(argv, "--host") or "127.0.0.1", int(_option(argv, "--port") or 8000))
+    # uvicorn's defaults, and its UVICORN_HOST / UVICORN_PORT, where the command line gives none.
+    host = _option(argv, "--host") or os.environ.get("UVICORN_HOST") or "127.0.0.1"
+    sock = listening_socket(host, int(_option(argv, "--port") or os.environ.get("UVICORN_PORT") or 8000))
     return [*_without(argv, "--host", "--port"), "--fd", str(sock.fileno())], sock
 
 

@@ -53,6 +53,16 @@ def test_options_written_with_an_equals_sign_are_read_too():
         sock.close()
 
 
+def test_uvicorns_own_environment_names_the_port_when_the_command_line_does_not(monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("UVICORN_PORT", str(port))
+    args, sock = webserver.uvicorn_argv(["arena.asgi:application"])
+    try:
+        assert sock.getsockname() == ("127.0.0.1", port)
+    finally:
+        sock.close()
+
+
 def test_a_descriptor_it_is_handed_is_set_in_place_and_stays_open():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:  # as supervisord makes it
         listener.bind(("127.0.0.1", 0))
