@@ -58,6 +58,12 @@ def _option(argv: list[str], name: str) -> str | None:
     return None
 
 
+def _setting(argv: list[str], name: str) -> str | None:
+    """An option from the command line, else from uvicorn's environment (`--port`: UVICORN_PORT), as uvicorn
+    reads it."""
+    return _option(argv, name) or os.environ.get("UVICORN_" + name.removeprefix("--").upper()) or None
+
+
 def _without(argv: list[str], *names: str) -> list[str]:
     """argv without these options and their values (either form)."""
     kept, skip = [], False
@@ -74,9 +80,9 @@ def _without(argv: list[str], *names: str) -> list[str]:
 def uvicorn_argv(argv: list[str]) -> tuple[list[str], socket.socket | None]:
     """uvicorn's arguments serving from a socket with Nagle's algorithm off, and the socket this made (kept
     open while uvicorn runs), if it made one."""
-    if "--uds" in argv:
+    if _setting(argv, "--uds"):
         return argv, None  # a Unix socket: no Nagle's algorithm to turn off
-    fd = _option(argv, "--fd")
+    fd = _setting(argv, "--fd")
     if fd is not None:
         try:
             given = socket.socket(fileno=int(fd))  # the descriptor's own family, not uvicorn's guess
@@ -88,9 +94,7 @@ def uvicorn_argv(argv: list[str]) -> tuple[list[str], socket.socket | None]:
         finally:
             given.detach()  # uvicorn serves it: this object must never close the descriptor
         return argv, None
-    # uvicorn's defaults, and its UVICORN_HOST / UVICORN_PORT, where the command line gives none.
-    host = _option(argv, "--host") or os.environ.get("UVICORN_HOST") or "127.0.0.1"
-    sock = listening_socket(host, int(_option(argv, "--port") or os.environ.get("UVICORN_PORT") or 8000))
+    sock = listening_socket(_setting(argv, "--host") or "127.0.0.1", int(_setting(argv, "--port") or 8000))
     return [*_without(argv, "--host", "--port"), "--fd", str(sock.fileno())], sock
 
 

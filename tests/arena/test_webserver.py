@@ -61,6 +61,8 @@ def test_uvicorns_own_environment_names_the_port_when_the_command_line_does_not(
         assert sock.getsockname() == ("127.0.0.1", port)
     finally:
         sock.close()
+    monkeypatch.setenv("UVICORN_UDS", "/tmp/arena-web.sock")  # a Unix socket named there: nothing to bind
+    assert webserver.uvicorn_argv(["arena.asgi:application"]) == (["arena.asgi:application"], None)
 
 
 def test_a_descriptor_it_is_handed_is_set_in_place_and_stays_open():
