@@ -209,13 +209,20 @@ def run(*, models_only: bool = False, print_config: bool = False) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(mode=0o700, parents=True)
     web_processes = int(env.get("WEB_PROCESSES") or default_web_processes())
-    if models_only:
-        programs = model_programs()
-    else:
-        if not print_config and not port_is_free(port):
-            print(f"supervisor | port {port} is already in use (another arena?); choose another with PORT=...")
-            return 1
-        programs = arena_programs(var_dir=var_dir, env=env, web_processes=web_processes, port=port)
+    if not models_only and not print_config and not port_is_free(port):
+        print(f"supervisor | port {port} is already in use (another arena?); choose another with PORT=...")
+        return 1
+    from django.db import DatabaseError
+
+    try:
+        if models_only:
+            programs = model_programs()
+        else:
+            programs = arena_programs(var_dir=var_dir, env=env, web_processes=web_processes, port=port)
+    except DatabaseError as exc:  # the model servers to run are read from the database
+        print(f"supervisor | could not read the registered models from the database ({exc}); is it reachable,"
+              " and migrated (`python manage.py migrate`)?", file=sys.stderr)  # fmt: skip
+        return 1
     password = secrets.token_urlsafe(24)
     config = supervisord_config(programs, run_dir=run_dir, log_dir=log_dir, port=port, rpc_password=password)
     if print_config:

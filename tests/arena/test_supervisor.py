@@ -17,8 +17,6 @@ from tests.arena.test_webserver import keep_alive_request_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.llama
-
 
 def listening(port: int) -> bool:
     with socket.socket() as probe:
@@ -42,6 +40,18 @@ def wait_until(condition, timeout: float, log: Path) -> None:
     raise AssertionError(log.read_text()[-4000:])
 
 
+def test_a_database_not_migrated_yet_is_said_plainly(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["ARENA_VAR_DIR"] = str(tmp_path)  # an empty SQLite database there
+    run = subprocess.run([sys.executable, "-m", "arena.supervisor", "--print-config"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 1
+    assert "could not read the registered models from the database (no such table" in run.stderr
+    assert "python manage.py migrate" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.llama
 def test_each_part_is_supervised_on_its_own_and_ctrl_c_stops_every_process(tmp_path):
     web_port, llama_port, redis_port = free_port(), free_port(), free_port()
     # Both model ports must be free: free_port vouches only for the first (the second may be a client's
