@@ -53,6 +53,14 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+# The largest WebSocket message a visitor may send. A battle message is a prompt of at most PROMPT_MAX_CHARS
+# (4,000 by default: 16 KB of UTF-8, 48 KB if every character were escaped). uvicorn's default is 16 MiB: one
+# visitor sending 10 MB messages back to back slowed every other socket's replies on that process from 1.1
+# to 9.9 ms (median; 22.5 ms at worst), each message read, decoded and only then refused. A larger message
+# now closes its socket (1009, message too big) from its header, unread.
+WS_MAX_MESSAGE_BYTES = 2**20
+
+
 def web_program(
     *, port: int | None = None, host: str = "127.0.0.1", processes: int = 1, proxy_headers: bool = False
 ) -> Program:
@@ -65,6 +73,7 @@ def web_program(
         "--lifespan", "off",  # Django's ASGI handler has no lifespan protocol
         "--no-access-log",
         "--timeout-graceful-shutdown", "5",
+        "--ws-max-size", str(WS_MAX_MESSAGE_BYTES),
         # Not uvloop: libuv accepts one connection per loop iteration, so a busy process (20-40 ms an
         # iteration) took a few dozen new sockets a second and a surge of visitors timed out in the kernel's
         # queue, never told anything. asyncio's loop accepts what is waiting at once; the process then tells

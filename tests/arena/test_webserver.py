@@ -1,8 +1,11 @@
 """The web server's sockets: Nagle's algorithm off on every connection, however the server was handed its
-port (bound itself, uvicorn's workers, supervisord's descriptor)."""
+port (bound itself, uvicorn's workers, supervisord's descriptor); messages too large for any prompt refused
+unread."""
 
+import asyncio
 import errno
 import http.client
+import json
 import socket
 import statistics
 import subprocess
@@ -10,11 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import websockets
 
 from arena import processes, webserver
 from arena.processes import free_port
 from tests.conftest import serving
+from tests.load_driver import battle_socket, visitors_issue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,3 +126,27 @@ def test_a_port_already_taken_is_said_plainly_and_nothing_starts():
     assert run.returncode == webserver.STARTUP_FAILURE
     assert f"The web server could not listen: [Errno {errno.EADDRINUSE}]" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_battle_message_too_large_for_any_prompt_closes_its_socket_unread_and_others_carry_on(child_env):
+    async def run(url: str) -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            (visitor,) = await visitors_issue(client, url, 1)
+        async with battle_socket(url, visitor) as socket:
+            # A long prompt, within the frame limit: refused by the arena in words.
+            await socket.send(json.dumps({"type": "start", "prompt": "x" * 100_000}))
+            assert "the limit is" in json.loads(await socket.recv())["message"]
+        async with battle_socket(url, visitor) as socket:
+            await socket.send(json.dumps({"type": "start", "prompt": "x" * (processes.WS_MAX_MESSAGE_BYTES + 1)}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await socket.recv()
+            assert closed.value.rcvd.code == 1009  # message too big
+        async with battle_socket(url, visitor) as socket:  # the visitor (and the process) carry on
+            await socket.send(json.dumps({"type": "nonsense"}))
+            assert json.loads(await socket.recv())["type"] == "error"
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serving(processes.web_program(port=port), ready_url=url + "/", log_name=f"web-big-{port}.log", env=child_env):
+        asyncio.run(run(url))
