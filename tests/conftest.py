@@ -90,11 +90,13 @@ def shared_database_url() -> str:
 
 @pytest.fixture
 def child_env():
-    """Environment for child processes: the test database, the test Redis, this queue."""
+    """Environment for child processes: the test database, the test Redis and this test's keys in it (so a
+    web process's visitor budgets are this test's alone, not spent by every run on this machine this hour)."""
     return {
         **os.environ,
         "DATABASE_URL": shared_database_url(),
         "REDIS_URL": settings.REDIS_URL,
+        "SHARED_STATE_PREFIX": settings.SHARED_STATE_PREFIX,
         "SECRET_KEY": settings.SECRET_KEY,
         "PYTHONUNBUFFERED": "1",
     }
@@ -108,8 +110,9 @@ def celery_worker(transactional_db, child_env):
     queue = f"arena-test-{uuid.uuid4().hex[:8]}"
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     program = processes.worker_program(name=queue, queue=queue, solo=True)
-    # The test's shared-state prefix too: the worker clears the flag the test's votes set (ratings/tasks.py).
-    env = {**child_env, "CELERY_QUEUE": queue, "SHARED_STATE_PREFIX": settings.SHARED_STATE_PREFIX}
+    # child_env carries the test's shared-state prefix: the worker clears the flag the test's votes set
+    # (ratings/tasks.py).
+    env = {**child_env, "CELERY_QUEUE": queue}
     process = processes.start(program, log_path=LOG_DIR / f"worker-{queue}.log", env=env)
     previous = app.conf.task_default_queue
     app.conf.task_default_queue = queue

@@ -33,10 +33,9 @@ def paced_server():
 
 
 @pytest.fixture
-def two_web_processes(child_env, settings):
+def two_web_processes(child_env):
     port = free_port()
-    env = {**child_env, "SHARED_STATE_PREFIX": settings.SHARED_STATE_PREFIX, "BATTLES_PER_HOUR": "10000",
-           "ANSWERS_PER_HOUR": "10000", "SESSIONS_PER_HOUR": "10000"}  # fmt: skip
+    env = {**child_env, "BATTLES_PER_HOUR": "10000", "ANSWERS_PER_HOUR": "10000", "SESSIONS_PER_HOUR": "10000"}
     url = f"http://127.0.0.1:{port}"
     program = processes.web_program(port=port, processes=2)
     with serving(program, ready_url=url + "/", log_name=f"web-load-{port}.log", env=env, timeout=60):
