@@ -59,12 +59,19 @@ def python_module(module: str, *args: str) -> list[str]:
 # to 9.9 ms (median; 22.5 ms at worst), each message read, decoded and only then refused. A larger message
 # now closes its socket (1009, message too big) from its header, unread.
 WS_MAX_MESSAGE_BYTES = 2**20
+# The largest request line and headers, together. uvicorn's httptools parser has no limit and gathers a long
+# header in pieces at a cost that grows with the square of its length: one request with a 20 MB header took
+# 0.47 s of a web process's CPU, 100 MB 10.8 s (and 200 MB of memory), its event loop and every battle on it
+# stalled meanwhile. h11 refuses a header block still incomplete past this size (what arrives whole in one read
+# is parsed as it is), so 1-100 MB cost 0-10 ms; it costs about 0.5 ms more CPU per HTTP request, and battles
+# (WebSocket frames after the handshake) the same.
+HEADERS_MAX_BYTES = 16 * 1024
 
 
 def web_program(
     *, port: int | None = None, host: str = "127.0.0.1", processes: int = 1, proxy_headers: bool = False
 ) -> Program:
-    """The ASGI server (uvicorn, with httptools, on asyncio's own event loop, through arena/webserver.py so that
+    """The ASGI server (uvicorn, with h11, on asyncio's own event loop, through arena/webserver.py so that
     Nagle's algorithm is off on every connection). With `port` it binds the port itself (tests and benchmarks;
     more than one process are uvicorn's own workers); without, it serves the socket supervisord holds
     (`processes` of them)."""
@@ -74,6 +81,7 @@ def web_program(
         "--no-access-log",
         "--timeout-graceful-shutdown", "5",
         "--ws-max-size", str(WS_MAX_MESSAGE_BYTES),
+        "--http", "h11", "--h11-max-incomplete-event-size", str(HEADERS_MAX_BYTES),
         # Not uvloop: libuv accepts one connection per loop iteration, so a busy process (20-40 ms an
         # iteration) took a few dozen new sockets a second and a surge of visitors timed out in the kernel's
         # queue, never told anything. asyncio's loop accepts what is waiting at once; the process then tells

@@ -150,3 +150,26 @@ def test_a_battle_message_too_large_for_any_prompt_closes_its_socket_unread_and_
     url = f"http://127.0.0.1:{port}"
     with serving(processes.web_program(port=port), ready_url=url + "/", log_name=f"web-big-{port}.log", env=child_env):
         asyncio.run(run(url))
+
+
+def raw_request(port: int, headers: bytes) -> bytes:
+    """The first bytes of the answer to a GET / with these extra header lines (or what ended the connection)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        try:
+            connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
+            return connection.recv(4096)
+        except ConnectionResetError:
+            return b"reset"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_header_block_past_the_limit_is_refused_as_it_arrives_and_others_are_served(child_env):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serving(processes.web_program(port=port), ready_url=url + "/", log_name=f"web-headers-{port}.log",
+                 env=child_env):  # fmt: skip
+        assert raw_request(port, b"Cookie: " + b"a" * 8000 + b"\r\n").startswith(b"HTTP/1.1 200")
+        # Past the limit while still incomplete (a block that arrives whole in one read is parsed as it is).
+        refused = raw_request(port, b"X-Big: " + b"a" * 2**20 + b"\r\n")
+        assert refused.startswith(b"HTTP/1.1 400") and b"Invalid HTTP request" in refused
+        assert raw_request(port, b"").startswith(b"HTTP/1.1 200")
