@@ -9,6 +9,7 @@ With Redis unreachable, each process counts its own streams instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
@@ -69,6 +70,7 @@ class Lease:
     replica: Replica
     lease_id: str
     local: bool  # counted in this process only (Redis was down)
+    expires_at: float = 0.0  # when Redis forgets it on its own (a lease taken in Redis)
 
 
 def _key(endpoint_id: int) -> str:
@@ -147,14 +149,15 @@ async def reserve(
         if state.health.state == DOWN and not await health.claim_trial(state.replica.endpoint_id):
             continue
         lease_id = uuid.uuid4().hex
-        taken = await _acquire(state.replica, lease_id, time.time() + hold_seconds)
+        expires_at = time.time() + hold_seconds
+        taken = await _acquire(state.replica, lease_id, expires_at)
         if taken is None:
             if _local_in_flight[state.replica.endpoint_id] >= state.replica.max_concurrency:
                 continue
             _local_in_flight[state.replica.endpoint_id] += 1
             return Lease(state.replica, lease_id, local=True)
         if taken:
-            return Lease(state.replica, lease_id, local=False)
+            return Lease(state.replica, lease_id, local=False, expires_at=expires_at)
     return None
 
 
@@ -187,9 +190,32 @@ async def release(lease: Lease, *, answered: Answered | None = None) -> None:
 
     try:
         await asyncio.shield(shared_state.run(remove))
-    except SharedStateDown:  # the lease lapses on its own at its expiry
+    except SharedStateDown:
         if answered is not None:
             health.note_success_locally(endpoint_id, ttft=answered.ttft, duration=answered.duration, now=now)
+        _release_when_back(lease)
+
+
+_retries: set[asyncio.Task] = set()
+
+
+def _release_when_back(lease: Lease) -> None:
+    """Give a slot back once Redis answers again, not at its lease's expiry. A call that timed out (0.5 s, a
+    starved process or Redis) leaves Redis alone for a few seconds; the leases of the streams that ended
+    meanwhile stayed taken for their whole hold (3.5 minutes by default), and once a model's slots were full
+    of them every new battle was told the models were busy (the likely cause of a bench/faults.py run in which,
+    after 69 battles, every start was told "busy"; the refusal's kind was not recorded)."""
+
+    async def retry() -> None:
+        while time.time() < lease.expires_at:
+            await asyncio.sleep(shared_state.RETRY_AFTER_SECONDS)
+            with contextlib.suppress(SharedStateDown):
+                await shared_state.run(lambda client: client.zrem(_key(lease.replica.endpoint_id), lease.lease_id))
+                return
+
+    task = asyncio.get_running_loop().create_task(retry())
+    _retries.add(task)  # a reference, so the task is not collected before it ends
+    task.add_done_callback(_retries.discard)
 
 
 @dataclass(frozen=True)

@@ -138,3 +138,15 @@ async def test_a_reserve_chooses_by_the_states_it_was_given_and_still_takes_the_
     seen[1] = ReplicaState(replicas[0], Health(), 3)
     assert (await routing.reserve(replicas, hold_seconds=60, seen=seen)).replica.endpoint_id == 2
     assert [s.in_flight for s in await routing.replica_states(replicas)] == [2, 2, 1]
+
+
+async def test_a_slot_redis_could_not_be_told_about_comes_back_once_redis_answers_again(monkeypatch):
+    monkeypatch.setattr(shared_state, "RETRY_AFTER_SECONDS", 0.2)
+    replicas = [replica(1, cap=1)]
+    lease = await routing.reserve(replicas, hold_seconds=60)
+    shared_state.mark_down(TimeoutError("a call took over 0.5 s"))  # Redis is left alone for a while
+    await routing.release(lease)
+    await asyncio.sleep(0.5)  # Redis answers again
+    [state] = await routing.replica_states(replicas)
+    assert state.in_flight == 0  # not held until the lease's expiry, a minute from now
+    assert await routing.reserve(replicas, hold_seconds=60) is not None
