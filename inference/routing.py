@@ -203,8 +203,7 @@ def _release_when_back(lease: Lease) -> None:
     """Give a slot back once Redis answers again, not at its lease's expiry. A call that timed out (0.5 s, a
     starved process or Redis) leaves Redis alone for a few seconds; the leases of the streams that ended
     meanwhile stayed taken for their whole hold (3.5 minutes by default), and once a model's slots were full
-    of them every new battle was told the models were busy (the likely cause of a bench/faults.py run in which,
-    after 69 battles, every start was told "busy"; the refusal's kind was not recorded)."""
+    of them every new battle was told the models were busy."""
 
     async def retry() -> None:
         while time.time() < lease.expires_at:
