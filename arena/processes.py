@@ -63,8 +63,8 @@ WS_MAX_MESSAGE_BYTES = 2**20
 # header in pieces at a cost that grows with the square of its length: one request with a 20 MB header took
 # 0.47 s of a web process's CPU, 100 MB 10.8 s (and 200 MB of memory), its event loop and every battle on it
 # stalled meanwhile. h11 refuses a header block still incomplete past this size (what arrives whole in one read
-# is parsed as it is), so 1-100 MB cost 0-10 ms; it costs about 0.5 ms more CPU per HTTP request, and battles
-# (WebSocket frames after the handshake) the same.
+# is parsed as it is), so 1-100 MB cost 0-10 ms. Its price in bench/load.py: 0.4-1.1 ms more CPU per HTTP vote,
+# battles (WebSocket frames after the handshake) the same within the noise.
 HEADERS_MAX_BYTES = 16 * 1024
 
 
