@@ -153,13 +153,17 @@ def test_a_battle_message_too_large_for_any_prompt_closes_its_socket_unread_and_
 
 
 def raw_request(port: int, headers: bytes) -> bytes:
-    """The first bytes of the answer to a GET / with these extra header lines (or what ended the connection)."""
+    """The whole answer to a GET / with these extra header lines, read until the server closes, and
+    b"<reset>" at its end if the server cut the connection while the request was still being sent."""
+    answer = b""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         try:
-            connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
-            return connection.recv(4096)
-        except ConnectionResetError:
-            return b"reset"
+            connection.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers + b"\r\n")
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            answer += b"<reset>"
+    return answer
 
 
 @pytest.mark.django_db(transaction=True)
@@ -169,7 +173,8 @@ def test_a_header_block_past_the_limit_is_refused_as_it_arrives_and_others_are_s
     with serving(processes.web_program(port=port), ready_url=url + "/", log_name=f"web-headers-{port}.log",
                  env=child_env):  # fmt: skip
         assert raw_request(port, b"Cookie: " + b"a" * 8000 + b"\r\n").startswith(b"HTTP/1.1 200")
-        # Past the limit while still incomplete (a block that arrives whole in one read is parsed as it is).
+        # Past the limit while still incomplete (a block that arrives whole in one read is parsed as it is):
+        # answered 400, or cut off while the rest is still being sent.
         refused = raw_request(port, b"X-Big: " + b"a" * 2**20 + b"\r\n")
-        assert refused.startswith(b"HTTP/1.1 400") and b"Invalid HTTP request" in refused
+        assert refused.startswith(b"HTTP/1.1 400") or refused == b"<reset>", refused[:200]
         assert raw_request(port, b"").startswith(b"HTTP/1.1 200")
