@@ -199,17 +199,11 @@ def django_db_setup(django_db_setup):
     """pytest-django's test database, dropped only once the database threads of arena/db.py and psycopg's
     pool have closed their connections: PostgreSQL refuses to drop a database in use."""
     yield
-    from asgiref.sync import SyncToAsync
     from django.db import connections
 
     from arena.db import connections_close
 
     connections_close()
-    # Async tests run their thread-sensitive database calls on asgiref's one shared thread. Its connection,
-    # checked out of psycopg's pool, is closed by neither the main thread nor the pool's close, and would
-    # make the drop fail: the likely holder behind "being accessed by other users" at the end of 3 of 11 full
-    # runs on 2026-12-06 (intermittent, so not proven).
-    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
     for connection in connections.all():
         if hasattr(connection, "close_pool"):
             connection.close_pool()
