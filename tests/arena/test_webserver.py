@@ -138,10 +138,12 @@ def test_a_battle_message_too_large_for_any_prompt_closes_its_socket_unread_and_
             await socket.send(json.dumps({"type": "start", "prompt": "x" * 100_000}))
             assert "the limit is" in json.loads(await socket.recv())["message"]
         async with battle_socket(url, visitor) as socket:
-            await socket.send(json.dumps({"type": "start", "prompt": "x" * (processes.WS_MAX_MESSAGE_BYTES + 1)}))
             with pytest.raises(websockets.ConnectionClosed) as closed:
+                await socket.send(json.dumps({"type": "start", "prompt": "x" * (processes.WS_MAX_MESSAGE_BYTES + 1)}))
                 await socket.recv()
-            assert closed.value.rcvd.code == 1009  # message too big
+            # Closed with 1009 (message too big), or cut off before that close reached us (the server closes
+            # with the rest of the message unread, which the kernel may answer with a reset).
+            assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
         async with battle_socket(url, visitor) as socket:  # the visitor (and the process) carry on
             await socket.send(json.dumps({"type": "nonsense"}))
             assert json.loads(await socket.recv())["type"] == "error"
