@@ -117,6 +117,7 @@ def preference_order(states: list[ReplicaState], *, now: float, rng: random.Rand
 
 async def _acquire(replica: Replica, lease_id: str, expires_at: float) -> bool | None:
     """True/False whether a slot was taken in Redis; None when Redis is unreachable."""
+    sent = shared_state.shared_state_available()  # if not, the call is refused here and never reaches Redis
     try:
         return bool(
             await shared_state.run(
@@ -126,6 +127,10 @@ async def _acquire(replica: Replica, lease_id: str, expires_at: float) -> bool |
             )
         )
     except SharedStateDown:
+        if sent:
+            # A call that timed out may still have run in Redis, its reply too late: the slot it may have
+            # taken is given back once Redis answers (a lease id never taken is removed at no harm).
+            _owe_release(replica.endpoint_id, lease_id, expires_at)
         return None
 
 
@@ -193,28 +198,56 @@ async def release(lease: Lease, *, answered: Answered | None = None) -> None:
     except SharedStateDown:
         if answered is not None:
             health.note_success_locally(endpoint_id, ttft=answered.ttft, duration=answered.duration, now=now)
-        _release_when_back(lease)
+        _owe_release(endpoint_id, lease.lease_id, lease.expires_at)
 
 
-_retries: set[asyncio.Task] = set()
+# Slots this process owes Redis: by lease set, lease id -> the lease's expiry (Redis forgets it then anyway).
+# A release that cannot reach Redis (a call over 0.5 s leaves Redis alone for a few seconds) would otherwise
+# leave its slot taken for the lease's whole hold (3.5 minutes by default), and once a model's slots were
+# full of such leases every new battle was told the models were busy.
+_owed: dict[str, dict[str, float]] = {}
+_owed_flusher: asyncio.Task | None = None
 
 
-def _release_when_back(lease: Lease) -> None:
-    """Give a slot back once Redis answers again, not at its lease's expiry. A call that timed out (0.5 s, a
-    starved process or Redis) leaves Redis alone for a few seconds; the leases of the streams that ended
-    meanwhile stayed taken for their whole hold (3.5 minutes by default), and once a model's slots were full
-    of them every new battle was told the models were busy."""
+def _owe_release(endpoint_id: int, lease_id: str, expires_at: float) -> None:
+    """Give this slot back once Redis answers again, with every other slot owed then, in one round trip."""
+    global _owed_flusher
+    _owed.setdefault(_key(endpoint_id), {})[lease_id] = expires_at
+    loop = asyncio.get_running_loop()
+    if _owed_flusher is None or _owed_flusher.done() or _owed_flusher.get_loop() is not loop:
+        _owed_flusher = loop.create_task(_flush_owed())
 
-    async def retry() -> None:
-        while time.time() < lease.expires_at:
-            await asyncio.sleep(shared_state.RETRY_AFTER_SECONDS)
-            with contextlib.suppress(SharedStateDown):
-                await shared_state.run(lambda client: client.zrem(_key(lease.replica.endpoint_id), lease.lease_id))
+
+async def _flush_owed() -> None:
+    """Every RETRY_AFTER_SECONDS, try to remove the owed leases not yet lapsed; done once none is owed."""
+    while True:
+        await asyncio.sleep(shared_state.RETRY_AFTER_SECONDS)
+        now = time.time()
+        for key, leases in list(_owed.items()):
+            for lease_id in [lease_id for lease_id, until in leases.items() if until <= now]:
+                del leases[lease_id]
+            if not leases:
+                del _owed[key]
+        if not _owed:
+            return
+        batch = {key: list(leases) for key, leases in _owed.items()}
+
+        async def remove(client, batch=batch):
+            async with client.pipeline(transaction=False) as pipe:
+                for key, lease_ids in batch.items():
+                    pipe.zrem(key, *lease_ids)
+                return await pipe.execute()
+
+        with contextlib.suppress(SharedStateDown):
+            await shared_state.run(remove)
+            for key, lease_ids in batch.items():  # owed since the batch was taken stay owed
+                leases = _owed.get(key, {})
+                for lease_id in lease_ids:
+                    leases.pop(lease_id, None)
+                if not leases:
+                    _owed.pop(key, None)
+            if not _owed:
                 return
-
-    task = asyncio.get_running_loop().create_task(retry())
-    _retries.add(task)  # a reference, so the task is not collected before it ends
-    task.add_done_callback(_retries.discard)
 
 
 @dataclass(frozen=True)
@@ -256,5 +289,6 @@ async def availability(replicas_by_model: dict[int, list[Replica]]) -> Availabil
 
 
 def reset_local() -> None:
-    """Forget the per-process fallback counts (tests)."""
+    """Forget the per-process fallback counts and the slots owed (tests)."""
     _local_in_flight.clear()
+    _owed.clear()

@@ -3,8 +3,10 @@
 import asyncio
 import random
 import time
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from arena import shared_state
 from inference import health, routing
@@ -150,3 +152,60 @@ async def test_a_slot_redis_could_not_be_told_about_comes_back_once_redis_answer
     [state] = await routing.replica_states(replicas)
     assert state.in_flight == 0  # not held until the lease's expiry, a minute from now
     assert await routing.reserve(replicas, hold_seconds=60) is not None
+
+
+class SlowReplies:
+    """A TCP link to Redis that can hold Redis's replies back (a slow network, a starved client): a test
+    double at the edge. Commands go through at once, so Redis runs them; their replies come `delay` late."""
+
+    def __init__(self, redis_url: str):
+        self.target = urlsplit(redis_url)
+        self.delay = 0.0
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}{self.target.path}"
+
+    async def _link(self, reader, writer):
+        upstream_reader, upstream_writer = await asyncio.open_connection(self.target.hostname, self.target.port)
+
+        async def carry(source, sink, delay):
+            loop = asyncio.get_running_loop()
+            while data := await source.read(65536):
+                if delay():
+                    loop.call_later(delay(), sink.write, data)
+                else:
+                    sink.write(data)
+            sink.close()
+
+        await asyncio.gather(
+            carry(reader, upstream_writer, lambda: 0.0),
+            carry(upstream_reader, writer, lambda: self.delay),
+            return_exceptions=True,
+        )
+
+
+async def test_a_slot_taken_by_a_call_whose_reply_came_too_late_is_given_back_once_redis_answers(settings, monkeypatch):
+    monkeypatch.setattr(shared_state, "RETRY_AFTER_SECONDS", 0.2)
+    direct = redis.Redis.from_url(settings.REDIS_URL)
+    leases_key = f"{settings.SHARED_STATE_PREFIX}:endpoint:1:leases"
+    replicas = [replica(1, cap=1)]
+    async with SlowReplies(settings.REDIS_URL) as link:
+        settings.REDIS_URL = link.url()
+        [seen] = await routing.replica_states(replicas)  # connected through the link while it is quick
+        link.delay = 1.0  # past the 0.5 s a call may take
+        lease = await routing.reserve(replicas, hold_seconds=60, seen={1: seen})
+        assert lease is not None and lease.local  # Redis looked unreachable: counted in this process
+        assert direct.zcard(leases_key) == 1  # yet Redis ran the call and took the slot
+        link.delay = 0.0  # Redis answers in time again
+        await routing.release(lease)
+        await asyncio.sleep(0.6)
+        assert direct.zcard(leases_key) == 0  # not held until the lease's expiry, a minute from now
+        assert (await routing.reserve(replicas, hold_seconds=60)).local is False
