@@ -1,7 +1,10 @@
 """Shared fixtures: the real llama.cpp servers, a real Celery worker, a real ASGI server, and personas."""
 
 import contextlib
+import http.client
 import os
+import statistics
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -133,6 +136,23 @@ def serving(program: processes.Program, *, ready_url: str, log_name: str, env: d
         yield process
     finally:
         processes.stop(process)
+
+
+def keep_alive_request_ms(port: int, path: str, requests: int = 12) -> float:
+    """The median time of a request on one keep-alive connection, past the first."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    times = []
+    try:
+        for _ in range(requests):
+            started = time.perf_counter()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            times.append(1000 * (time.perf_counter() - started))
+    finally:
+        connection.close()
+    return statistics.median(times[1:])
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from arena.processes import free_port, port_is_free
-from tests.arena.test_webserver import keep_alive_request_ms
+from tests.conftest import keep_alive_request_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 

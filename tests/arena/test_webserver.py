@@ -4,13 +4,10 @@ unread."""
 
 import asyncio
 import errno
-import http.client
 import json
 import socket
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +16,7 @@ import websockets
 
 from arena import processes, webserver
 from arena.processes import free_port
-from tests.conftest import serving
+from tests.conftest import keep_alive_request_ms, serving
 from tests.load_driver import battle_socket, visitors_issue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,23 +81,6 @@ def test_a_descriptor_it_is_handed_is_set_in_place_and_stays_open():
 def test_a_unix_socket_is_left_as_it_is():
     argv = ["arena.asgi:application", "--uds", "/tmp/arena-web.sock"]
     assert webserver.uvicorn_argv(argv) == (argv, None)
-
-
-def keep_alive_request_ms(port: int, path: str, requests: int = 12) -> float:
-    """The median time of a request on one keep-alive connection, past the first."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    times = []
-    try:
-        for _ in range(requests):
-            started = time.perf_counter()
-            connection.request("GET", path)
-            response = connection.getresponse()
-            response.read()
-            assert response.status == 200
-            times.append(1000 * (time.perf_counter() - started))
-    finally:
-        connection.close()
-    return statistics.median(times[1:])
 
 
 @pytest.mark.django_db(transaction=True)
