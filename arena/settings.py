@@ -6,6 +6,7 @@ A fresh clone runs with nothing set: SQLite under var/, an embedded Redis starte
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -126,6 +127,18 @@ TEMPLATES = [
     },
 ]
 
+
+def process_role(argv: list[str]) -> str:
+    """What this process is, as PostgreSQL names its connections (pg_stat_activity.application_name), so an
+    operator sees which of the arena's processes holds which connections: "arena webserver", "arena celery
+    worker", "arena manage migrate"."""
+    path = Path(argv[0]) if argv and not argv[0].startswith("-") else Path("python")  # `python -c` gives "-c"
+    name = path.parent.name if path.stem == "__main__" else path.stem  # `python -m celery` runs celery/__main__.py
+    if name in {"celery", "manage"}:  # the subcommand says which one: worker, beat, migrate...
+        name += " " + next((arg for arg in argv[1:] if not arg.startswith("-") and arg != "arena"), "")
+    return f"arena {name}".strip()[:63]  # PostgreSQL keeps 63 characters
+
+
 DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'arena.sqlite3'}")}
 # Threads per web process for database work from async code (arena/db.py); each holds one connection.
 DB_THREADS = envint("DB_THREADS", 8)
@@ -134,7 +147,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Size it to the database threads of one process; PostgreSQL's max_connections must cover
     # processes x DB_POOL_MAX (plus the worker's).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("application_name", process_role(sys.argv))
+    DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
         "max_size": envint("DB_POOL_MAX", DB_THREADS + 2),
         "timeout": 10,

@@ -54,3 +54,30 @@ def test_keys_are_generated_owner_only_in_an_owner_only_var_directory(tmp_path):
     assert oct(var.stat().st_mode & 0o777) == "0o700"
     for name in ("secret_key", "hash_key", "encryption_key"):
         assert oct((var / name).stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize(
+    "argv, role",
+    [
+        (["/venv/lib/python3.11/site-packages/celery/__main__.py", "-A", "arena", "worker", "-l", "info"], "arena celery worker"),
+        (["/venv/lib/python3.11/site-packages/celery/__main__.py", "-A", "arena", "beat"], "arena celery beat"),
+        (["/srv/arena/arena/webserver.py", "arena.asgi:application", "--fd", "0"], "arena webserver"),
+        (["manage.py", "migrate"], "arena manage migrate"),
+        (["-c"], "arena python"),
+    ],
+)  # fmt: skip
+def test_each_process_names_its_database_connections_by_what_it_is(argv, role):
+    from arena.settings import process_role
+
+    assert process_role(argv) == role
+
+
+@pytest.mark.django_db
+def test_postgresql_sees_the_connections_named():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("application_name is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('application_name')")
+        assert cursor.fetchone()[0] == "arena pytest"
