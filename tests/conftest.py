@@ -224,6 +224,27 @@ def django_db_setup(django_db_setup):
     from arena.db import connections_close
 
     connections_close()
+    connections.close_all()  # this thread's (pytest-django would close it just before the drop)
     for connection in connections.all():
         if hasattr(connection, "close_pool"):
             connection.close_pool()
+    if connections["default"].vendor == "postgresql":
+        _test_database_left_in_use(connections["default"].settings_dict["NAME"])
+
+
+def _test_database_left_in_use(name: str) -> None:
+    """Connections still open on the test database as it is about to be dropped: named in a warning (by
+    their process, arena/settings.py's process_role), then closed, so the drop does not fail on them."""
+    import warnings
+
+    import psycopg
+
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid), application_name, state, left(query, 100) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        ).fetchall()
+    if rows:
+        held = "; ".join(f"{app or '?'} ({state}: {query})" for _, app, state, query in rows)
+        warnings.warn(f"{len(rows)} connection(s) still open on {name} at its drop, closed: {held}", stacklevel=1)
