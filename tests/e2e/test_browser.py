@@ -124,6 +124,7 @@ def test_when_every_model_is_busy_the_visitor_sees_a_countdown_and_can_send_agai
 
 def test_a_refused_vote_is_explained_and_the_buttons_come_back(answering_models, live_arena, page):
     """The vote goes over the battle's socket; the arena refuses it (the visitor voted in another tab)."""
+    from django.db import connection
     from playwright.sync_api import expect
 
     from battles import services
@@ -136,8 +137,13 @@ def test_a_refused_vote_is_explained_and_the_buttons_come_back(answering_models,
     [session] = [c["value"] for c in page.context.cookies() if c["name"] == "sessionid"]
 
     def vote_elsewhere():  # on a thread of its own: Playwright's loop runs on this one, and Django refuses
-        services.vote_record(battle_id=Battle.objects.get().pk, visitor=services.Visitor.of(session_key=session),
-                             outcome="tie", turn=0, version=1)  # fmt: skip
+        try:
+            services.vote_record(battle_id=Battle.objects.get().pk, visitor=services.Visitor.of(session_key=session),
+                                 outcome="tie", turn=0, version=1)  # fmt: skip
+        finally:
+            # The thread's connection goes back now: left to the garbage collector, it stayed open to the end
+            # of the run, and the test database could not be dropped ("being accessed by other users").
+            connection.close()
 
     with ThreadPoolExecutor(1) as thread:
         thread.submit(vote_elsewhere).result()
