@@ -282,9 +282,12 @@ class SideAnswer:
 
 
 def stream_renew(*, battle_id, stream_id: str) -> bool:
-    """Extend this stream's hold on its battle; False if the hold was lost (it lapsed and was retaken)."""
+    """Extend this stream's hold on its battle; False if the hold was lost (it lapsed and was retaken) or let go.
+    A renewal still running on a database thread as its stream ends must not take back the hold turn_finish
+    just let go (the battle would refuse votes and new turns for STREAM_LEASE_SECONDS)."""
     until = timezone.now() + timedelta(seconds=STREAM_LEASE_SECONDS)
-    return bool(Battle.objects.filter(pk=battle_id, stream_id=stream_id).update(streaming_until=until))
+    held = Battle.objects.filter(pk=battle_id, stream_id=stream_id, streaming_until__isnull=False)
+    return bool(held.update(streaming_until=until))
 
 
 def turn_finish(*, turn_id: int, version: int, battle_id, stream_id: str, answers: dict[str, SideAnswer]) -> bool:

@@ -412,3 +412,14 @@ def test_the_hourly_limit_holds_exactly_under_concurrent_starts(two_models):
     for thread in threads:
         thread.join()
     assert outcomes.count("ok") == 30 and Battle.objects.count() == 30
+
+
+def test_a_renewal_that_runs_after_its_stream_ended_does_not_take_the_battle_back(two_models):
+    """The renewal runs on a database thread; cancelled as its stream ends, it may still run after turn_finish
+    let the battle go, and must not hold it again (votes and new turns would be refused for 45 s)."""
+    started = services.battle_start(visitor=visitor("owner"), prompt="Hi")
+    assert services.stream_renew(battle_id=started.battle_id, stream_id=started.stream_id) is True  # while it runs
+    assert finish(started) is True
+    assert services.stream_renew(battle_id=started.battle_id, stream_id=started.stream_id) is False
+    assert Battle.objects.get(pk=started.battle_id).streaming_until is None
+    assert cast_vote(Battle.objects.get(pk=started.battle_id), owner="owner").outcome
