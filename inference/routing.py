@@ -155,7 +155,13 @@ async def reserve(
             continue
         lease_id = uuid.uuid4().hex
         expires_at = time.time() + hold_seconds
-        taken = await _acquire(state.replica, lease_id, expires_at)
+        try:
+            taken = await _acquire(state.replica, lease_id, expires_at)
+        except asyncio.CancelledError:
+            # The stream was cancelled (its visitor left) while Redis ran the call, or with its reply unread:
+            # the slot it may have taken is given back.
+            _owe_release(state.replica.endpoint_id, lease_id, expires_at)
+            raise
         if taken is None:
             if _local_in_flight[state.replica.endpoint_id] >= state.replica.max_concurrency:
                 continue
@@ -193,12 +199,20 @@ async def release(lease: Lease, *, answered: Answered | None = None) -> None:
                 health.queue_success(pipe, endpoint_id, ttft=answered.ttft, duration=answered.duration, now=now)
             return await pipe.execute()
 
-    try:
-        await asyncio.shield(shared_state.run(remove))
-    except SharedStateDown:
+    def unreached() -> None:
         if answered is not None:
             health.note_success_locally(endpoint_id, ttft=answered.ttft, duration=answered.duration, now=now)
         _owe_release(endpoint_id, lease.lease_id, lease.expires_at)
+
+    removal = asyncio.ensure_future(shared_state.run(remove))
+    try:
+        await asyncio.shield(removal)
+    except SharedStateDown:
+        unreached()
+    except asyncio.CancelledError:
+        # The release goes on without its caller; should it fail, the slot is still owed.
+        removal.add_done_callback(lambda done: unreached() if not done.cancelled() and done.exception() else None)
+        raise
 
 
 # Slots this process owes Redis: by lease set, lease id -> the lease's expiry (Redis forgets it then anyway).

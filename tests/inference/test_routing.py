@@ -156,11 +156,13 @@ async def test_a_slot_redis_could_not_be_told_about_comes_back_once_redis_answer
 
 class SlowReplies:
     """A TCP link to Redis that can hold Redis's replies back (a slow network, a starved client): a test
-    double at the edge. Commands go through at once, so Redis runs them; their replies come `delay` late."""
+    double at the edge. Commands go through at once, so Redis runs them, and their replies come `delay`
+    late; or commands are held too (`command_delay`), as when the network to Redis is cut."""
 
     def __init__(self, redis_url: str):
         self.target = urlsplit(redis_url)
         self.delay = 0.0
+        self.command_delay = 0.0
 
     async def __aenter__(self):
         self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
@@ -186,7 +188,7 @@ class SlowReplies:
             sink.close()
 
         await asyncio.gather(
-            carry(reader, upstream_writer, lambda: 0.0),
+            carry(reader, upstream_writer, lambda: self.command_delay),
             carry(upstream_reader, writer, lambda: self.delay),
             return_exceptions=True,
         )
@@ -209,3 +211,45 @@ async def test_a_slot_taken_by_a_call_whose_reply_came_too_late_is_given_back_on
         await asyncio.sleep(0.6)
         assert direct.zcard(leases_key) == 0  # not held until the lease's expiry, a minute from now
         assert (await routing.reserve(replicas, hold_seconds=60)).local is False
+
+
+async def test_a_slot_taken_as_its_stream_was_cancelled_is_given_back(settings, monkeypatch):
+    """The visitor left while Redis took the slot: the reply is never read, yet the slot comes back."""
+    monkeypatch.setattr(shared_state, "RETRY_AFTER_SECONDS", 0.2)
+    direct = redis.Redis.from_url(settings.REDIS_URL)
+    leases_key = f"{settings.SHARED_STATE_PREFIX}:endpoint:1:leases"
+    replicas = [replica(1, cap=1)]
+    async with SlowReplies(settings.REDIS_URL) as link:
+        settings.REDIS_URL = link.url()
+        [seen] = await routing.replica_states(replicas)
+        link.delay = 0.3  # within the 0.5 s a call may take
+        reserving = asyncio.ensure_future(routing.reserve(replicas, hold_seconds=60, seen={1: seen}))
+        await asyncio.sleep(0.15)
+        assert direct.zcard(leases_key) == 1  # Redis took the slot; its reply is on its way
+        reserving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reserving
+        link.delay = 0.0
+        await asyncio.sleep(0.6)
+        assert direct.zcard(leases_key) == 0  # not held until the lease's expiry, a minute from now
+
+
+async def test_a_release_cancelled_while_redis_is_slow_still_gives_the_slot_back(settings, monkeypatch):
+    monkeypatch.setattr(shared_state, "RETRY_AFTER_SECONDS", 0.2)
+    direct = redis.Redis.from_url(settings.REDIS_URL)
+    leases_key = f"{settings.SHARED_STATE_PREFIX}:endpoint:1:leases"
+    replicas = [replica(1, cap=1)]
+    async with SlowReplies(settings.REDIS_URL) as link:
+        settings.REDIS_URL = link.url()
+        lease = await routing.reserve(replicas, hold_seconds=60)
+        link.delay = link.command_delay = 60.0  # cut off: the release cannot reach Redis; it times out at 0.5 s
+        releasing = asyncio.ensure_future(routing.release(lease))
+        await asyncio.sleep(0.1)
+        releasing.cancel()  # its stream's task is cancelled again meanwhile
+        with pytest.raises(asyncio.CancelledError):
+            await releasing
+        await asyncio.sleep(0.6)  # the release timed out in the background
+        assert direct.zcard(leases_key) == 1
+        link.delay = link.command_delay = 0.0
+        await asyncio.sleep(0.6)
+        assert direct.zcard(leases_key) == 0  # not held until the lease's expiry, a minute from now
