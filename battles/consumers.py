@@ -95,7 +95,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                 turn_answer_both(
                     turn_id=turn.turn_id,
                     stream_id=turn.stream_id,
-                    send=self.send_json,
+                    send=self._stream_send,
                     ticket=ticket,
                     planned=plan,
                     seen=seen,
@@ -109,6 +109,17 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         finally:
             if ticket is not None:
                 delays.end(ticket, reached_models=False)
+
+    async def _stream_send(self, event: dict) -> None:
+        """A frame of the running stream. When the visitor has gone, the web server refuses the send (uvicorn
+        raises ClientDisconnected, an OSError, or a RuntimeError once it closed the socket itself) a moment
+        before disconnect() is called: the stream is then cancelled, as disconnect() would, and the frame
+        dropped, rather than the side that sent failing as "unexpected" while the other streams on."""
+        try:
+            await self.send_json(event)
+        except (OSError, RuntimeError):
+            if self.streaming is not None and not self.streaming.done():
+                self.streaming.cancel()
 
     async def _vote(self, content) -> None:
         """A vote on the socket the battle streamed over: the checks and the record of the HTTP vote, without

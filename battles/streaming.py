@@ -173,6 +173,12 @@ class DeltaCoalescer:
         if self.flushes:
             await asyncio.gather(*self.flushes, return_exceptions=True)
 
+    def abandon(self) -> None:
+        """The stream was cut short: text held back is not sent later (its socket is likely gone)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
 
 def _target(replica: routing.Replica) -> ChatTarget:
     return ChatTarget(base_url=replica.base_url, model=replica.served_model_id, api_key=replica.api_key)
@@ -349,6 +355,7 @@ async def turn_answer_both(
     asked)."""
     plan = None
     keeper = None
+    coalescer = None
     voteable = False
     answers: dict[str, services.SideAnswer] = {}
     try:
@@ -379,6 +386,8 @@ async def turn_answer_both(
     finally:
         if keeper is not None:
             keeper.cancel()
+        if coalescer is not None:
+            coalescer.abandon()
         try:
             battle_id = plan.battle_id if plan else await off_loop(_battle_of)(turn_id)
             finish = off_loop(services.turn_finish)(

@@ -3,6 +3,8 @@ every fault of the model tier the visitor may meet (a scripted HTTP server stand
 remote APIs; real llama.cpp servers are killed for real)."""
 
 import asyncio
+import contextlib
+import logging
 import time
 
 import pytest
@@ -513,6 +515,43 @@ async def test_a_stream_cancelled_before_it_ever_ran_leaves_no_turn_waiting(scri
     await asyncio.sleep(0)
     assert sent[0]["type"] == "turn_started" and consumer.streaming.cancelled()
     assert not turn_delays().waiting
+
+
+async def test_a_socket_gone_under_a_stream_ends_the_stream_as_its_disconnect_would(scripted_api, caplog):
+    """The visitor's socket closed while the stream was sending: the web server refuses the send (uvicorn
+    raises ClientDisconnected, an OSError) a moment before disconnect() is called. The stream ends there, as
+    on disconnect: no side fails as "unexpected" (a side failing on its send used to end the turn while the
+    other streamed on), both slots and the battle are let go at once."""
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    from battles.consumers import BattleConsumer
+    from battles.services import Visitor
+    from inference import routing
+    from inference.selectors import replicas_of_models
+
+    models = [await register("left", scripted_api.url("slow")), await register("right", scripted_api.url("slow"))]
+    consumer = BattleConsumer()
+    consumer.visitor = Visitor.of(session_key="a-session", ip="127.0.0.1")
+    consumer.streaming = None
+    sent = []
+
+    async def send_json(content, close=False):  # the web server's send, as the visitor leaves
+        if any(event["type"] == "delta" for event in sent):
+            raise ClientDisconnected()
+        sent.append(content)
+
+    consumer.send_json = send_json
+    failed_before = metric("arena_sides_finished_total", model="left", outcome="unexpected")
+    await consumer.receive_json({"type": "start", "prompt": "Hi"})
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(consumer.streaming, timeout=10)
+    assert consumer.streaming.cancelled()
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert metric("arena_sides_finished_total", model="left", outcome="unexpected") == failed_before
+    replicas = await database_sync_to_async(replicas_of_models)([model.pk for model in models])
+    states = await routing.replica_states([replica for group in replicas.values() for replica in group])
+    assert [state.in_flight for state in states] == [0, 0]
+    assert (await database_sync_to_async(Battle.objects.get)()).streaming_until is None
 
 
 async def test_a_battle_goes_on_when_redis_goes_away(scripted_api, settings, tmp_path):
