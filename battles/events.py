@@ -53,7 +53,6 @@ class SideDoneEvent(TypedDict):
     type: Literal["side_done"]
     side: Side
     html: str
-    timings: dict
 
 
 class SideErrorEvent(TypedDict):
@@ -116,8 +115,10 @@ def delta(text: dict[Side, str]) -> DeltaEvent:
     return {"type": "delta", "text": text}
 
 
-def side_done(side: Side, html: str, timings: dict) -> SideDoneEvent:
-    return {"type": "side_done", "side": side, "html": html, "timings": timings}
+def side_done(side: Side, html: str) -> SideDoneEvent:
+    """A side's whole answer, rendered. Without its timings (they are stored): a server's exact token count
+    beside the text would tell which tokenizer, so which model family, wrote it before the vote."""
+    return {"type": "side_done", "side": side, "html": html}
 
 
 def side_error(side: Side, message: str) -> SideErrorEvent:

@@ -301,7 +301,7 @@ async def answer_side(
             timings["dropped_turns"] = side.dropped_turns if messages is side.messages else -1
         if failure is None:
             metrics.SIDES_FINISHED.labels(model=side.model_name, outcome="done").inc()
-            await send(events.side_done(side.side, markdown_to_safe_html(answer), timings))
+            await send(events.side_done(side.side, markdown_to_safe_html(answer)))
             return services.SideAnswer(answer, timings, endpoint_id=served_by)
     except asyncio.CancelledError:
         raise

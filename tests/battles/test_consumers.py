@@ -107,6 +107,8 @@ async def test_both_answers_stream_and_are_stored_without_naming_a_model(scripte
     assert answer_text(received, "a") == answer_text(received, "b") == "Hello from the scripted API."
     assert received[-1] == {"type": "turn_done", "battle_id": received[0]["battle_id"], "voteable": True}
     assert "secret" not in str(received) and "127.0.0.1" not in str(received)
+    # No timings before the vote: a server's exact token count beside the text hints at its tokenizer.
+    assert all(set(event) == {"type", "side", "html"} for event in side_events(received, "side_done"))
     turn = await load_turn(received[0]["battle_id"])
     assert turn.answer_a == "Hello from the scripted API." and turn.status_b == Turn.Status.DONE
     assert turn.timings_a["tokens"] == 6 and turn.timings_a["ttft"] is not None
