@@ -207,10 +207,6 @@ def battle_start(
     prompt = prompt_clean(prompt)
     if not visitor.owner:
         raise BattleError("Your session has expired; reload the page.")
-    limit = settings.BATTLES_PER_HOUR
-    _spend("battles", limit, visitor,
-           f"You have started {limit} battles in the last hour, the most we allow; please come back later.")  # fmt: skip
-    _spend_answers(visitor)
     try:
         model_a, model_b = battle_pair_draw(ready=ready)
     except NotEnoughModels:
@@ -220,6 +216,11 @@ def battle_start(
             "Not enough models are available right now; please try again in a minute, or ask an admin."
         ) from None
     _require_room(prompt, [model_a, model_b], history=False)
+    # Spent only once the battle can start: a visitor told "busy" tries again, as told, at no cost.
+    limit = settings.BATTLES_PER_HOUR
+    _spend("battles", limit, visitor,
+           f"You have started {limit} battles in the last hour, the most we allow; please come back later.")  # fmt: skip
+    _spend_answers(visitor)
     battle = Battle.objects.create(
         owner_hash=visitor.owner, client_hash=visitor.address, model_a=model_a, model_b=model_b,
         stream_id=uuid.uuid4().hex, streaming_until=timezone.now() + timedelta(seconds=STREAM_LEASE_SECONDS),

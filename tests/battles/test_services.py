@@ -383,6 +383,23 @@ def test_continues_and_regenerations_spend_the_same_hourly_answer_budget(two_mod
         services.turn_regenerate(battle_id=started.battle_id, visitor=visitor("s1", "203.0.113.9"))
 
 
+@override_settings(BATTLES_PER_HOUR=1, ANSWERS_PER_HOUR=1)
+def test_a_start_refused_costs_the_visitor_nothing():
+    """Told "busy" (the models are full), "not enough models" or "too long", the visitor tries again as told:
+    those tries must not spend the hour's battles, or a classroom behind one address would run out on them."""
+    alpha, _ = make_model("roomy"), make_model("small", context_length=256)
+    for _ in range(3):
+        with pytest.raises(services.BattleBusy):
+            services.battle_start(visitor=visitor("s1", "203.0.113.9"), prompt="hi", ready=set(), retry_after=5)
+        with pytest.raises(services.BattleError, match="Not enough models"):
+            services.battle_start(visitor=visitor("s1", "203.0.113.9"), prompt="hi", ready={alpha.pk})
+        with pytest.raises(services.BattleError, match="too long"):
+            services.battle_start(visitor=visitor("s1", "203.0.113.9"), prompt="word " * 300)
+    assert services.battle_start(visitor=visitor("s1", "203.0.113.9"), prompt="hi")
+    with pytest.raises(services.BattleError, match="in the last hour"):
+        services.battle_start(visitor=visitor("s1", "203.0.113.9"), prompt="hi")
+
+
 def test_battles_store_only_keyed_hashes_of_the_session_and_the_address(two_models):
     started = services.battle_start(visitor=visitor("raw-session-key", "203.0.113.9"), prompt="hi")
     battle = Battle.objects.get(pk=started.battle_id)
