@@ -240,10 +240,12 @@ async def answer_side(
 
     in_flight = metrics.IN_FLIGHT.labels(model=side.model_name)
     in_flight.inc()
+    hold = limits.answer + limits.connect + 30
+    next_lease = None  # taken before a restart, so text is withdrawn only once another replica will answer
     try:
         while True:
-            lease = await _reserve(side, tried, hold=limits.answer + limits.connect + 30, seen=seen)
-            seen = None  # a replica failed or the side restarts: look at the fleet afresh
+            lease = next_lease or await _reserve(side, tried, hold=hold, seen=seen)
+            next_lease, seen = None, None  # a replica failed or the side restarts: look at the fleet afresh
             if lease is None:
                 break  # failure stays what the last replica did, or "busy" if none could be had
             endpoint_id = lease.replica.endpoint_id
@@ -265,8 +267,11 @@ async def answer_side(
                     # the visitor sees it start over (a regenerate of that side, not a splice).
                     if restarted or not exc.worth_another_replica:
                         break
-                    restarted = True
                     tried.add(endpoint_id)
+                    next_lease = await _reserve(side, tried, hold=hold)
+                    if next_lease is None:
+                        break  # no other replica can answer: the text shown stays, with the reason it stopped
+                    restarted = True
                     metrics.SIDE_RESTARTS.labels(model=side.model_name).inc()
                     await coalescer.flush()  # the text shown so far goes out before it is withdrawn
                     await note(scanner.finish())
@@ -310,6 +315,8 @@ async def answer_side(
         failure = "unexpected"
     finally:
         in_flight.dec()
+        if next_lease is not None:  # taken for a restart that never ran (cancelled, or a fault in between)
+            await routing.release(next_lease)
     metrics.SIDES_FINISHED.labels(model=side.model_name, outcome=failure).inc()
     with contextlib.suppress(Exception):
         await coalescer.flush()

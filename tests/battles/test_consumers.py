@@ -422,6 +422,23 @@ async def test_a_replica_that_dies_mid_answer_makes_that_side_start_over_on_anot
     await communicator.disconnect()
 
 
+async def test_an_answer_cut_off_with_no_other_replica_keeps_the_text_shown_and_says_why(scripted_api):
+    """A model of one replica (the usual self-hosted case) whose server dies mid-answer: no other replica
+    could start it over, so the text the visitor read stays, stored, with the reason it stopped, rather
+    than being withdrawn for a restart that cannot happen."""
+    await register("lone-model", scripted_api.url("drop"))
+    await register("other-model", scripted_api.url("ok"))
+    communicator, received = await start()
+    assert not side_events(received, "side_restart")
+    [error] = side_events(received, "side_error")
+    side = error["side"]
+    shown = answer_text(received, side)
+    assert shown and "cut off mid-stream" in error["message"] and received[-1]["voteable"] is False
+    turn = await load_turn(received[0]["battle_id"])
+    assert getattr(turn, f"answer_{side}") == shown
+    await communicator.disconnect()
+
+
 async def test_an_answer_cut_off_twice_fails_its_side_with_a_message(scripted_api):
     dying = await register("replicated-model", scripted_api.url("drop"))
     await add_replica(dying, scripted_api.url("drop"))
