@@ -1,6 +1,7 @@
 """The battle WebSocket: parses visitor messages, calls the services, streams the answers back."""
 
 import asyncio
+import json
 import logging
 
 import orjson
@@ -37,6 +38,24 @@ def _battle_start_planned(**start) -> tuple[services.TurnStream, TurnPlan | None
 class BattleConsumer(AsyncJsonWebsocketConsumer):
     # No channel layer: a battle talks only to its own socket, so a Redis outage must not close it.
     channel_layer_alias = None
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> object:
+        """The message, or None when it is not JSON (receive_json tells the visitor). A lone surrogate escaped
+        ("\\ud800", a pasted half emoji) is JSON that orjson refuses and json reads; the prompt is then made
+        well-formed (services.prompt_clean)."""
+        try:
+            return orjson.loads(text_data)
+        except orjson.JSONDecodeError:
+            try:
+                return json.loads(text_data)
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than json reads
+                return None
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        # Channels raises on a binary or empty frame (the socket closes, a traceback is logged): such a message
+        # is refused as any other that is not a JSON object.
+        await self.receive_json(await self.decode_json(text_data) if text_data else None, **kwargs)
 
     @classmethod
     async def encode_json(cls, content) -> str:

@@ -29,6 +29,7 @@ from battles.selectors import (
     turns_answered,
 )
 from battles.signals import vote_recorded
+from inference.client import well_formed
 from inference.context import prompt_fits
 from inference.models import ArenaModel
 from inference.services import NotEnoughModels, battle_pair_draw
@@ -119,7 +120,7 @@ def vote_exclusion_reason(battle: Battle, *, turns: list[Turn] | None = None) ->
 def prompt_clean(prompt: object) -> str:
     if not isinstance(prompt, str) or not prompt.strip():
         raise BattleError("Please type a prompt first.")
-    prompt = prompt.strip()
+    prompt = well_formed(prompt.strip())  # a browser sends a lone surrogate (a pasted half emoji) escaped
     if len(prompt) > settings.PROMPT_MAX_CHARS:
         raise BattleError(
             f"Your prompt is {len(prompt):,} characters long; the limit is {settings.PROMPT_MAX_CHARS:,}."

@@ -271,6 +271,14 @@ def _shown(raw: bytes) -> str:
     return raw[:200].decode("utf-8", errors="replace")
 
 
+def well_formed(text: str) -> str:
+    """`text` with any UTF-16 surrogate halves made whole: a pair becomes its character, a lone half U+FFFD.
+    Only a lenient JSON parse lets such halves in (an escaped "\\ud83d" without its partner, as a gateway
+    that splits strings by UTF-16 unit may send), and text holding one can be neither sent as JSON by
+    orjson nor stored by PostgreSQL."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _lenient_json(raw: bytes) -> object:
     data = raw.decode("utf-8", errors="replace")
     try:
@@ -284,11 +292,13 @@ def _event_texts(raw: bytes, stats: StreamStats) -> list[str] | object:
     if raw == b"[DONE]":
         stats.finish_reason = stats.finish_reason or "stop"
         return _DONE
+    lenient = False
     try:
         # orjson: a chunk per token per side is parsed, 4x faster than json.loads (0.85 against 3.2 us here).
         chunk = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        chunk = _lenient_json(raw)  # maybe not UTF-8 throughout: read it as json would, before refusing it
+        # Maybe not UTF-8 throughout, or a lone surrogate escaped: read it as json would, before refusing it.
+        chunk, lenient = _lenient_json(raw), True
     if not isinstance(chunk, dict):
         raise InferenceError("bad response", f"a chunk that is not an object: {_shown(raw)}")
     if chunk.get("error"):
@@ -307,7 +317,7 @@ def _event_texts(raw: bytes, stats: StreamStats) -> list[str] | object:
         delta = choice.get("delta")
         text = delta.get("content") if isinstance(delta, dict) else None
         if isinstance(text, str) and text:
-            texts.append(text)
+            texts.append(well_formed(text) if lenient else text)
         if choice.get("finish_reason"):
             stats.finish_reason = str(choice["finish_reason"])
     if texts:

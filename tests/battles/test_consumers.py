@@ -573,6 +573,24 @@ async def test_a_socket_gone_under_a_stream_ends_the_stream_as_its_disconnect_wo
     assert (await database_sync_to_async(Battle.objects.get)()).streaming_until is None
 
 
+async def test_a_message_that_is_not_json_is_refused_plainly_and_a_half_emoji_is_mended(scripted_api):
+    """Text that is not JSON, a binary or empty frame: told, the socket stays open (Channels closed it with a
+    traceback). A prompt holding a lone surrogate, as a browser escapes a pasted half emoji, is JSON that could
+    be neither stored nor sent back: it is mended into U+FFFD and the battle goes on."""
+    await register("one", scripted_api.url("ok"))
+    await register("two", scripted_api.url("ok"))
+    communicator = await connect(await issued_session_key())
+    frames = [{"text": "not json"}, {"bytes": b"\x00\x01"}, {"text": ""}, {"text": "[" * 5000}]
+    for frame in frames:
+        await communicator.send_input({"type": "websocket.receive", **frame})
+        assert await communicator.receive_json_from() == {"type": "error", "message": "Messages must be JSON objects."}
+    await communicator.send_json_to({"type": "start", "prompt": "smile \ud83d please"})
+    received = await collect_turn(communicator)
+    assert received[0]["prompt"] == "smile \ufffd please" and received[-1]["voteable"] is True
+    assert (await load_turn(received[0]["battle_id"])).prompt == "smile \ufffd please"
+    await communicator.disconnect()
+
+
 async def test_a_battle_goes_on_when_redis_goes_away(scripted_api, settings, tmp_path):
     """Redis carries shared health, slots and limits; without it each process keeps its own, and the
     socket stays open (it no longer subscribes to the channel layer)."""

@@ -1,6 +1,7 @@
 import asyncio
 import time
 
+import orjson
 import pytest
 
 from inference.client import (
@@ -184,3 +185,13 @@ def test_a_chunk_that_only_lenient_json_reads_is_read_as_before():
     with pytest.raises(InferenceError) as caught:
         _event_texts(b'{"choices":[{"delta":', stats)
     assert caught.value.kind == "bad response"
+
+
+def test_a_lone_surrogate_escaped_in_a_chunk_becomes_a_replacement_character():
+    """ "\\ud83d" without its partner is JSON that orjson refuses and json reads into a string neither orjson
+    (the frames) nor PostgreSQL (the stored answer) accepts: it becomes U+FFFD; a whole pair its character."""
+    stats = StreamStats()
+    [text] = _event_texts(b'{"choices":[{"delta":{"content":"smile \\ud83d"}}]}', stats)
+    assert text == "smile \ufffd"
+    assert orjson.dumps(text) and text.encode("utf-8")
+    assert _event_texts(b'{"choices":[{"delta":{"content":"\\ud83d\\ude00"}}]}', stats) == ["\U0001f600"]
