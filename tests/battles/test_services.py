@@ -1,8 +1,9 @@
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -128,6 +129,36 @@ def test_a_vote_and_its_reveal_read_the_battle_and_its_turns_once(django_assert_
         )
     assert (revealed["model_a"], revealed["model_b"], revealed["voted"]) == ("alpha", "beta", True)
     assert revealed["turns"][0]["answer_a"] == "Answer **A**"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_vote_waits_for_a_regenerate_that_holds_the_battle_and_then_sees_it(two_models):
+    """A vote locks its battle: one cast while a regenerate holds the battle waits, then finds an answer being
+    written and is refused, rather than counting on answers the visitor is about to lose."""
+    if not connection.features.has_select_for_update:
+        pytest.skip("SQLite serialises the writes themselves")
+    battle = make_battle(owner="owner", model_a=two_models[0], model_b=two_models[1])
+    regenerating, outcome = threading.Event(), []
+
+    def regenerate():
+        try:
+            with transaction.atomic():
+                services.turn_regenerate(battle_id=battle.pk, visitor=visitor("owner"))
+                regenerating.set()
+                time.sleep(0.5)  # the battle stays locked until this transaction ends
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=regenerate)
+    thread.start()
+    regenerating.wait(10)
+    try:
+        services.vote_record(battle_id=battle.pk, visitor=visitor("owner"), outcome="a", turn=0, version=1)
+        outcome.append("counted")
+    except services.BattleError as exc:
+        outcome.append(str(exc))
+    thread.join()
+    assert outcome == ["An answer is still being written; please vote once both answers have finished."]
 
 
 def test_vote_is_announced_once_committed_and_a_failing_listener_does_not_fail_the_vote(
