@@ -4,6 +4,7 @@ import csv
 import hashlib
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import plotly
 from django.core.cache import cache
@@ -36,9 +37,19 @@ def _version(request) -> selectors.BoardVersion:
     return request._board_version
 
 
+# The query parameters a board page reads. Only these name a version of a page: with the whole URL in the
+# key, every made-up parameter (?x=1, ?x=2, ...) built the page again and kept one more copy of it.
+BOARD_PARAMETERS = ("snapshot", "method", "category")
+
+
+def _board_query(request) -> str:
+    """The board parameters of this request, in one order; anything else in the URL is ignored."""
+    return urlencode([(name, request.GET[name]) for name in BOARD_PARAMETERS if request.GET.get(name)])
+
+
 def _etag(request, *args, **kwargs) -> str:
     if not hasattr(request, "_etag"):
-        request._etag = _version(request).etag(request.get_full_path())
+        request._etag = _version(request).etag(f"{request.path}?{_board_query(request)}")
     return request._etag
 
 
@@ -47,7 +58,7 @@ def _marked_etag(marks):
 
     def etag(request, *args, **kwargs) -> str:
         if not hasattr(request, "_etag"):
-            request._etag = _version(request).etag(f"{request.get_full_path()}|{marks(**kwargs)}")
+            request._etag = _version(request).etag(f"{request.path}?{_board_query(request)}|{marks(**kwargs)}")
         return request._etag
 
     return etag
@@ -128,7 +139,7 @@ def _leaderboard_page(request):
         "snapshots": selectors.snapshot_choices(),
         "chosen_snapshot": request.GET.get("snapshot") or "",
         "snapshot_created": datetime.fromisoformat(payload["snapshot"]["created"]) if payload["snapshot"] else None,
-        "query": request.GET.urlencode(),
+        "query": _board_query(request),  # the page is cached for every URL with these parameters
     }
     return render(request, "ratings/leaderboard.html", context)
 

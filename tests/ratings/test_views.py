@@ -144,6 +144,22 @@ def test_a_cached_board_is_built_once_per_version(client, small_arena, django_as
         assert client.get("/api/leaderboard").json()["snapshot"]
 
 
+def test_parameters_the_board_does_not_read_neither_build_it_again_nor_keep_another_copy(
+    client, small_arena, django_assert_max_num_queries
+):
+    """?x=1, ?x=2, ... were each a version of their own: a script could have every process build the page
+    and keep a copy of it, thousands of times over."""
+    services.leaderboard_recompute(rounds=10, seed=0)
+    for url in ("/api/leaderboard?method=bradley-terry", "/leaderboard?method=bradley-terry"):
+        first = client.get(url)
+        for junk in range(3):
+            with django_assert_max_num_queries(5):  # the version check only: built once, served from the cache
+                again = client.get(f"{url}&x={junk}&utm_source=feed")
+            assert again.status_code == 200 and again["ETag"] == first["ETag"]
+    page = client.get("/leaderboard?utm_source=<feed>&method=elo").content.decode()
+    assert "utm_source" not in page  # links on a shared page carry the board's parameters only
+
+
 def test_the_api_serves_each_category_board_and_lists_them(client, three_models):
     alpha, bravo, charlie = three_models
     for i in range(12):
