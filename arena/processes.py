@@ -69,7 +69,12 @@ HEADERS_MAX_BYTES = 16 * 1024
 
 
 def web_program(
-    *, port: int | None = None, host: str = "127.0.0.1", processes: int = 1, proxy_headers: bool = False
+    *,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    processes: int = 1,
+    proxy_headers: bool = False,
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1"),
 ) -> Program:
     """The ASGI server (uvicorn, with h11, on asyncio's own event loop, through arena/webserver.py so that
     Nagle's algorithm is off on every connection). With `port` it binds the port itself (tests and benchmarks;
@@ -88,9 +93,12 @@ def web_program(
         # those it cannot serve that it is busy. Same CPU per battle in bench/load.py.
         "--loop", "asyncio",
     )  # fmt: skip
-    # Forwarded-for headers are trusted only when asked: otherwise any local client could pick its own
-    # address and slip past the per-address limits.
-    argv += ["--proxy-headers", "--forwarded-allow-ips", "*"] if proxy_headers else ["--no-proxy-headers"]
+    # Forwarded-for headers are trusted only when asked, and only from `trusted_proxies`: otherwise a client
+    # could pick its own address and slip past the per-address limits (settings.FORWARDED_ALLOW_IPS).
+    if proxy_headers:
+        argv += ["--proxy-headers", "--forwarded-allow-ips", ",".join(trusted_proxies)]
+    else:
+        argv += ["--no-proxy-headers"]
     if port is not None:
         workers = ["--workers", str(processes)] if processes > 1 else []
         return Program(name="web", argv=[*argv, "--host", host, "--port", str(port), *workers], priority=300)

@@ -278,8 +278,16 @@ WEB_MAX_DELAY = envfloat("WEB_MAX_DELAY", 2.0)
 # ...or one that has been using more than this much CPU (cores, about the last second): 0 = off.
 WEB_MAX_CPU = envfloat("WEB_MAX_CPU", 0.0)
 
+# Behind a reverse proxy: client addresses are read from X-Forwarded-For, but only as written by these
+# proxies (addresses or networks). Each proxy appends the address it saw to what the client sent, so
+# trusting every sender ("*") would take the client's own first entry: anyone could pick an address,
+# and slip past the per-address limits or reach /metrics as 127.0.0.1.
+PROXY_HEADERS = envbool("PROXY_HEADERS", False)
+FORWARDED_ALLOW_IPS = envlist("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
 # /metrics (Prometheus): staff, `Authorization: Bearer $METRICS_TOKEN`, or requests from this machine. Behind
-# a reverse proxy on the same machine every request looks local: set METRICS_FROM_LOOPBACK=0 there.
+# a reverse proxy on the same machine that does not set X-Forwarded-For, every request looks local: set
+# METRICS_FROM_LOOPBACK=0 there.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 METRICS_FROM_LOOPBACK = envbool("METRICS_FROM_LOOPBACK", True)
 

@@ -182,9 +182,15 @@ def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int) -
         (var_dir / "redis").mkdir(parents=True, exist_ok=True)
         programs.append(redis_program(port=redis_port, data_dir=var_dir / "redis", persist=True))
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    programs += model_programs()
+    programs += model_programs()  # sets Django up
+    from django.conf import settings
+
     programs += [
-        web_program(processes=web_processes, proxy_headers=env.get("PROXY_HEADERS", "") == "1"),
+        web_program(
+            processes=web_processes,
+            proxy_headers=settings.PROXY_HEADERS,
+            trusted_proxies=tuple(settings.FORWARDED_ALLOW_IPS),
+        ),
         worker_program(name=f"arena-worker-{port}", concurrency=1),
         beat_program(schedule_path=var_dir / "celerybeat-schedule"),
     ]

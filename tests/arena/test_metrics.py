@@ -37,3 +37,24 @@ def test_the_scrape_carries_stream_metrics_and_exact_vote_figures_with_the_ratin
     assert 'arena_sides_finished_total{model="m",outcome="timeout"}' in text
     assert 'arena_votes{state="total"} 2.0' in text and 'arena_votes{state="unrated"} 1.0' in text
     assert "arena_rating_lag_seconds" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_a_proxy_a_client_cannot_pass_for_the_machine_itself(child_env):
+    """With PROXY_HEADERS, the client's address is the last one the trusted proxy wrote. The client's own
+    X-Forwarded-For comes first (the proxy appends): trusted as such, it opened /metrics to anyone, and let
+    anyone choose the address its per-address limits are counted by."""
+    import httpx
+
+    from arena import processes
+    from arena.processes import free_port
+    from tests.conftest import serving
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    program = processes.web_program(port=port, proxy_headers=True, trusted_proxies=("127.0.0.1",))
+    with serving(program, ready_url=url + "/", log_name=f"web-proxy-{port}.log", env=child_env, timeout=60):
+        assert httpx.get(url + "/metrics").status_code == 200  # from this machine, no proxy in between
+        through_the_proxy = {"X-Forwarded-For": "127.0.0.1, 203.0.113.7"}  # the client's claim, then the proxy's
+        assert httpx.get(url + "/metrics", headers=through_the_proxy).status_code == 403
+        assert httpx.get(url + "/metrics", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 403
