@@ -25,7 +25,7 @@ def _json_object(request: HttpRequest) -> dict | JsonResponse:
     """The request body as a JSON object, or the 400 response to send instead."""
     try:
         body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON or UTF-8, nested past json's depth, an integer too long
         return JsonResponse({"error": "The request body must be JSON."}, status=400)
     if not isinstance(body, dict):
         return JsonResponse({"error": "The request body must be a JSON object."}, status=400)

@@ -93,7 +93,10 @@ def test_a_made_up_session_cookie_equal_to_the_owners_key_owns_nothing_without_t
     assert not Vote.objects.exists()
 
 
-@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '"a"', "42", "\xff"])
+# Also: nested past json's depth, and an integer longer than Python converts (both were a 500).
+@pytest.mark.parametrize(
+    "body", ["{not json", "[1, 2]", '"a"', "42", "\xff", "[" * 100_000, '{"turn": ' + "1" * 5000 + "}"]
+)
 def test_vote_with_a_body_that_is_not_a_json_object_gets_a_clear_400(client, body):
     battle = _owned_battle(client)
     response = client.post(reverse("battles:vote", args=[battle.id]), body, content_type="application/json")
