@@ -128,13 +128,17 @@ def _left_out_reason(rated: RatedVote) -> str:
     flag = JudgeFlag.objects.filter(judge_hash=rated.judge_hash, state=JudgeFlag.State.FLAGGED).first()
     if flag is not None:
         return _flagged_reason(flag)
-    threshold = LeaderboardPolicy.current().duplicate_prompt_threshold
-    if not keep_prompt_vote(rated.prompt_occurrence, threshold):
-        return (
-            f"Frequent prompt (vote {rated.prompt_occurrence} on it; more than {threshold}): down-sampled, as the "
-            "official leaderboard does with its most frequent prompts."
-        )
-    return ""
+    return _down_sampled_reason(rated.prompt_occurrence, LeaderboardPolicy.current().duplicate_prompt_threshold)
+
+
+def _down_sampled_reason(occurrence: int, threshold: int) -> str:
+    """Why this occurrence of a prompt stays out of the counts, or '' if it is among the sample kept."""
+    if keep_prompt_vote(occurrence, threshold):
+        return ""
+    return (
+        f"Frequent prompt (vote {occurrence} on it; more than {threshold}): down-sampled, as the official "
+        "leaderboard does with its most frequent prompts."
+    )
 
 
 JUDGE_FLAGGED_PREFIX = "Judge flagged as anomalous: "
@@ -148,18 +152,29 @@ def _judge_votes_counted(judge_hash: str, *, counted: bool, reason: str = "") ->
     """Put a judge's rated votes into the pair counts (counted=True) or take them out; returns how many
     moved. Each vote moves once, whatever the order of calls (RatedVote.in_counts says where it is).
     The online Elo is not rewound: it is a live indicator; snapshots are fitted from the counts."""
-    moved = 0
     votes = RatedVote.objects.select_for_update().filter(judge_hash=judge_hash, in_counts=not counted)
-    if counted:  # only what the flag took out comes back (a down-sampled duplicate stays out)
+    if counted:  # only what the flag took out comes back
         votes = votes.filter(left_out_reason__startswith=JUDGE_FLAGGED_PREFIX)
+    threshold = LeaderboardPolicy.current().duplicate_prompt_threshold
+    moved, down_sampled = [], {}
     for rated in votes.order_by("vote_id"):
+        # A vote the flag kept out before it was counted: the down-sampling of frequent prompts was never
+        # asked about it, and it still applies.
+        left_out = _down_sampled_reason(rated.prompt_occurrence, threshold) if counted else ""
+        if left_out:
+            down_sampled[rated.pk] = left_out
+            continue
         _pair_count_change(
             model_a_id=rated.model_a_id, model_b_id=rated.model_b_id, labels=rated.labels, outcome=rated.outcome,
             by=1 if counted else -1,
         )  # fmt: skip
-        moved += 1
-    votes.update(in_counts=counted, left_out_reason="" if counted else reason)
-    return moved
+        moved.append(rated.pk)
+    # By primary key, the rows locked and moved above: the filter run again could take in a vote rated and
+    # committed meanwhile, flipping it without moving its count (counted twice by a later clear, or lost).
+    RatedVote.objects.filter(pk__in=moved).update(in_counts=counted, left_out_reason="" if counted else reason)
+    for pk, left_out in down_sampled.items():
+        RatedVote.objects.filter(pk=pk).update(left_out_reason=left_out)
+    return len(moved)
 
 
 @transaction.atomic

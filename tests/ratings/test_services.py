@@ -405,6 +405,68 @@ def test_flagging_a_judge_takes_its_votes_out_of_the_counts_and_clearing_puts_th
     assert pair(alpha, bravo) == (4, 1, 0, 0)
 
 
+def test_clearing_a_judge_leaves_out_what_the_down_sampling_of_frequent_prompts_would_have(three_models):
+    """A flagged judge's votes were left out for the flag before the down-sampling was asked about them;
+    cleared, the 11th "hi" and later still follow the down-sampling, as if the judge had never been flagged."""
+    from battles.services import visitor_hash
+    from ratings.models import RatedVote
+
+    alpha, bravo, _ = three_models
+    services.judge_flag(judge_hash=visitor_hash("bot"), reason="a bot")
+    for _ in range(15):
+        rated_vote(alpha, bravo, prompt="hi", owner="bot")  # threshold: 10 (the policy's floor)
+    assert pair(alpha, bravo)[0] == 0
+    services.judge_clear(judge_hash=visitor_hash("bot"), by="admin")
+    assert pair(alpha, bravo)[0] == 12  # as an unflagged judge's 15 "hi": 10, then every 2nd
+    decisions = list(RatedVote.objects.order_by("prompt_occurrence").values_list("prompt_occurrence", "in_counts"))
+    assert decisions == [(n, n <= 10 or n in (12, 14)) for n in range(1, 16)]
+    assert all("Frequent prompt" in r.left_out_reason for r in RatedVote.objects.filter(in_counts=False))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_vote_rated_while_its_judge_is_being_flagged_is_neither_flipped_uncounted_nor_counted_twice(
+    monkeypatch,
+):
+    """The flag moves the judge's votes out one by one (slowly here, on a large arena really), then marks
+    them out. A vote of that judge rated and committed meanwhile, on another pair, was marked out too
+    without its count taken back: still counted, yet a later clear counted it again."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from battles.services import visitor_hash
+    from ratings.models import RatedVote
+
+    alpha, bravo, charlie = make_model("alpha"), make_model("bravo"), make_model("charlie")
+    rated_vote(alpha, bravo, owner="judge")
+    moving, original = threading.Event(), services._pair_count_change
+
+    def slowly(**change):  # the flag's thread only: a large arena's loop takes seconds
+        if threading.current_thread().name == "flag":
+            moving.set()
+            time.sleep(0.5)
+        original(**change)
+
+    monkeypatch.setattr(services, "_pair_count_change", slowly)
+
+    def flag():
+        try:
+            services.judge_flag(judge_hash=visitor_hash("judge"), reason="test")
+        finally:
+            connection.close()
+
+    flagging = threading.Thread(target=flag, name="flag")
+    flagging.start()
+    moving.wait(10)
+    rated_vote(alpha, charlie, owner="judge")  # its judge not flagged yet, as far as it can see: counted
+    flagging.join()
+    counted = RatedVote.objects.filter(in_counts=True).count()
+    assert sum(sum(pair(a, b)) for a, b in [(alpha, bravo), (alpha, charlie)]) == counted == 1
+    services.judge_clear(judge_hash=visitor_hash("judge"), by="admin")
+    assert pair(alpha, bravo) == pair(alpha, charlie) == (1, 0, 0, 0)
+
+
 def test_the_screen_flags_a_judge_who_always_votes_left_and_leaves_honest_ones(three_models):
     import random
 
