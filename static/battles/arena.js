@@ -128,6 +128,8 @@
         state.battleId = event.battle_id;
         state.turn = event.turn;
         state.version = event.version;
+        // The prompt leaves the box only now: a start told "busy" or refused keeps it for the next try.
+        if (!event.regenerated && $("prompt").value.trim() === event.prompt) $("prompt").value = "";
         for (const side of sides) state.current[side] = exchangeFor(side, event.prompt, event.regenerated);
         break;
       case "delta":
@@ -170,6 +172,7 @@
         startRetryCountdown(event.retry_after, event.message);
         break;
       case "error":
+        if (state.voting) revealIfVoted();
         state.busy = state.voting = false;
         notice(event.message);
         break;
@@ -199,7 +202,6 @@
     if (!prompt) return notice("Please type a prompt first.");
     if (prompt.length > promptMaxChars) return notice(`Your prompt is too long; the limit is ${promptMaxChars} characters.`);
     if (state.voted) newRound();
-    $("prompt").value = "";
     send(state.battleId ? { type: "continue", battle_id: state.battleId, prompt } : { type: "start", prompt });
   });
 
@@ -221,11 +223,29 @@
         revealed(await postJSON(`/api/battles/${state.battleId}/vote`, vote));
       } catch (error) {
         notice(error.message);
+        revealIfVoted();
       } finally {
         state.busy = false;
         setControls();
       }
     });
+  }
+
+  // A vote refused because the battle has one already (cast just before the connection dropped, or in
+  // another tab): the models are shown as that vote revealed them, not hidden behind a vote that can never
+  // succeed. Any other refusal keeps its own message.
+  async function revealIfVoted() {
+    const battleId = state.battleId;
+    try {
+      const response = await fetch(`/api/battles/${battleId}`, { credentials: "same-origin" });
+      const battle = response.ok ? await response.json() : null;
+      if (battle && battle.voted && battleId === state.battleId) {
+        revealed(battle);
+        setControls();
+      }
+    } catch (unreachable) {
+      // The refusal's own message stays.
+    }
   }
 
   function revealed(battle) {
