@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from battles.models import Vote
@@ -225,6 +225,10 @@ class BoardVersion:
     snapshot_created: datetime | None
     # What marks rows (the admins' policy, which models are retired): a change shows at once.
     marks: str = ""
+    # Votes in the online Elo, all models together: it grows with every rated vote, even one whose update is
+    # stamped before the newest (two rating workers, the earlier one committing later), which the newest
+    # update time alone would miss, leaving a stale board cached until the next vote.
+    elo_votes: int = 0
 
     @property
     def last_modified(self) -> datetime | None:
@@ -233,16 +237,19 @@ class BoardVersion:
 
     def etag(self, query: str) -> str:
         elo = self.elo_updated.isoformat() if self.elo_updated else "-"
-        return hashlib.sha256(f"{self.snapshot_id}|{elo}|{self.marks}|{query}".encode()).hexdigest()[:32]
+        version = f"{self.snapshot_id}|{elo}|{self.elo_votes}|{self.marks}|{query}"
+        return hashlib.sha256(version.encode()).hexdigest()[:32]
 
 
 def board_version() -> BoardVersion:
     newest = LeaderboardSnapshot.objects.order_by("-id").values("id", "created").first()
-    elo = EloRating.objects.filter(votes__gt=0).aggregate(newest=Max("updated"))["newest"]
+    elo = EloRating.objects.filter(votes__gt=0).aggregate(newest=Max("updated"), votes=Sum("votes"))
     policy = LeaderboardPolicy.objects.filter(pk=1).values_list("provisional_votes", "hide_provisional").first()
     retired = ArenaModel.objects.filter(retired_at__isnull=False).order_by("pk").values_list("pk", flat=True)
     marks = f"{policy}|{list(retired)}"
-    return BoardVersion(newest and newest["id"], elo, newest and newest["created"], marks)
+    return BoardVersion(
+        newest and newest["id"], elo["newest"], newest and newest["created"], marks, elo_votes=elo["votes"] or 0
+    )
 
 
 def snapshot_latest() -> LeaderboardSnapshot | None:

@@ -137,6 +137,22 @@ def test_an_unchanged_board_answers_304_and_a_vote_or_a_new_snapshot_changes_its
     assert client.get("/api/leaderboard", HTTP_IF_NONE_MATCH=after_vote["ETag"]).status_code == 200
 
 
+def test_a_vote_rated_with_an_older_stamp_than_the_newest_still_changes_the_board(client, small_arena):
+    """Two rating workers: the one that stamped its Elo update first commits last. The newest stamp is
+    unchanged, yet the board changed: its version must too, or the stale board stays cached and answers 304."""
+    from django.db.models import F
+
+    from ratings.models import EloRating
+
+    alpha, bravo, _ = small_arena
+    rated_vote(alpha, bravo, Vote.Outcome.B)
+    first = client.get("/api/leaderboard?method=elo")
+    newest = EloRating.objects.order_by("-updated").first().updated
+    EloRating.objects.filter(model=alpha).update(rating=F("rating") + 5, votes=F("votes") + 1, updated=newest)
+    again = client.get("/api/leaderboard?method=elo", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 200 and again["ETag"] != first["ETag"]
+
+
 def test_a_cached_board_is_built_once_per_version(client, small_arena, django_assert_max_num_queries):
     services.leaderboard_recompute(rounds=10, seed=0)
     client.get("/api/leaderboard")
