@@ -205,7 +205,7 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError:
+        except (OSError, OverflowError):  # taken, or not a port at all (over 65535)
             return False
     return True
 

@@ -11,13 +11,15 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from arena.processes import Program, python_module, wait_for_http
 from inference.chat_format import chat_template_path
 from inference.gpu_fit import GpuFit, gpu_fit
-from inference.models import ArenaModel, Endpoint
+from inference.models import ArenaModel, Endpoint, no_control_characters
 
 logger = logging.getLogger(__name__)
 
@@ -190,10 +192,19 @@ def model_servers(*, host: str | None = None, inventory: GpuInventory | None = N
         is_active=True, port__isnull=False, model__is_active=True, model__retired_at__isnull=True,
         model__hosting__in=[ArenaModel.Hosting.VLLM, ArenaModel.Hosting.LLAMACPP],
     )  # fmt: skip
+    ports: dict[int, str] = {}
     for endpoint in endpoints:
         model = endpoint.model
         name = f"model-{endpoint.pk}"
         label = f"{model.name} ({model.hosting}:{endpoint.port})"
+        # Rows saved around the model's checks (a shell, an old database) are refused here, so that `make run`
+        # starts the rest: another server on the same port, or a base URL naming another port, would have this
+        # model's battles answered, and counted, by whatever listens there.
+        refused = _endpoint_refusal(endpoint, ports)
+        if refused:
+            servers.append(ModelServer(label, None, endpoint.base_url, endpoint.port, refused))
+            continue
+        ports[endpoint.port] = model.name
         if model.hosting == ArenaModel.Hosting.VLLM:
             program = vllm_program(
                 model, name=name, port=endpoint.port, host=host, served_model_id=endpoint.served_model_id
@@ -213,6 +224,26 @@ def model_servers(*, host: str | None = None, inventory: GpuInventory | None = N
         )  # fmt: skip
         servers.append(ModelServer(label, program, endpoint.base_url, endpoint.port))
     return servers
+
+
+def _endpoint_refusal(endpoint: Endpoint, ports: dict[int, str]) -> str:
+    """Why this local endpoint's server is not started ('' if it can be): `ports` holds those taken so far."""
+    if not 1 <= endpoint.port <= 65535:
+        return f"port {endpoint.port} is not a TCP port (1-65535)"
+    if endpoint.port in ports:
+        return f"port {endpoint.port} is {ports[endpoint.port]}'s server's"
+    try:
+        named = urlsplit(endpoint.base_url).port
+    except ValueError:
+        named = None
+    if named != endpoint.port:
+        return f"its base URL {endpoint.base_url} does not name its server's port {endpoint.port}"
+    try:
+        no_control_characters(endpoint.served_model_id)
+        no_control_characters(endpoint.model.weights)
+    except ValidationError:
+        return "its served model id or weights hold a line break or another control character"
+    return ""
 
 
 def wait_until_ready(base_url: str, *, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:

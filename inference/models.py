@@ -1,9 +1,17 @@
 """The model registry: what visitors battle, and the OpenAI-compatible endpoints that serve it."""
 
-from django.core.validators import MinValueValidator
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from inference.fields import EncryptedTextField
+
+# Values that become a model server's command line (and a line of supervisord's configuration): a line break
+# there would end the line and start a section of the admin's choosing.
+no_control_characters = RegexValidator(r"\A[^\x00-\x1f\x7f]*\Z", "No line breaks or other control characters.")
+LOCAL_HOSTING = ("vllm", "llamacpp")
 
 
 class ArenaModel(models.Model):
@@ -49,7 +57,9 @@ class ArenaModel(models.Model):
 
     # How the project itself hosts the model, if it does (`manage.py serve_models`).
     hosting = models.CharField(max_length=16, choices=Hosting.choices, default=Hosting.REMOTE)
-    weights = models.CharField(max_length=500, blank=True, help_text="Local path or hub id of the weights.")
+    weights = models.CharField(
+        max_length=500, blank=True, validators=[no_control_characters], help_text="Local path or hub id of the weights."
+    )
     chat_template = models.CharField(
         max_length=120, blank=True, help_text="Name of a template in inference/chat_templates/, e.g. vicuna_v1.1."
     )
@@ -81,11 +91,16 @@ class Endpoint(models.Model):
 
     model = models.ForeignKey(ArenaModel, on_delete=models.CASCADE, related_name="endpoints")
     base_url = models.URLField(max_length=300, help_text="OpenAI-compatible base URL ending in /v1.")
-    served_model_id = models.CharField(max_length=300, help_text="The `model` field sent to the endpoint.")
+    served_model_id = models.CharField(
+        max_length=300, validators=[no_control_characters], help_text="The `model` field sent to the endpoint."
+    )
     # Encrypted at rest, kept server-side only; the admin form never renders it back.
     api_key = EncryptedTextField(blank=True)
     is_active = models.BooleanField(default=True)
-    port = models.PositiveIntegerField(null=True, blank=True, help_text="Port of a locally launched server.")
+    port = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text="Port of a locally launched server (its base URL must name the same port).",
+    )  # fmt: skip
     max_concurrency = models.PositiveIntegerField(
         default=4,
         validators=[MinValueValidator(1)],
@@ -97,6 +112,32 @@ class Endpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name} @ {self.base_url}"
+
+    def clean(self) -> None:
+        """A locally launched server's port is its own, and its base URL points at it: otherwise battles are
+        answered by whatever listens there (another model's server answers any model name) and counted for
+        this model."""
+        try:
+            hosting = self.model.hosting
+        except ArenaModel.DoesNotExist:  # no model chosen yet: the form says so itself
+            return
+        if hosting not in LOCAL_HOSTING or self.port is None:
+            return
+        try:
+            url_port = urlsplit(self.base_url).port
+        except ValueError:
+            url_port = None
+        if url_port != self.port:
+            raise ValidationError(
+                {
+                    "base_url": f"A locally launched server listens on port {self.port}: its base "
+                    f"URL must name that port (http://127.0.0.1:{self.port}/v1)."
+                }
+            )
+        taken = Endpoint.objects.filter(is_active=True, port=self.port, model__hosting__in=LOCAL_HOSTING)
+        other = taken.exclude(pk=self.pk).select_related("model").first()
+        if self.is_active and other is not None:
+            raise ValidationError({"port": f"Port {self.port} is already {other.model.name}'s server's."})
 
 
 class SamplingPlan(models.Model):

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from inference.client import ChatTarget, InferenceError, Limits, complete_chat
 from inference.launch import BUNDLED_GEMMA3, BUNDLED_SMOLLM2
-from inference.models import ArenaModel, Endpoint, SamplingPlan
+from inference.models import ArenaModel, Endpoint, SamplingPlan, no_control_characters
 from inference.selectors import drawable_candidates, sampling_plan_latest
 
 SMOLLM2_SERVED_ID = "smollm2-135m-instruct"
@@ -40,6 +40,7 @@ def model_register(
     port: int | None = None,
 ) -> ArenaModel:
     """Register a model with one endpoint, or add the endpoint as a replica of an existing model."""
+    no_control_characters(weights)
     model, created = ArenaModel.objects.get_or_create(
         name=name,
         defaults=dict(
@@ -52,10 +53,11 @@ def model_register(
         # An imported historical model becomes live once an admin gives it an endpoint.
         model.is_historical = False
         model.save(update_fields=["is_historical"])
-    Endpoint.objects.get_or_create(
-        model=model, base_url=base_url, served_model_id=served_model_id,
-        defaults={"api_key": api_key, "port": port},
-    )  # fmt: skip
+    if not Endpoint.objects.filter(model=model, base_url=base_url, served_model_id=served_model_id).exists():
+        endpoint = Endpoint(model=model, base_url=base_url, served_model_id=served_model_id, api_key=api_key, port=port)
+        endpoint.clean_fields(exclude=["base_url", "api_key"])  # the port's range, the served id's characters
+        endpoint.clean()  # a local server's port: its own, and the one its base URL names
+        endpoint.save()
     return model
 
 

@@ -140,3 +140,49 @@ def test_serve_models_refuses_clearly_when_a_port_is_taken():
         # The second model's port (port + 1) may happen to be taken too, by anything: then both are named.
         with pytest.raises(CommandError, match=rf"already in use: (\S+, )?http://127\.0\.0\.1:{port}/v1"):
             call_command("serve_models")
+
+
+@pytest.mark.django_db
+def test_a_local_endpoint_must_have_a_port_of_its_own_named_by_its_base_url():
+    """Two servers on one port: one fails to bind and the other answers for both (llama.cpp answers any model
+    name), so one model's battles are counted for another. Refused where an admin registers it."""
+    from django.core.exceptions import ValidationError
+
+    default_models_register(base_port=9481)  # SmolLM2 on 9481, Gemma on 9482
+    for port, base_url, refusal in [
+        (9481, "http://127.0.0.1:9481/v1", "already SmolLM2-135M-Instruct's"),
+        (9483, "http://127.0.0.1:9481/v1", "must name that port"),
+        (70000, "http://127.0.0.1:70000/v1", "less than or equal to 65535"),
+    ]:
+        with pytest.raises(ValidationError, match=refusal):
+            model_register(name="Qwen", base_url=base_url, served_model_id="qwen", hosting="llamacpp",
+                           weights="q.gguf", port=port)  # fmt: skip
+    with pytest.raises(ValidationError, match="control characters"):
+        model_register(name="Qwen", base_url="http://127.0.0.1:9483/v1", served_model_id="q\n[program:evil]",
+                       hosting="llamacpp", weights="q.gguf", port=9483)  # fmt: skip
+    assert not ArenaModel.objects.filter(name="Qwen").exists()  # nothing half-registered
+    model_register(name="Qwen", base_url="http://127.0.0.1:9483/v1", served_model_id="qwen", hosting="llamacpp",
+                   weights="q.gguf", port=9483)  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_endpoints_saved_around_the_checks_are_not_started_and_the_rest_are():
+    """Rows from a shell or an older database: `make run` names what it leaves out and starts the others."""
+    default_models_register(base_port=9581)
+    smollm = ArenaModel.objects.get(name="SmolLM2-135M-Instruct")
+    rows = [
+        dict(base_url="http://127.0.0.1:9581/v1", served_model_id="twin", port=9581),  # SmolLM2's port
+        dict(base_url="http://127.0.0.1:9581/v1", served_model_id="elsewhere", port=9583),  # names another port
+        dict(base_url="http://127.0.0.1:70000/v1", served_model_id="far", port=70000),
+        dict(base_url="http://127.0.0.1:9584/v1", served_model_id="x\n[program:evil]", port=9584),
+    ]
+    for row in rows:
+        smollm.endpoints.create(**row)
+    reasons = sorted(s.skip_reason for s in model_servers(inventory=GpuInventory(0, None, None)))
+    assert reasons[:2] == ["", ""]  # SmolLM2's own server and Gemma's
+    assert reasons[2:] == sorted([
+        "port 9581 is SmolLM2-135M-Instruct's server's",
+        "its base URL http://127.0.0.1:9581/v1 does not name its server's port 9583",
+        "port 70000 is not a TCP port (1-65535)",
+        "its served model id or weights hold a line break or another control character",
+    ])  # fmt: skip

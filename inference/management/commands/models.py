@@ -3,6 +3,7 @@
 import asyncio
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from inference import services
@@ -44,13 +45,16 @@ class Command(BaseCommand):
     def handle_add(self, **o):
         if o["hosting"] == ArenaModel.Hosting.VLLM and not o["weights"]:
             raise CommandError("--weights is required for a vLLM-hosted model")
-        model = services.model_register(
-            name=o["name"], base_url=o["base_url"], served_model_id=o["served_model_id"], api_key=o["api_key"],
-            organization=o["organization"], license=o["license"], system_prompt=o["system_prompt"],
-            temperature=o["temperature"], top_p=o["top_p"], max_new_tokens=o["max_new_tokens"],
-            context_length=o["context_length"], sampling_weight=o["weight"], hosting=o["hosting"],
-            weights=o["weights"], chat_template=o["chat_template"], port=o["port"],
-        )  # fmt: skip
+        try:
+            model = services.model_register(
+                name=o["name"], base_url=o["base_url"], served_model_id=o["served_model_id"], api_key=o["api_key"],
+                organization=o["organization"], license=o["license"], system_prompt=o["system_prompt"],
+                temperature=o["temperature"], top_p=o["top_p"], max_new_tokens=o["max_new_tokens"],
+                context_length=o["context_length"], sampling_weight=o["weight"], hosting=o["hosting"],
+                weights=o["weights"], chat_template=o["chat_template"], port=o["port"],
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         self.stdout.write(f"registered {model.name} ({model.endpoints.count()} endpoint(s))")
 
     def handle_list(self, **o):
