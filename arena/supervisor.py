@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
 import secrets
 import shlex
@@ -55,6 +56,12 @@ def _setting(value: str) -> str:
 
 
 def _program_section(program: Program, *, log_dir: Path, port: int | None) -> str:
+    for arg in program.argv:
+        # shlex quotes a line break but keeps it: in supervisord's ini file it would end the command and start
+        # lines of its own (model servers' arguments come from the admin; inference/launch.py refuses such
+        # endpoints, this is the last line of defence).
+        if any(ord(c) < 32 or ord(c) == 127 for c in arg):
+            raise ValueError(f"program {program.name}: an argument holds a control character: {arg!r}")
     command = " ".join(shlex.quote(arg) for arg in program.argv)
     if program.socket is not None:
         header = f"[fcgi-program:{program.name}]"
@@ -175,6 +182,17 @@ def _retry_fatal(run_dir: Path, password: str, stopping: threading.Event) -> Non
             next_try[name] = now + waits[name]
 
 
+def _stopped_with_parent() -> None:
+    """In supervisord's process, before it runs: the kernel sends it SIGTERM if this supervisor dies, however
+    (kill -9 included), so that it stops every program rather than holding the ports on its own (Linux's
+    PR_SET_PDEATHSIG; elsewhere nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int) -> list[Program]:
     programs = []
     if not env.get("REDIS_URL"):
@@ -247,6 +265,7 @@ def run(*, models_only: bool = False, print_config: bool = False) -> int:
         cwd=BASE_DIR,
         env=env,
         start_new_session=True,  # we forward Ctrl-C ourselves, once, so it can stop everything in order
+        preexec_fn=_stopped_with_parent,
     )
     stopping = threading.Event()
 
@@ -256,8 +275,10 @@ def run(*, models_only: bool = False, print_config: bool = False) -> int:
             print("supervisor | stopping ...", flush=True)
             supervisord.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C, a kill, the terminal closed (SIGHUP: supervisord, in a session of its own, would have gone on
+    # holding every port) and Ctrl-\ (SIGQUIT) all stop everything in order.
+    for stopping_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(stopping_signal, stop)
     threading.Thread(target=_retry_fatal, args=(run_dir, password, stopping), daemon=True).start()
     if not models_only:
         try:

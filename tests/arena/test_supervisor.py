@@ -112,3 +112,45 @@ def test_each_part_is_supervised_on_its_own_and_ctrl_c_stops_every_process(tmp_p
             except subprocess.TimeoutExpired:
                 supervisor.kill()
         log.close()
+
+
+@pytest.mark.parametrize("ending", ["terminal closed (SIGHUP)", "supervisor killed (SIGKILL)"])
+def test_the_arena_stops_whole_when_its_terminal_closes_or_its_supervisor_is_killed(tmp_path, ending):
+    """supervisord runs in a session of its own: the terminal's SIGHUP, or a kill -9 of the supervisor, left it
+    running every program, each port taken, and the next `make run` refused ("port already in use")."""
+    web_port, redis_port = free_port(), free_port()
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(ARENA_VAR_DIR=str(tmp_path), PORT=str(web_port), EMBEDDED_REDIS_PORT=str(redis_port),
+               PYTHONUNBUFFERED="1", WEB_PROCESSES="1")  # fmt: skip
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
+    )  # fmt: skip  (no models: the web tier, worker, beat and Redis)
+    log_path = tmp_path / "supervisor.log"
+    with open(log_path, "wb") as log:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "arena.supervisor"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_until(lambda: listening(web_port) and listening(redis_port), 90, log_path)
+            wait_until(lambda: b"success: worker entered RUNNING" in log_path.read_bytes(), 60, log_path)
+            supervisor.send_signal(signal.SIGHUP if "SIGHUP" in ending else signal.SIGKILL)
+            supervisor.wait(timeout=60)
+            wait_until(lambda: not listening(web_port) and not listening(redis_port), 60, log_path)
+            # ... and no process of this arena is left (each names its var directory on its command line).
+            wait_until(lambda: not subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout, 30,
+                       log_path)  # fmt: skip
+        finally:
+            if supervisor.poll() is None:
+                supervisor.send_signal(signal.SIGINT)
+                supervisor.wait(timeout=60)
+            subprocess.run(["pkill", "-f", str(tmp_path)], capture_output=True)  # whatever the test left
+
+
+def test_a_line_break_in_a_programs_arguments_never_reaches_supervisords_configuration(tmp_path):
+    """shlex quotes a line break but keeps it: in supervisord's ini file it would start a section of its own."""
+    from arena.processes import Program
+    from arena.supervisor import _program_section
+
+    evil = Program(name="model-1", argv=["python", "-m", "llama_cpp.server", "--model_alias", "x\n[program:evil]"])
+    with pytest.raises(ValueError, match="control character"):
+        _program_section(evil, log_dir=tmp_path, port=None)
