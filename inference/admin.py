@@ -114,6 +114,12 @@ class EndpointAdmin(LiveStateColumns, admin.ModelAdmin):
     list_select_related = ["model"]
     readonly_fields = ["state", "load", "recent_ttft", "last_error"]
 
+    def get_fields(self, request, obj=None):
+        # A new endpoint needs its model (EndpointForm leaves it to the model's inline): without it, saving
+        # one from this page failed on the database (a 500).
+        fields = super().get_fields(request, obj)
+        return fields if obj is not None or "model" in fields else ["model", *fields]
+
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
         self._states = _live_states(list(changelist.result_list))  # one round trip for the whole page

@@ -59,3 +59,20 @@ def test_the_admin_says_whether_a_vllm_model_fits_its_gpus(admin_client):
                                       parameters_billion=32.5, num_layers=60, hidden_size=6656, gpu_memory_gb=40)  # fmt: skip
     page = admin_client.get(reverse("admin:inference_arenamodel_change", args=[model.pk])).content.decode()
     assert "does not fit" in page and "quantize it" in page
+
+
+def test_an_endpoint_added_on_its_own_page_names_its_model_and_a_taken_port_is_refused(admin_client):
+    from inference.models import ArenaModel, Endpoint
+
+    smollm = ArenaModel.objects.create(name="SmolLM2", hosting="llamacpp", weights="s.gguf")
+    qwen = ArenaModel.objects.create(name="Qwen", hosting="llamacpp", weights="q.gguf")
+    url = reverse("admin:inference_endpoint_add")
+    form = {"model": smollm.pk, "base_url": "http://127.0.0.1:9681/v1", "served_model_id": "smollm2", "port": 9681,
+            "is_active": "on", "max_concurrency": 2}  # fmt: skip
+    assert admin_client.post(url, form).status_code == 302  # was a 500: no model on the form
+    assert Endpoint.objects.get().model == smollm
+    taken = admin_client.post(url, {**form, "model": qwen.pk, "served_model_id": "qwen"})
+    assert taken.status_code == 200 and "Port 9681 is already SmolLM2&#x27;s server&#x27;s." in taken.content.decode()
+    elsewhere = admin_client.post(url, {**form, "model": qwen.pk, "served_model_id": "qwen", "port": 9682})
+    assert "must name that port" in elsewhere.content.decode()
+    assert Endpoint.objects.count() == 1
