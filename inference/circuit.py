@@ -1,8 +1,9 @@
 """An endpoint's health as a small state machine (a circuit breaker), in plain Python.
 
 healthy  -> answering; degraded -> answering, but it failed recently or its first tokens are slow (tried
-after healthy replicas); down -> taken out after repeated failures (the circuit is open) until a probe or
-one trial request succeeds. Each time it opens again the wait before the next trial doubles.
+after healthy replicas); down -> taken out after repeated failures (the circuit is open) until one trial
+request succeeds, due after a wait or at once when a probe finds the server answering. Each time it opens
+again the wait before the next trial doubles.
 """
 
 from __future__ import annotations
@@ -90,9 +91,13 @@ def after_failure(health: Health, *, now: float, error: str, policy: Policy) -> 
 
 
 def after_probe(health: Health, *, now: float, ok: bool, error: str, policy: Policy) -> Health:
-    """The periodic probe's verdict: a success brings a down endpoint back; a failure counts like any other."""
+    """The periodic probe's verdict: a success makes a down endpoint's trial due now; a failure counts like any
+    other. A listing of models that answers says the server is up, not that it answers chats (a retired or
+    misspelt model id fails every chat while /models answers): only the trial's answer closes the circuit,
+    and its failure opens it again with a longer wait, where a probe that closed it kept the wait at its
+    shortest and sent every third visitor's side to a failure."""
     if ok:
         if health.state == DOWN:
-            return replace(health, state=HEALTHY, failures=0, opens=0, retry_at=0.0, probed_at=now)
+            return replace(health, retry_at=min(health.retry_at, now), probed_at=now)
         return replace(health, probed_at=now)
     return replace(after_failure(health, now=now, error=error, policy=policy), probed_at=now)

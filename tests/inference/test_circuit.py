@@ -33,9 +33,15 @@ def test_each_reopening_doubles_the_wait_up_to_the_cap():
     assert waits == [30.0, 60.0, 60.0, 60.0]
 
 
-def test_a_probe_brings_a_down_endpoint_back_and_a_failed_probe_counts_as_a_failure():
+def test_a_probe_makes_a_down_endpoints_trial_due_and_a_failed_probe_counts_as_a_failure():
     down = fail(Health(), 3)
-    assert after_probe(down, now=101.0, ok=True, error="", policy=POLICY).state == HEALTHY
+    assert not down.routable(101.0)
+    probed = after_probe(down, now=101.0, ok=True, error="", policy=POLICY)
+    assert probed.state == DOWN and probed.routable(101.0)  # one trial may go now
+    # Only the trial's answer closes the circuit; its failure opens it again, with a longer wait than before.
+    assert after_success(probed, now=102.0, ttft=0.1, duration=1.0, policy=POLICY).state == HEALTHY
+    failed_again = after_failure(probed, now=102.0, error="404 model not found", policy=POLICY)
+    assert failed_again.state == DOWN and failed_again.retry_at - 102.0 > down.retry_at - 100.0
     assert after_probe(Health(), now=1.0, ok=False, error="x", policy=POLICY).failures == 1
 
 

@@ -1,9 +1,11 @@
 """The periodic health probe: a down endpoint that answers again comes back; one that doesn't stays out."""
 
+import time
+
 import pytest
 
 from inference import health
-from inference.circuit import DOWN, HEALTHY
+from inference.circuit import HEALTHY
 from inference.tasks import endpoints_probe
 from tests.factories import make_model
 
@@ -21,4 +23,7 @@ def test_the_probe_brings_back_an_endpoint_that_answers_and_counts_one_that_does
     errors = endpoints_probe()
     assert errors[up.pk] == "" and "unreachable" in errors[gone.pk]
     states = async_to_sync(health.health_of)([up.pk, gone.pk])
-    assert states[up.pk].state == HEALTHY and states[gone.pk].state == DOWN
+    now = time.time()
+    assert states[up.pk].routable(now) and not states[gone.pk].routable(now)  # up: its trial is due at once
+    async_to_sync(health.record_success)(up.pk, ttft=0.1, duration=1.0)  # the trial answered
+    assert async_to_sync(health.health_of)([up.pk])[up.pk].state == HEALTHY
