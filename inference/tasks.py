@@ -6,9 +6,10 @@ import logging
 from celery import shared_task
 
 from arena import shared_state
-from inference import health
+from inference import health, routing
 from inference.client import ChatTarget, InferenceError, close_pooled_client, list_models
 from inference.models import Endpoint
+from inference.selectors import replica_of
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,10 @@ async def _probe_all(endpoints: list[Endpoint]) -> dict[int, str]:
                 error = ""
             except InferenceError as exc:
                 error = str(exc)[:300]
+                if exc.kind == "timeout" and await _streaming(endpoint):
+                    # llama.cpp's server lists its models only between answers (one lock for both): a probe
+                    # that waited behind a long answer says nothing against it; the answer itself will.
+                    return endpoint.pk, f"busy streaming, not counted: {error}"
         await health.record_probe(endpoint.pk, ok=not error, error=error)
         return endpoint.pk, error
 
@@ -36,6 +41,12 @@ async def _probe_all(endpoints: list[Endpoint]) -> dict[int, str]:
     finally:
         await close_pooled_client()
         await shared_state.close_loop_client()
+
+
+async def _streaming(endpoint: Endpoint) -> bool:
+    """Whether the endpoint has answers streaming now (its leases in the shared state)."""
+    [state] = await routing.replica_states([replica_of(endpoint)])
+    return state.in_flight > 0
 
 
 @shared_task(name="inference.tasks.endpoints_probe", ignore_result=True)

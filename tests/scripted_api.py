@@ -50,6 +50,8 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        if self.path.strip("/").split("/")[0] == "busy":
+            time.sleep(1.0)  # a server that lists its models only once the answer it is streaming ends
         body = json.dumps({"data": [{"id": "scripted"}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

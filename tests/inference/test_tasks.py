@@ -27,3 +27,22 @@ def test_the_probe_brings_back_an_endpoint_that_answers_and_counts_one_that_does
     assert states[up.pk].routable(now) and not states[gone.pk].routable(now)  # up: its trial is due at once
     async_to_sync(health.record_success)(up.pk, ttft=0.1, duration=1.0)  # the trial answered
     assert async_to_sync(health.health_of)([up.pk])[up.pk].state == HEALTHY
+
+
+def test_a_probe_that_waited_behind_an_answer_streaming_there_is_not_counted_against_it(scripted_api, monkeypatch):
+    """llama.cpp's server lists its models only between answers: during a long answer the probe times out.
+    That says nothing against a server that is answering; three such probes took it out mid-answer."""
+    from asgiref.sync import async_to_sync
+
+    from inference import routing, tasks
+    from inference.selectors import replica_of
+
+    monkeypatch.setattr(tasks, "PROBE_TIMEOUT", 0.3)  # the scripted server lists its models after 1 s
+    answering = make_model("answering", base_url=scripted_api.url("busy")).endpoints.get()
+    async_to_sync(routing.reserve)([replica_of(answering)], hold_seconds=60)  # an answer streams there
+    for _ in range(health.POLICY.failures_to_open):
+        assert "busy streaming, not counted" in endpoints_probe()[answering.pk]
+    assert async_to_sync(health.health_of)([answering.pk])[answering.pk].failures == 0
+    idle = make_model("idle", base_url=scripted_api.url("busy")).endpoints.get()  # nothing streams: it counts
+    assert "timeout" in endpoints_probe()[idle.pk]
+    assert async_to_sync(health.health_of)([idle.pk])[idle.pk].failures == 1
