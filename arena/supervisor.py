@@ -156,30 +156,54 @@ def rpc(run_dir: Path, password: str):
     return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 
 
+class FatalRetries:
+    """When to start again a program supervisord gave up on (FATAL, after repeated quick deaths): after
+    RETRY_FATAL_AFTER, then twice as long each time it gives up again, up to RETRY_FATAL_CAP. Its back-off is
+    forgotten only once it has stayed up for RETRY_FATAL_CAP: a retry passes through STARTING on its way back
+    to FATAL, and forgetting it there retried a crashing model server (reloading its weights each time) as
+    soon as supervisord gave up on it, forever, where the back-off meant to slow it to every 5 minutes."""
+
+    def __init__(self) -> None:
+        self.waits: dict[str, float] = {}
+        self.next_try: dict[str, float] = {}
+        self.running_since: dict[str, float] = {}
+
+    def due(self, states: dict[str, str], now: float) -> list[tuple[str, float]]:
+        """The programs to start now, each with the wait before its next retry, given each one's state."""
+        starting = []
+        for name, state in states.items():
+            if state == "RUNNING":
+                since = self.running_since.setdefault(name, now)
+                if now - since >= RETRY_FATAL_CAP:
+                    self.waits.pop(name, None)
+                    self.next_try.pop(name, None)
+                continue
+            self.running_since.pop(name, None)
+            if state != "FATAL":
+                continue
+            wait = self.waits.setdefault(name, RETRY_FATAL_AFTER)
+            if now < self.next_try.setdefault(name, now + wait):
+                continue
+            self.waits[name] = min(wait * 2, RETRY_FATAL_CAP)
+            self.next_try[name] = now + self.waits[name]
+            starting.append((name, self.waits[name]))
+        return starting
+
+
 def _retry_fatal(run_dir: Path, password: str, stopping: threading.Event) -> None:
-    """Start again, with doubling back-off, any program supervisord gave up on after repeated quick deaths
-    (a model server whose GPU was busy, say), so one bad minute does not leave it down for good."""
-    waits: dict[str, float] = {}
-    next_try: dict[str, float] = {}
+    """Start again, with doubling back-off (FatalRetries), any program supervisord gave up on after repeated
+    quick deaths (a model server whose GPU was busy, say), so one bad minute does not leave it down for good."""
+    retries = FatalRetries()
     while not stopping.wait(5.0):
         try:
-            states = rpc(run_dir, password).supervisor.getAllProcessInfo()
+            infos = rpc(run_dir, password).supervisor.getAllProcessInfo()
         except (OSError, xmlrpc.client.Fault):
             continue
-        now = time.monotonic()
-        for info in states:
-            name = f"{info['group']}:{info['name']}"
-            if info["statename"] != "FATAL":
-                waits.pop(name, None)
-                continue
-            wait = waits.setdefault(name, RETRY_FATAL_AFTER)
-            if now < next_try.setdefault(name, now + wait):
-                continue
+        states = {f"{info['group']}:{info['name']}": info["statename"] for info in infos}
+        for name, wait in retries.due(states, time.monotonic()):
             print(f"supervisor | {name} had given up; starting it again (next retry in {wait:.0f}s)", flush=True)
             with contextlib.suppress(OSError, xmlrpc.client.Fault):
                 rpc(run_dir, password).supervisor.startProcess(name, False)
-            waits[name] = min(wait * 2, RETRY_FATAL_CAP)
-            next_try[name] = now + waits[name]
 
 
 def _stopped_with_parent() -> None:

@@ -154,3 +154,26 @@ def test_a_line_break_in_a_programs_arguments_never_reaches_supervisords_configu
     evil = Program(name="model-1", argv=["python", "-m", "llama_cpp.server", "--model_alias", "x\n[program:evil]"])
     with pytest.raises(ValueError, match="control character"):
         _program_section(evil, log_dir=tmp_path, port=None)
+
+
+def test_a_program_that_keeps_giving_up_is_retried_ever_more_slowly_and_forgiven_only_after_staying_up():
+    """A retry passes through STARTING on its way back to FATAL: its back-off used to be forgotten there, so a
+    crashing model server was started again as soon as supervisord gave up on it, forever."""
+    from arena.supervisor import RETRY_FATAL_AFTER, RETRY_FATAL_CAP, FatalRetries
+
+    retries, name, now, started = FatalRetries(), "models:model-1", 0.0, []
+    while now < 1800:
+        state = "FATAL" if not started or now - started[-1] > 40 else "STARTING"  # it dies again within 40 s
+        if retries.due({name: state}, now):
+            started.append(now)
+        now += 5
+    gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
+    assert started[0] == RETRY_FATAL_AFTER
+    assert gaps[:4] == [60, 120, 240, 300] and set(gaps[4:]) == {RETRY_FATAL_CAP}
+    # Once it has stayed up long enough, a later fall starts from the shortest wait again.
+    retries.due({name: "RUNNING"}, now)
+    retries.due({name: "RUNNING"}, now + RETRY_FATAL_CAP)
+    assert retries.due({name: "FATAL"}, now + RETRY_FATAL_CAP + 1) == []
+    assert retries.due({name: "FATAL"}, now + RETRY_FATAL_CAP + 1 + RETRY_FATAL_AFTER) == [
+        (name, 2 * RETRY_FATAL_AFTER)
+    ]
