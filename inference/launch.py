@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -193,6 +193,11 @@ def model_servers(*, host: str | None = None, inventory: GpuInventory | None = N
         model__hosting__in=[ArenaModel.Hosting.VLLM, ArenaModel.Hosting.LLAMACPP],
     )  # fmt: skip
     ports: dict[int, str] = {}
+    # Each vLLM server gets GPUs of its own, in order (tensor_parallel_size of them): left to themselves they
+    # all start on the first GPU, and the second fails there for memory while the others sit idle.
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = [gpu.strip() for gpu in visible.split(",") if gpu.strip()] if visible else []
+    gpus = gpus or [str(index) for index in range(inventory.count)]
     for endpoint in endpoints:
         model = endpoint.model
         name = f"model-{endpoint.pk}"
@@ -209,9 +214,13 @@ def model_servers(*, host: str | None = None, inventory: GpuInventory | None = N
             program = vllm_program(
                 model, name=name, port=endpoint.port, host=host, served_model_id=endpoint.served_model_id
             )
-            servers.append(
-                ModelServer(label, program, endpoint.base_url, endpoint.port, vllm_skip_reason(model, inventory))
-            )
+            reason = vllm_skip_reason(model, inventory)
+            if not reason and len(gpus) < model.tensor_parallel_size:
+                reason = f"no GPU left for it: {model.tensor_parallel_size} needed, the others' servers have the rest"
+            if not reason:
+                mine, gpus = gpus[: model.tensor_parallel_size], gpus[model.tensor_parallel_size :]
+                program = replace(program, env={**program.env, "CUDA_VISIBLE_DEVICES": ",".join(mine)})
+            servers.append(ModelServer(label, program, endpoint.base_url, endpoint.port, reason))
             continue
         try:
             weights = resolve_weights(model.weights, models_dir=models_dir)

@@ -186,3 +186,21 @@ def test_endpoints_saved_around_the_checks_are_not_started_and_the_rest_are():
         "port 70000 is not a TCP port (1-65535)",
         "its served model id or weights hold a line break or another control character",
     ])  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_each_vllm_server_gets_gpus_of_its_own_and_one_beyond_them_waits_with_a_reason(monkeypatch):
+    """Left to themselves, every vLLM server starts on the first GPU: the second fails there for memory while
+    the other GPUs sit idle. Each gets tensor_parallel_size GPUs of its own, in order, of those visible."""
+    monkeypatch.setattr("inference.launch.shutil.which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    for index, tensor_parallel in enumerate([2, 1, 1, 1]):
+        model = _vicuna_33b(name=f"vicuna-{index}", quantization="awq", tensor_parallel_size=tensor_parallel)
+        model.endpoints.create(base_url=f"http://127.0.0.1:{8100 + index}/v1", served_model_id="v", port=8100 + index)
+    four_a100s = GpuInventory(count=4, memory_gb=80.0, compute_capability=8.0)
+    servers = {s.label.split(" (")[0]: s for s in model_servers(inventory=four_a100s)}
+    assert [servers[f"vicuna-{i}"].program.env.get("CUDA_VISIBLE_DEVICES") for i in range(3)] == ["0,1", "2", "3"]
+    assert servers["vicuna-3"].skip_reason.startswith("no GPU left for it")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")  # the operator gave the arena these
+    servers = {s.label.split(" (")[0]: s for s in model_servers(inventory=four_a100s)}
+    assert [servers[f"vicuna-{i}"].program.env.get("CUDA_VISIBLE_DEVICES") for i in range(3)] == ["4,5", "6", "7"]

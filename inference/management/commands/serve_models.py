@@ -1,6 +1,8 @@
 """`manage.py serve_models`: run the locally hosted model servers (vLLM or llama.cpp), each supervised on
 its own, until Ctrl-C. `make run` supervises them together with the rest of the arena."""
 
+import shlex
+
 from django.core.management.base import BaseCommand, CommandError
 
 from arena import supervisor
@@ -23,7 +25,8 @@ class Command(BaseCommand):
             for server in servers:
                 if server.program is not None:
                     prefix = "# skipped: " if server.skip_reason else ""
-                    self.stdout.write(prefix + " ".join(server.program.argv))
+                    variables = [f"{key}={shlex.quote(value)}" for key, value in server.program.env.items()]
+                    self.stdout.write(prefix + " ".join([*variables, *map(shlex.quote, server.program.argv)]))
             return
         runnable = [server for server in servers if not server.skip_reason]
         busy = [server for server in runnable if not port_is_free(server.port)]
