@@ -120,6 +120,11 @@ class EndpointAdmin(LiveStateColumns, admin.ModelAdmin):
         fields = super().get_fields(request, obj)
         return fields if obj is not None or "model" in fields else ["model", *fields]
 
+    def changeform_view(self, request, *args, **kwargs):
+        # This admin object serves every request: the states the last list page read are not this page's.
+        self._states = None
+        return super().changeform_view(request, *args, **kwargs)
+
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
         self._states = _live_states(list(changelist.result_list))  # one round trip for the whole page

@@ -76,3 +76,16 @@ def test_an_endpoint_added_on_its_own_page_names_its_model_and_a_taken_port_is_r
     elsewhere = admin_client.post(url, {**form, "model": qwen.pk, "served_model_id": "qwen", "port": 9682})
     assert "must name that port" in elsewhere.content.decode()
     assert Endpoint.objects.count() == 1
+
+
+def test_an_endpoints_page_shows_its_state_now_not_as_the_last_list_page_read_it(admin_client):
+    from asgiref.sync import async_to_sync
+
+    from inference import health
+
+    endpoint = make_model("flaky-model").endpoints.get()
+    assert "healthy" in admin_client.get(reverse("admin:inference_endpoint_changelist")).content.decode()
+    for _ in range(health.POLICY.failures_to_open):
+        async_to_sync(health.record_failure)(endpoint.pk, error="unreachable: connection refused")
+    page = admin_client.get(reverse("admin:inference_endpoint_change", args=[endpoint.pk])).content.decode()
+    assert "down (next trial in" in page
