@@ -134,7 +134,13 @@ class Endpoint(models.Model):
                     f"URL must name that port (http://127.0.0.1:{self.port}/v1)."
                 }
             )
-        taken = Endpoint.objects.filter(is_active=True, port=self.port, model__hosting__in=LOCAL_HOSTING)
+        taken = Endpoint.objects.filter(
+            is_active=True,
+            port=self.port,
+            model__hosting__in=LOCAL_HOSTING,
+            model__is_active=True,
+            model__retired_at__isnull=True,
+        )  # those `make run` would start (inference/launch.py:model_servers)
         other = taken.exclude(pk=self.pk).select_related("model").first()
         if self.is_active and other is not None:
             raise ValidationError({"port": f"Port {self.port} is already {other.model.name}'s server's."})

@@ -163,6 +163,12 @@ def test_a_local_endpoint_must_have_a_port_of_its_own_named_by_its_base_url():
     assert not ArenaModel.objects.filter(name="Qwen").exists()  # nothing half-registered
     model_register(name="Qwen", base_url="http://127.0.0.1:9483/v1", served_model_id="qwen", hosting="llamacpp",
                    weights="q.gguf", port=9483)  # fmt: skip
+    # A retired model's server is no longer started: its port may be given to another.
+    from django.utils import timezone
+
+    ArenaModel.objects.filter(name="SmolLM2-135M-Instruct").update(retired_at=timezone.now())
+    model_register(name="Phi", base_url="http://127.0.0.1:9481/v1", served_model_id="phi", hosting="llamacpp",
+                   weights="p.gguf", port=9481)  # fmt: skip
 
 
 @pytest.mark.django_db
