@@ -122,9 +122,10 @@ def test_the_arena_stops_whole_when_its_terminal_closes_or_its_supervisor_is_kil
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(ARENA_VAR_DIR=str(tmp_path), PORT=str(web_port), EMBEDDED_REDIS_PORT=str(redis_port),
                PYTHONUNBUFFERED="1", WEB_PROCESSES="1")  # fmt: skip
+    # No models registered: the web tier, the worker, beat and Redis start in seconds.
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
-    )  # fmt: skip  (no models: the web tier, worker, beat and Redis)
+    )
     log_path = tmp_path / "supervisor.log"
     with open(log_path, "wb") as log:
         supervisor = subprocess.Popen(
