@@ -11,7 +11,6 @@ import shutil
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -188,10 +187,7 @@ def model_servers(*, host: str | None = None, inventory: GpuInventory | None = N
     inventory = inventory if inventory is not None else gpu_inventory()
     models_dir = Path(settings.VAR_DIR) / "models"
     servers = []
-    endpoints = Endpoint.objects.select_related("model").filter(
-        is_active=True, port__isnull=False, model__is_active=True, model__retired_at__isnull=True,
-        model__hosting__in=[ArenaModel.Hosting.VLLM, ArenaModel.Hosting.LLAMACPP],
-    )  # fmt: skip
+    endpoints = Endpoint.launched()
     ports: dict[int, str] = {}
     # Each vLLM server gets GPUs of its own, in order (tensor_parallel_size of them): left to themselves they
     # all start on the first GPU, and the second fails there for memory while the others sit idle.
@@ -241,11 +237,7 @@ def _endpoint_refusal(endpoint: Endpoint, ports: dict[int, str]) -> str:
         return f"port {endpoint.port} is not a TCP port (1-65535)"
     if endpoint.port in ports:
         return f"port {endpoint.port} is {ports[endpoint.port]}'s server's"
-    try:
-        named = urlsplit(endpoint.base_url).port
-    except ValueError:
-        named = None
-    if named != endpoint.port:
+    if endpoint.url_port() != endpoint.port:
         return f"its base URL {endpoint.base_url} does not name its server's port {endpoint.port}"
     try:
         no_control_characters(endpoint.served_model_id)

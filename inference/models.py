@@ -113,6 +113,21 @@ class Endpoint(models.Model):
     def __str__(self) -> str:
         return f"{self.model.name} @ {self.base_url}"
 
+    @classmethod
+    def launched(cls) -> models.QuerySet:
+        """The endpoints whose servers `make run` starts here (inference/launch.py:model_servers), with models."""
+        return cls.objects.select_related("model").filter(
+            is_active=True, port__isnull=False, model__is_active=True, model__retired_at__isnull=True,
+            model__hosting__in=LOCAL_HOSTING,
+        )  # fmt: skip
+
+    def url_port(self) -> int | None:
+        """The port the base URL names (None if it names none, or is not a URL)."""
+        try:
+            return urlsplit(self.base_url).port
+        except ValueError:
+            return None
+
     def clean(self) -> None:
         """A locally launched server's port is its own, and its base URL points at it: otherwise battles are
         answered by whatever listens there (another model's server answers any model name) and counted for
@@ -123,25 +138,14 @@ class Endpoint(models.Model):
             return
         if hosting not in LOCAL_HOSTING or self.port is None:
             return
-        try:
-            url_port = urlsplit(self.base_url).port
-        except ValueError:
-            url_port = None
-        if url_port != self.port:
+        if self.url_port() != self.port:
             raise ValidationError(
                 {
                     "base_url": f"A locally launched server listens on port {self.port}: its base "
                     f"URL must name that port (http://127.0.0.1:{self.port}/v1)."
                 }
             )
-        taken = Endpoint.objects.filter(
-            is_active=True,
-            port=self.port,
-            model__hosting__in=LOCAL_HOSTING,
-            model__is_active=True,
-            model__retired_at__isnull=True,
-        )  # those `make run` would start (inference/launch.py:model_servers)
-        other = taken.exclude(pk=self.pk).select_related("model").first()
+        other = Endpoint.launched().filter(port=self.port).exclude(pk=self.pk).first()
         if self.is_active and other is not None:
             raise ValidationError({"port": f"Port {self.port} is already {other.model.name}'s server's."})
 
