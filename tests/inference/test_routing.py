@@ -194,62 +194,60 @@ class SlowReplies:
         )
 
 
-async def test_a_slot_taken_by_a_call_whose_reply_came_too_late_is_given_back_once_redis_answers(settings, monkeypatch):
+@pytest.fixture
+async def slow_redis(settings, monkeypatch):
+    """The code under test reaches Redis through a SlowReplies link; `link.slots_held()` reads endpoint 1's
+    leases straight from Redis. An owed release is retried every 0.2 s."""
     monkeypatch.setattr(shared_state, "RETRY_AFTER_SECONDS", 0.2)
     direct = redis.Redis.from_url(settings.REDIS_URL)
     leases_key = f"{settings.SHARED_STATE_PREFIX}:endpoint:1:leases"
-    replicas = [replica(1, cap=1)]
     async with SlowReplies(settings.REDIS_URL) as link:
         settings.REDIS_URL = link.url()
-        [seen] = await routing.replica_states(replicas)  # connected through the link while it is quick
-        link.delay = 1.0  # past the 0.5 s a call may take
-        lease = await routing.reserve(replicas, hold_seconds=60, seen={1: seen})
-        assert lease is not None and lease.local  # Redis looked unreachable: counted in this process
-        assert direct.zcard(leases_key) == 1  # yet Redis ran the call and took the slot
-        link.delay = 0.0  # Redis answers in time again
-        await routing.release(lease)
-        await asyncio.sleep(0.6)
-        assert direct.zcard(leases_key) == 0  # not held until the lease's expiry, a minute from now
-        assert (await routing.reserve(replicas, hold_seconds=60)).local is False
+        link.slots_held = lambda: direct.zcard(leases_key)
+        yield link
 
 
-async def test_a_slot_taken_as_its_stream_was_cancelled_is_given_back(settings, monkeypatch):
+async def test_a_slot_taken_by_a_call_whose_reply_came_too_late_is_given_back_once_redis_answers(slow_redis):
+    link, replicas = slow_redis, [replica(1, cap=1)]
+    [seen] = await routing.replica_states(replicas)  # connected through the link while it is quick
+    link.delay = 1.0  # past the 0.5 s a call may take
+    lease = await routing.reserve(replicas, hold_seconds=60, seen={1: seen})
+    assert lease is not None and lease.local  # Redis looked unreachable: counted in this process
+    assert link.slots_held() == 1  # yet Redis ran the call and took the slot
+    link.delay = 0.0  # Redis answers in time again
+    await routing.release(lease)
+    await asyncio.sleep(0.6)
+    assert link.slots_held() == 0  # not held until the lease's expiry, a minute from now
+    assert (await routing.reserve(replicas, hold_seconds=60)).local is False
+
+
+async def test_a_slot_taken_as_its_stream_was_cancelled_is_given_back(slow_redis):
     """The visitor left while Redis took the slot: the reply is never read, yet the slot comes back."""
-    monkeypatch.setattr(shared_state, "RETRY_AFTER_SECONDS", 0.2)
-    direct = redis.Redis.from_url(settings.REDIS_URL)
-    leases_key = f"{settings.SHARED_STATE_PREFIX}:endpoint:1:leases"
-    replicas = [replica(1, cap=1)]
-    async with SlowReplies(settings.REDIS_URL) as link:
-        settings.REDIS_URL = link.url()
-        [seen] = await routing.replica_states(replicas)
-        link.delay = 0.3  # within the 0.5 s a call may take
-        reserving = asyncio.ensure_future(routing.reserve(replicas, hold_seconds=60, seen={1: seen}))
-        await asyncio.sleep(0.15)
-        assert direct.zcard(leases_key) == 1  # Redis took the slot; its reply is on its way
-        reserving.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await reserving
-        link.delay = 0.0
-        await asyncio.sleep(0.6)
-        assert direct.zcard(leases_key) == 0  # not held until the lease's expiry, a minute from now
+    link, replicas = slow_redis, [replica(1, cap=1)]
+    [seen] = await routing.replica_states(replicas)
+    link.delay = 0.3  # within the 0.5 s a call may take
+    reserving = asyncio.ensure_future(routing.reserve(replicas, hold_seconds=60, seen={1: seen}))
+    await asyncio.sleep(0.15)
+    assert link.slots_held() == 1  # Redis took the slot; its reply is on its way
+    reserving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reserving
+    link.delay = 0.0
+    await asyncio.sleep(0.6)
+    assert link.slots_held() == 0  # not held until the lease's expiry, a minute from now
 
 
-async def test_a_release_cancelled_while_redis_is_slow_still_gives_the_slot_back(settings, monkeypatch):
-    monkeypatch.setattr(shared_state, "RETRY_AFTER_SECONDS", 0.2)
-    direct = redis.Redis.from_url(settings.REDIS_URL)
-    leases_key = f"{settings.SHARED_STATE_PREFIX}:endpoint:1:leases"
-    replicas = [replica(1, cap=1)]
-    async with SlowReplies(settings.REDIS_URL) as link:
-        settings.REDIS_URL = link.url()
-        lease = await routing.reserve(replicas, hold_seconds=60)
-        link.delay = link.command_delay = 60.0  # cut off: the release cannot reach Redis; it times out at 0.5 s
-        releasing = asyncio.ensure_future(routing.release(lease))
-        await asyncio.sleep(0.1)
-        releasing.cancel()  # its stream's task is cancelled again meanwhile
-        with pytest.raises(asyncio.CancelledError):
-            await releasing
-        await asyncio.sleep(0.6)  # the release timed out in the background
-        assert direct.zcard(leases_key) == 1
-        link.delay = link.command_delay = 0.0
-        await asyncio.sleep(0.6)
-        assert direct.zcard(leases_key) == 0  # not held until the lease's expiry, a minute from now
+async def test_a_release_cancelled_while_redis_is_slow_still_gives_the_slot_back(slow_redis):
+    link, replicas = slow_redis, [replica(1, cap=1)]
+    lease = await routing.reserve(replicas, hold_seconds=60)
+    link.delay = link.command_delay = 60.0  # cut off: the release cannot reach Redis; it times out at 0.5 s
+    releasing = asyncio.ensure_future(routing.release(lease))
+    await asyncio.sleep(0.1)
+    releasing.cancel()  # its stream's task is cancelled again meanwhile
+    with pytest.raises(asyncio.CancelledError):
+        await releasing
+    await asyncio.sleep(0.6)  # the release timed out in the background
+    assert link.slots_held() == 1
+    link.delay = link.command_delay = 0.0
+    await asyncio.sleep(0.6)
+    assert link.slots_held() == 0  # not held until the lease's expiry, a minute from now
