@@ -1,7 +1,7 @@
 """An endpoint's health as a small state machine (a circuit breaker), in plain Python.
 
 healthy  -> answering; degraded -> answering, but it failed recently or its first tokens are slow (tried
-after healthy replicas); down -> taken out after repeated failures (the circuit is open) until one trial
+after healthy replicas, and forgiven by a probe once that news is old); down -> taken out after repeated failures (the circuit is open) until one trial
 request succeeds, due after a wait or at once when a probe finds the server answering. Each time it opens
 again the wait before the next trial doubles.
 """
@@ -20,6 +20,10 @@ class Policy:
     longest_retry_after: float = 300.0  # ... up to this
     slow_ttft: float = 10.0  # a first token slower than this on average marks it degraded
     smoothing: float = 0.3  # weight of the newest observation in the moving averages
+    # A degraded endpoint is tried only after healthy ones, so while they have room it gets no streams to clear
+    # its name with: once its latest bad news (a failure, or a slow answer) is this old, a probe that finds it
+    # answering gives it a fresh start.
+    degraded_forgotten_after: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -90,14 +94,24 @@ def after_failure(health: Health, *, now: float, error: str, policy: Policy) -> 
     )
 
 
+def _latest_bad_news(health: Health) -> float:
+    """When a degraded endpoint last gave cause: a failure, or a slow answer (its last success, when slow)."""
+    slow = health.last_ok_at if health.failures == 0 else 0.0
+    return max(health.last_error_at, slow)
+
+
 def after_probe(health: Health, *, now: float, ok: bool, error: str, policy: Policy) -> Health:
     """The periodic probe's verdict: a success makes a down endpoint's trial due now; a failure counts like any
     other. A listing of models that answers says the server is up, not that it answers chats (a retired or
     misspelt model id fails every chat while /models answers): only the trial's answer closes the circuit,
     and its failure opens it again with a longer wait, where a probe that closed it kept the wait at its
-    shortest and sent every third visitor's side to a failure."""
+    shortest and sent every third visitor's side to a failure. A degraded endpoint whose latest bad news is
+    old (Policy.degraded_forgotten_after) is healthy again: its failures and slow average are forgotten, and
+    the next answers judge it afresh."""
     if ok:
         if health.state == DOWN:
             return replace(health, retry_at=min(health.retry_at, now), probed_at=now)
+        if health.state == DEGRADED and now - _latest_bad_news(health) >= policy.degraded_forgotten_after:
+            return replace(health, state=HEALTHY, failures=0, ttft=None, probed_at=now)
         return replace(health, probed_at=now)
     return replace(after_failure(health, now=now, error=error, policy=policy), probed_at=now)

@@ -57,3 +57,21 @@ def test_health_round_trips_through_a_redis_hash_of_bytes():
     stored = {key.encode(): value.encode() for key, value in health.as_strings().items()}
     assert Health.from_strings(stored) == health
     assert Health.from_strings({b"state": b"down", b"failures": b"not a number"}).failures == 0
+
+
+def test_a_probe_forgives_a_degraded_endpoint_only_once_its_bad_news_is_old():
+    # Beside healthy replicas a degraded one may get no streams at all: only the probe can clear its name.
+    failed = fail(Health(), 1, now=100.0)
+    assert after_probe(failed, now=399.0, ok=True, error="", policy=POLICY).state == DEGRADED
+    forgiven = after_probe(failed, now=400.0, ok=True, error="", policy=POLICY)
+    assert (forgiven.state, forgiven.failures) == (HEALTHY, 0)
+    assert after_probe(failed, now=400.0, ok=False, error="refused", policy=POLICY).state == DEGRADED
+
+    slow = Health()
+    for _ in range(10):
+        slow = after_success(slow, now=100.0, ttft=25.0, duration=30.0, policy=POLICY)
+    assert after_probe(slow, now=399.0, ok=True, error="", policy=POLICY).state == DEGRADED  # last slow answer recent
+    forgiven = after_probe(slow, now=400.0, ok=True, error="", policy=POLICY)
+    # Its slow average is forgotten: one answer in time, not ten, shows it is well again.
+    assert forgiven.state == HEALTHY and forgiven.ttft is None
+    assert after_success(forgiven, now=401.0, ttft=0.5, duration=4.0, policy=POLICY).state == HEALTHY

@@ -1,6 +1,7 @@
 """The periodic health probe: a down endpoint that answers again comes back; one that doesn't stays out."""
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -46,3 +47,19 @@ def test_a_probe_that_waited_behind_an_answer_streaming_there_is_not_counted_aga
     idle = make_model("idle", base_url=scripted_api.url("busy")).endpoints.get()  # nothing streams: it counts
     assert "timeout" in endpoints_probe()[idle.pk]
     assert async_to_sync(health.health_of)([idle.pk])[idle.pk].failures == 1
+
+
+def test_the_probe_gives_a_degraded_endpoint_a_fresh_start_once_its_failure_is_old(scripted_api, monkeypatch):
+    """Beside a healthy replica, a degraded one may get no streams to clear its name with."""
+    from asgiref.sync import async_to_sync
+
+    from inference.circuit import DEGRADED
+
+    endpoint = make_model("stumbled", base_url=scripted_api.url("ok")).endpoints.get()
+    async_to_sync(health.record_failure)(endpoint.pk, error="refused")
+    endpoints_probe()
+    assert async_to_sync(health.health_of)([endpoint.pk])[endpoint.pk].state == DEGRADED  # the failure is recent
+    monkeypatch.setattr(health, "POLICY", replace(health.POLICY, degraded_forgotten_after=0.0))
+    assert endpoints_probe()[endpoint.pk] == ""
+    now_health = async_to_sync(health.health_of)([endpoint.pk])[endpoint.pk]
+    assert (now_health.state, now_health.failures) == (HEALTHY, 0)
