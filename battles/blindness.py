@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import html
 import importlib.resources
 import re
 import unicodedata
@@ -487,6 +488,8 @@ _MAKER_BEFORE = [
     re.compile(
         rf"\b(?:my|our) {_CREATOR_NOUN}(?: (?:is|are|was|were|at|from|of|in|by|include|includes))+(?: {_FILLERS}){{0,5}}$"
     ),
+    # "I'm from <maker>", "I come from <maker>", "we are from <maker>".
+    re.compile(rf"(?:{_SELF_SUBJECT}|\b(?:i|we) (?:come|came)) from(?: {_FILLERS}){{0,5}}$"),
     # "Created by <maker>." as the opening words of an answer (the `before` text is then the whole start).
     re.compile(rf"^(?:{_CREATED})(?: and {_CREATED})? by(?: {_FILLERS}){{0,5}}$"),
 ]
@@ -497,10 +500,20 @@ _MAKER_AFTER = re.compile(
 # "I am <name>", "my name is <name>", "you're talking to <name>", with a few words allowed between.
 _NAMES_ITSELF = re.compile(
     r"(?:\bi am|\bi m|\bim|\bmy name is|\bmy name s|\bcall me|\bi am called|\bi m called|\byou re talking to"
-    r"|\byou are talking to|\byou re chatting with|\byou are chatting with)"
+    r"|\byou are talking to|\byou re chatting with|\byou are chatting with"
+    # The same in other languages written in Latin letters (Spanish, Italian, French, German, Portuguese,
+    # Polish): "Soy Claude", "Sono Claude", "Je suis Claude", "Ich bin Claude", "Mi chiamo ...".
+    r"|\bsoy|\bsono|\bje suis|\bich bin|\beu sou|\bjestem|\bme llamo|\bmi chiamo|\bje m appelle|\bich heisse"
+    r"|\bmi nombre es|\bil mio nome e|\bmon nom est|\bmein name ist|\bmeu nome e|\bnazywam sie)"
     r"(?: (?:a|an|the|called|named|just|actually|really|your|friendly|helpful|ai|assistant|chatbot|model|language"
-    r"|large|version|of|new|latest|official)){0,6}$"
+    r"|large|version|of|new|latest|official|un|una|el|la|il|le|ein|eine|der|die|um|uma|o|tu|tuo|votre|ton|dein"
+    r"|ihr|seu|twoj|asistente|assistente|assistant|assistent|modelo|modello|modele|modell)){0,6}$"
 )
+# "Claude here!", "Hi, Claude here": an answer that opens by introducing itself.
+_GREETING = re.compile(r"^(?:(?:hi|hello|hey|hiya|greetings|howdy|yo)(?: there| all| everyone| friend)?)?$")
+_HERE_AFTER = re.compile(r"^here\b")
+# "Best regards, Claude": an answer signed with a name.
+_SIGNED_OFF = re.compile(r"\b(?:signed|sincerely|regards|yours truly|yours sincerely|cheers|warmly|cordially)$")
 # "I am based on <name>", "I'm a fine-tuned version of <name>".
 _BASED_ON = re.compile(
     rf"{_SELF_SUBJECT}(?: [a-z0-9]+){{0,5}} (?:based on|built on|built upon|powered by|version of|tuned from"
@@ -712,6 +725,8 @@ class LeakDetector:
         """Whether the words around a name say the answer is, or comes from, that model."""
         return bool(
             _NAMES_ITSELF.search(before)
+            or _SIGNED_OFF.search(before)
+            or (_HERE_AFTER.search(after) and _GREETING.search(before))
             or _BASED_ON.search(before)
             or _CREDITED_TO.search(before)
             or (_THIS_IS.search(before) and _SPEAKING_AFTER.search(after))
@@ -727,8 +742,8 @@ class LeakDetector:
         if role.kind is TermKind.MAKER or role.kind is TermKind.SYSTEM_PROMPT:
             opening = start < _CONTEXT_BEFORE  # then `before` is the whole start of the answer
             return (
-                any(pattern.search(before) for pattern in _MAKER_BEFORE[:3])
-                or (opening and bool(_MAKER_BEFORE[3].search(before)))
+                any(pattern.search(before) for pattern in _MAKER_BEFORE[:-1])
+                or (opening and bool(_MAKER_BEFORE[-1].search(before)))
                 or bool(_MAKER_AFTER.search(after_text))
                 or bool(_NAMES_ITSELF.search(before))
             )
@@ -751,6 +766,13 @@ class LeakDetector:
 
     def _leak(self, kind: TermKind, identity: Identity, term: str, evidence: str) -> Leak:
         return Leak(kind=kind, identity=identity, term=term, evidence=evidence, reason=VISITOR_REASONS[kind])
+
+
+def _as_shown(text: str) -> str:
+    """Text with HTML character references decoded, as the page shows it: the answer is rendered as Markdown,
+    which decodes them, so "Gem&#109;a" reads as the name. A reference is never cut in two here: its only
+    character that ends a segment is its closing ";"."""
+    return html.unescape(text) if "&" in text else text
 
 
 # Where a streamed word certainly ends: whitespace and punctuation. (Folding is per character, so any cut
@@ -787,14 +809,14 @@ class LeakScanner:
             return None
         cut = complete.end()
         self._held = held[cut:]
-        self._add_words(held[:cut])
+        self._add_words(_as_shown(held[:cut]))
         return self._resolve(final=False)
 
     def finish(self) -> Leak | None:
         """The answer is complete: check what was held back; the first leak, or None."""
         if self.leak is None and not self._finished:
             self._finished = True
-            self._add_words(self._held)
+            self._add_words(_as_shown(self._held))
             self._held = ""
             self._resolve(final=True)
         return self.leak
@@ -839,6 +861,16 @@ _ASKS_IDENTITY_LATIN = [
     r"\bwhat (?:is|s|was) your (?:name|model|model name|real name|full name|version|model version|architecture"
     r"|base model|identity|underlying model)\b",
     r"\b(?:tell me|say|give me|share) your (?:name|model name|model)\b",
+    # "State your name", "Write your model name backwards", "Sign with your name": asked for in any words.
+    r"\byour (?:own )?(?:name|model name|real name|full name|model id|model identifier|codename|code name)\b",
+    r"\b(?:identify|name) yourself\b",
+    r"\bwhat (?:are|r) (?:you|u) (?:called|named)\b",
+    r"\b(?:who|what|which) (?:company|organi[sz]ation|team|lab|firm|people) (?:made|created|built|trained|developed"
+    r"|designed|owns|runs|makes) (?:the |this )?(?:model|ai|assistant|llm|chatbot|bot) (?:answering|replying"
+    r"|responding|writing|that is answering|you are)\b",
+    # "Reply A if you were made by OpenAI, B if ...": a code word for who made it.
+    r"\bif (?:you are|you re|youre|you were|u r|ur) (?:made|created|built|trained|developed|designed|based on|built on"
+    r"|owned|powered|a model|an ai|a version|one of)\b",
     r"\b(?:do you have|have you got) a name\b",
     r"\bwhat (?:should|can|do|may|shall) (?:i|we) call you\b",
     r"\bhow should i (?:call|address) you\b",
@@ -915,6 +947,21 @@ _ASKS_IDENTITY_LATIN = [
     r"\b(?:welche|was fur eine) (?:firma|unternehmen|organisation) hat dich\b",
     r"\bstell dich (?:kurz )?vor\b",
     r"\berzahl (?:mir )?(?:etwas |was )?uber dich\b",
+    # Italian
+    r"\bchi (?:sei|e lei|siete)\b(?! (?:tu )?per\b)",
+    r"\bcome ti chiami\b",
+    r"\bqual e il tuo nome\b",
+    r"\bchi ti ha (?:creato|addestrato|sviluppato|fatto|programmato|costruito)\b",
+    r"\bche (?:modello|ia|versione|tipo di ia) sei\b",
+    r"\b(?:sei|e) (?:un |una |il )?(?:chatgpt|gpt|claude|gemini|llama|mistral|qwen|gemma|umano|robot|bot|ia)\b",
+    r"\bpresentati\b",
+    r"\bparlami di te\b",
+    # Polish
+    r"\bkim (?:jestes|pan jest|pani jest)\b",
+    r"\bjak (?:sie nazywasz|masz na imie)\b",
+    r"\bkto cie (?:stworzyl|wytrenowal|zrobil|zaprojektowal|napisal|stworzyli|wytrenowali)\b",
+    r"\bjakim (?:modelem|modelem jezykowym) jestes\b",
+    r"\bprzedstaw sie\b",
     # Portuguese
     r"\bquem (?:e|es) (?:voce|vc|tu)\b",
     r"\bvoce e quem\b",
@@ -942,6 +989,19 @@ _ASKS_IDENTITY_NATIVE = [
     r"(?:你|您)(?:是|是不是)(?:chatgpt|gpt|claude|gemini|llama|qwen|通义千问|文心一言|豆包|kimi|gemma|mistral|人类|机器人|ai|人工智能)",
     r"介绍一下(?:你|您)自己|介紹一下(?:你|您)自己|介绍(?:你|您)自己|自我介绍|自我介紹",
     r"(?:你|您)是什么(?:东西)?(?:[?？。!！]|$)",
+    # Japanese
+    r"(?:あなた|君|きみ|お前)(?:は|って)(?:誰|だれ|何者|なにもの|何|なに)",
+    r"(?:あなた|君|きみ)の名前",
+    r"(?:誰|だれ)が(?:あなた|君|きみ)を(?:作|つく|開発|訓練|学習|創)",
+    r"(?:どの|どんな|何の|なんの)(?:モデル|ai|言語モデル)(?:です|なの|\?)",
+    r"自己紹介",
+    # Korean
+    r"(?:너|당신|넌|너는|당신은)\s*(?:는|은)?\s*(?:누구|뭐야|무엇)",
+    r"(?:너|당신)의?\s*이름",
+    r"이름이\s*(?:뭐|무엇)",
+    r"누가\s*(?:너|당신)(?:를|을)?\s*(?:만들|개발|훈련)",
+    r"(?:어떤|무슨)\s*(?:모델|ai|인공지능)",
+    r"자기\s*소개",
     # Russian
     r"\bкто (?:ты|вы)(?: такой| такая| такие| такое)?(?:\s*[?.!]|$)",
     r"\bкак (?:тебя|вас) зовут\b",
@@ -975,6 +1035,23 @@ def _prompt_native(prompt: str) -> str:
         ch for ch in text if unicodedata.category(ch) not in _DROPPED_CATEGORIES and ord(ch) not in _INVISIBLE_LETTERS
     )
     return " ".join(text.casefold().replace("ё", "е").split())
+
+
+PROMPT_ASKS_IDENTITY = "A prompt asked the models who they are, so this vote will not count."
+PROMPT_NAMES_A_MODEL = "A prompt named an AI model or a company that makes them, so this vote will not count."
+
+
+def prompt_not_blind(prompt: str, strict: LeakDetector) -> str:
+    """Why a prompt makes its battle's vote not count, or '': it asks the model who it is, or it names one of
+    the arena's models or their makers, anywhere (`strict`: a detector with no context rules). A prompt that
+    names one can make the answer a code ("If you are Llama, begin with 'Banana'"; "Reply A if OpenAI made
+    you, B if Meta did") that no name in the answer gives away. FastChat's cleaning of the arena's battles
+    drops those with such words anywhere in the conversation, prompts included."""
+    if asks_identity(prompt):
+        return PROMPT_ASKS_IDENTITY
+    if strict.find(prompt) is not None:
+        return PROMPT_NAMES_A_MODEL
+    return ""
 
 
 def asks_identity(prompt: str) -> bool:
