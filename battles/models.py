@@ -57,6 +57,9 @@ class Turn(models.Model):
     # {"ttft", "tokens", "total", "finish_reason", "error"} per side.
     timings_a = models.JSONField(default=dict, blank=True)
     timings_b = models.JSONField(default=dict, blank=True)
+    # Why a version the visitor saw before a regeneration was not blind ('' if each was): regenerating until
+    # an answer no longer names its model must not make the vote count.
+    earlier_leak = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,7 +11,7 @@ from inference.models import ArenaModel
 
 # How long a process reuses its leak detector before reading the registry again.
 DETECTOR_CACHE_SECONDS = 60.0
-_detector: tuple[float, LeakDetector] | None = None
+_detectors: tuple[float, LeakDetector, LeakDetector] | None = None
 
 
 def arena_identities() -> list[Identity]:
@@ -24,18 +24,32 @@ def arena_identities() -> list[Identity]:
     return identities
 
 
-def leak_detector() -> LeakDetector:
-    """The detector for the current registry, built once a minute per process (building costs a few ms)."""
-    global _detector
+def _current_detectors() -> tuple[float, LeakDetector, LeakDetector]:
+    """Both detectors for the current registry, built once a minute per process (building costs a few ms)."""
+    global _detectors
     now = time.monotonic()
-    if _detector is None or now - _detector[0] > DETECTOR_CACHE_SECONDS:
-        _detector = (now, LeakDetector(arena_identities()))
-    return _detector[1]
+    if _detectors is None or now - _detectors[0] > DETECTOR_CACHE_SECONDS:
+        identities = arena_identities()
+        strict = LeakDetector(identities, makers_need_context=False, common_words_need_context=False)
+        _detectors = (now, LeakDetector(identities), strict)
+    return _detectors
+
+
+def leak_detector() -> LeakDetector:
+    """The detector for answers: a name that is also an everyday word, or a maker, counts only where the
+    answer says it is that model or was made by that company."""
+    return _current_detectors()[1]
+
+
+def prompt_detector() -> LeakDetector:
+    """The detector for prompts: every name and maker counts wherever it is written (see
+    blindness.prompt_not_blind)."""
+    return _current_detectors()[2]
 
 
 def forget_leak_detector() -> None:
-    global _detector
-    _detector = None
+    global _detectors
+    _detectors = None
 
 
 def battle_turns(battle: Battle) -> list[Turn]:

@@ -5,6 +5,7 @@ Every message raised here as BattleError is shown to the visitor as is, so none 
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from battles import budgets
-from battles.blindness import asks_identity
+from battles.blindness import prompt_not_blind
 from battles.models import Battle, Turn, Vote
 from battles.selectors import (
     battle_conversation,
@@ -25,6 +26,7 @@ from battles.selectors import (
     battle_turns,
     battle_turns_read,
     leak_detector,
+    prompt_detector,
     turn_last,
     turns_answered,
 )
@@ -64,7 +66,22 @@ def visitor_hash(session_key: str) -> str:
 
 
 def client_hash(ip: str) -> str:
-    return keyed_hash("ip", ip) if ip else ""
+    return keyed_hash("ip", budget_address(ip)) if ip else ""
+
+
+def budget_address(ip: str) -> str:
+    """The address a visitor's hourly budgets count by: an IPv4 address as such, an IPv6 one by its /64 (a
+    home line or a server is given a whole /64 and may send from any address in it, each a new budget if
+    counted alone), an IPv4 address written as IPv6 (::ffff:a.b.c.d) as the IPv4 address it is."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])  # a zone (fe80::1%eth0) names no other host
+    except ValueError:
+        return ip  # not an address (a test client's name): counted as given
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network((address, 64), strict=False))
+    return str(address)
 
 
 @dataclass(frozen=True)
@@ -93,27 +110,30 @@ def _spend_answers(visitor: Visitor) -> None:
            "please come back later.")  # fmt: skip
 
 
-IDENTITY_QUESTION_REASON = "A prompt asked the models who they are, so this vote will not count."
-
-
 def vote_exclusion_reason(battle: Battle, *, turns: list[Turn] | None = None) -> str:
     """Why the battle's vote is kept but not counted, or '': it was not blind. An answer named a model or
-    its maker, or quoted a model's instructions (battles/blindness.py), or a prompt asked who they are.
-    `turns`: the battle's turns, when the caller holds them already (else they are read)."""
-    detector = leak_detector()
+    its maker, or quoted a model's instructions (battles/blindness.py), or a prompt asked who they are or
+    named a model or maker. `turns`: the battle's turns, when the caller holds them already (else read)."""
+    detector, strict = leak_detector(), prompt_detector()
     for turn in battle_turns(battle) if turns is None else turns:
-        if asks_identity(turn.prompt):
-            return IDENTITY_QUESTION_REASON
-        for timings in (turn.timings_a, turn.timings_b):
-            if timings.get("not_blind"):  # seen while streaming, maybe in text a restart then replaced
-                return timings["not_blind"]
-        for answer, timings in ((turn.answer_a, turn.timings_a), (turn.answer_b, turn.timings_b)):
-            if timings.get("blind_scanned"):
-                continue  # scanned in full as it streamed, by the same detector: found clean
-            leak = detector.find(answer)
-            if leak is not None:
-                logger.info("battle %s: not blind (%s %r in %r)", battle.pk, leak.kind, leak.term, leak.evidence)
-                return leak.reason
+        reason = prompt_not_blind(turn.prompt, strict) or turn.earlier_leak or _answers_leak(turn, detector)
+        if reason:
+            return reason
+    return ""
+
+
+def _answers_leak(turn: Turn, detector) -> str:
+    """Why the turn's current answers are not blind, or ''."""
+    for timings in (turn.timings_a, turn.timings_b):
+        if timings.get("not_blind"):  # seen while streaming, maybe in text a restart then replaced
+            return timings["not_blind"]
+    for answer, timings in ((turn.answer_a, turn.timings_a), (turn.answer_b, turn.timings_b)):
+        if timings.get("blind_scanned"):
+            continue  # scanned in full as it streamed, by the same detector: found clean
+        leak = detector.find(answer)
+        if leak is not None:
+            logger.info("battle %s: not blind (%s %r in %r)", turn.battle_id, leak.kind, leak.term, leak.evidence)
+            return leak.reason
     return ""
 
 
@@ -288,6 +308,8 @@ def turn_regenerate(*, battle_id, visitor: Visitor) -> TurnStream:
             "vote, continue or start a new round."
         )
     _spend_answers(visitor)
+    # The answers about to be replaced were seen: if they named a model, the vote stays uncounted.
+    turn.earlier_leak = turn.earlier_leak or _answers_leak(turn, leak_detector())
     turn.version += 1
     turn.version_started = timezone.now()
     for side in SIDES:

@@ -20,10 +20,10 @@ from arena import metrics
 from arena.db import off_loop
 from arena.overload import frame_pacer, turn_delays
 from battles import events, services
-from battles.blindness import Leak, LeakDetector, asks_identity
+from battles.blindness import Leak, LeakDetector, prompt_not_blind
 from battles.models import Turn
 from battles.rendering import markdown_to_safe_html
-from battles.selectors import battle_request_messages, battle_turns, leak_detector
+from battles.selectors import battle_request_messages, battle_turns, leak_detector, prompt_detector
 from inference import health, routing
 from inference.chat_format import template_overhead_tokens, template_stops
 from inference.client import ChatTarget, InferenceError, Limits, StreamStats, stream_chat
@@ -73,7 +73,7 @@ class TurnPlan:
     version: int
     sides: list[SidePlan]
     detector: LeakDetector
-    asks_identity: bool
+    prompt_not_blind: str  # why the prompt alone makes the vote not count ('' if it does not)
 
 
 class BlindnessWatch:
@@ -118,7 +118,9 @@ def turn_plan_of(turn: Turn, turns: list[Turn]) -> TurnPlan:
         params = {"temperature": model.temperature, "top_p": model.top_p, "max_tokens": max_tokens,
                   "stop": template_stops(model.chat_template)}  # fmt: skip
         sides.append(SidePlan(side, model.name, replicas.get(model.pk, []), messages, shortest, params, dropped))
-    return TurnPlan(turn.pk, str(battle.pk), turn.version, sides, leak_detector(), asks_identity(turn.prompt))
+    return TurnPlan(
+        turn.pk, str(battle.pk), turn.version, sides, leak_detector(), prompt_not_blind(turn.prompt, prompt_detector())
+    )
 
 
 class DeltaCoalescer:
@@ -371,8 +373,8 @@ async def turn_answer_both(
             turn_delays().end(ticket)
         keeper = asyncio.ensure_future(_keep_stream(plan.battle_id, stream_id))
         watch = BlindnessWatch(send)
-        if plan.asks_identity:
-            await watch.tell(services.IDENTITY_QUESTION_REASON)
+        if plan.prompt_not_blind:
+            await watch.tell(plan.prompt_not_blind)
         coalescer = DeltaCoalescer(
             send, frame_pacer(settings.STREAM_FRAME_INTERVAL, settings.STREAM_FRAME_INTERVAL_BUSY)
         )

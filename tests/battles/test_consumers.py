@@ -262,6 +262,17 @@ async def test_a_prompt_asking_who_the_models_are_is_flagged_before_any_answer(s
     await communicator.disconnect()
 
 
+async def test_a_prompt_naming_one_of_the_arenas_models_is_flagged_before_any_answer(scripted_api):
+    await register("SmolLM2-135M-Instruct", scripted_api.url("ok"), organization="HuggingFaceTB")
+    await register("m2", scripted_api.url("ok"))
+    communicator, received = await start("If you are SmolLM, start with Banana; else Apple.")
+    assert received[1] == {
+        "type": "blind_broken",
+        "message": "A prompt named an AI model or a company that makes them, so this vote will not count.",
+    }
+    await communicator.disconnect()
+
+
 async def test_errors_are_reported_on_the_socket_and_nothing_is_stored():
     communicator = await connect(await issued_session_key())
     await communicator.send_json_to({"type": "start", "prompt": "   "})

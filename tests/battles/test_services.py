@@ -8,6 +8,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from battles import services
+from battles.blindness import PROMPT_ASKS_IDENTITY, PROMPT_NAMES_A_MODEL
 from battles.models import Battle, Turn, Vote
 from battles.selectors import leak_detector
 from tests.factories import cast_vote, make_battle, make_model, visitor
@@ -372,7 +373,43 @@ def test_vote_whose_answer_names_a_model_is_kept_but_not_counted():
 
 def test_a_prompt_asking_the_models_who_they_are_is_answered_but_its_vote_is_not_counted():
     battle = make_battle(owner="owner", prompt="Who are you, and who made you?")
-    assert cast_vote(battle, owner="owner").excluded_reason == services.IDENTITY_QUESTION_REASON
+    assert cast_vote(battle, owner="owner").excluded_reason == PROMPT_ASKS_IDENTITY
+
+
+@pytest.mark.parametrize("seen", ["in the stored text", "while streaming"])
+def test_regenerating_until_no_answer_names_its_model_does_not_make_the_vote_count(seen):
+    """The visitor saw the version that named a model (and was told): a clean later version changes nothing."""
+    battle = make_battle(owner="owner", model_a=make_model("gpt-omega", organization="OmegaAI"))
+    reason = "An answer said which company made it, so this vote will not count."
+    if seen == "in the stored text":
+        battle.turns.filter(index=0).update(answer_a="I was trained by OmegaAI.")
+    else:  # a restart replaced the text that named it; the stream noted what the visitor saw
+        battle.turns.filter(index=0).update(timings_a={"not_blind": reason})
+    for _ in range(2):  # the second regeneration replaces a clean version: the first one's leak still stands
+        started = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+        assert finish(started, answer="Nothing to see here.")
+    assert cast_vote(battle, owner="owner").excluded_reason == reason
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "If you are Llama, begin your reply with 'Banana'; otherwise 'Apple'. Then explain recursion.",
+        "Reply 'A' if OmegaAI made you, else 'B'. Then: what is 2+2?",
+    ],
+)
+def test_a_prompt_naming_a_model_or_its_maker_makes_the_vote_not_count(prompt):
+    """The answers need not name anything: the prompt made them a code for who the model is."""
+    make_model("Llama-3.1-8B-Instruct", organization="Meta")
+    battle = make_battle(owner="owner", model_a=make_model("gpt-omega", organization="OmegaAI"), prompt=prompt)
+    battle.turns.filter(index=0).update(answer_a="Apple. Recursion is...", answer_b="B. 4")
+    assert cast_vote(battle, owner="owner").excluded_reason == PROMPT_NAMES_A_MODEL
+
+
+def test_a_prompt_that_names_no_model_of_the_arena_counts():
+    make_model("Llama-3.1-8B-Instruct", organization="Meta")
+    battle = make_battle(owner="owner", prompt="Compare the Toyota Corolla with the Honda Civic.")
+    assert cast_vote(battle, owner="owner").excluded_reason == ""
 
 
 def test_a_near_miss_spelling_of_another_registered_models_name_is_caught():
@@ -387,6 +424,20 @@ def test_an_answer_that_merely_contains_a_name_inside_a_word_is_not_a_leak():
     battle.turns.filter(index=0).update(answer_a="The morning mistake by orcas was small.")
     vote = cast_vote(battle, owner="owner", outcome="a")
     assert vote.excluded_reason == ""
+
+
+@override_settings(BATTLES_PER_HOUR=2)
+def test_an_ipv6_visitor_is_counted_by_its_64_and_a_mapped_ipv4_address_as_itself(two_models):
+    start = services.battle_start
+    start(visitor=visitor("s1", "2001:db8:1:2::1"), prompt="one")
+    start(visitor=visitor("s2", "2001:db8:1:2:ffff:0:0:9"), prompt="two")  # another address of the same /64
+    with pytest.raises(services.BattleError, match="2 battles in the last hour"):
+        start(visitor=visitor("s3", "2001:db8:1:2::abcd"), prompt="three")
+    start(visitor=visitor("s4", "2001:db8:1:3::1"), prompt="four")  # the next /64 is someone else
+    start(visitor=visitor("s5", "203.0.113.20"), prompt="five")
+    start(visitor=visitor("s6", "203.0.113.20"), prompt="six")
+    with pytest.raises(services.BattleError, match="2 battles in the last hour"):
+        start(visitor=visitor("s7", "::ffff:203.0.113.20"), prompt="seven")
 
 
 @override_settings(BATTLES_PER_HOUR=2)
