@@ -1039,17 +1039,27 @@ def _prompt_native(prompt: str) -> str:
 
 PROMPT_ASKS_IDENTITY = "A prompt asked the models who they are, so this vote will not count."
 PROMPT_NAMES_A_MODEL = "A prompt named an AI model or a company that makes them, so this vote will not count."
+# A prompt that makes the answer depend on who the model is: "If you are ...", "whether your maker is ...",
+# "Reply A if OpenAI made you" (matched on the folded prompt, as asks_identity's patterns are).
+_CONDITIONAL_ON_ITSELF = re.compile(
+    r"\b(?:if|whether|unless|in case|when|iff) (?:you|u|ur|your|youre|you re)\b"
+    r"|\b(?:made|created|built|trained|developed|designed|programmed|owns|released|makes|trains) (?:you|u)\b"
+)
 
 
-def prompt_not_blind(prompt: str, strict: LeakDetector) -> str:
-    """Why a prompt makes its battle's vote not count, or '': it asks the model who it is, or it names one of
-    the arena's models or their makers, anywhere (`strict`: a detector with no context rules). A prompt that
-    names one can make the answer a code ("If you are Llama, begin with 'Banana'"; "Reply A if OpenAI made
-    you, B if Meta did") that no name in the answer gives away. FastChat's cleaning of the arena's battles
-    drops those with such words anywhere in the conversation, prompts included."""
+def prompt_not_blind(prompt: str, detector: LeakDetector, strict: LeakDetector) -> str:
+    """Why a prompt makes its battle's vote not count, or '': it asks the model who it is; or it names one of
+    the arena's models by a distinctive name (`detector`, the answers' rules); or it makes the answer depend
+    on who the model is and names any of the arena's models or makers (`strict`: no context rules). The
+    answers to "If you are Llama, begin with 'Banana'" or "Reply A if OpenAI made you, B if Meta did" are a
+    code that names nothing. A maker or a name that is an everyday word alone ("Write a sonnet", "What is a
+    llama?", "search on Google") leaves the vote counted: FastChat's cleaning drops battles with such words
+    anywhere in the conversation, which would drop every sonnet."""
     if asks_identity(prompt):
         return PROMPT_ASKS_IDENTITY
-    if strict.find(prompt) is not None:
+    if detector.find(prompt) is not None:
+        return PROMPT_NAMES_A_MODEL
+    if _CONDITIONAL_ON_ITSELF.search(_prompt_latin(prompt)) and strict.find(prompt) is not None:
         return PROMPT_NAMES_A_MODEL
     return ""
 

@@ -42,8 +42,8 @@ def leak_detector() -> LeakDetector:
 
 
 def prompt_detector() -> LeakDetector:
-    """The detector for prompts: every name and maker counts wherever it is written (see
-    blindness.prompt_not_blind)."""
+    """The detector with no context rules: every name and maker counts wherever it is written (for prompts
+    that make the answer depend on who the model is: blindness.prompt_not_blind)."""
     return _current_detectors()[2]
 
 

@@ -116,7 +116,7 @@ def vote_exclusion_reason(battle: Battle, *, turns: list[Turn] | None = None) ->
     named a model or maker. `turns`: the battle's turns, when the caller holds them already (else read)."""
     detector, strict = leak_detector(), prompt_detector()
     for turn in battle_turns(battle) if turns is None else turns:
-        reason = prompt_not_blind(turn.prompt, strict) or turn.earlier_leak or _answers_leak(turn, detector)
+        reason = prompt_not_blind(turn.prompt, detector, strict) or turn.earlier_leak or _answers_leak(turn, detector)
         if reason:
             return reason
     return ""

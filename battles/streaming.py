@@ -118,9 +118,9 @@ def turn_plan_of(turn: Turn, turns: list[Turn]) -> TurnPlan:
         params = {"temperature": model.temperature, "top_p": model.top_p, "max_tokens": max_tokens,
                   "stop": template_stops(model.chat_template)}  # fmt: skip
         sides.append(SidePlan(side, model.name, replicas.get(model.pk, []), messages, shortest, params, dropped))
-    return TurnPlan(
-        turn.pk, str(battle.pk), turn.version, sides, leak_detector(), prompt_not_blind(turn.prompt, prompt_detector())
-    )
+    detector = leak_detector()
+    prompt_verdict = prompt_not_blind(turn.prompt, detector, prompt_detector())
+    return TurnPlan(turn.pk, str(battle.pk), turn.version, sides, detector, prompt_verdict)
 
 
 class DeltaCoalescer:

@@ -25,7 +25,7 @@ from scipy.stats import beta
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from battles.blindness import Identity, LeakDetector, asks_identity  # noqa: E402
+from battles.blindness import Identity, LeakDetector, asks_identity, prompt_not_blind  # noqa: E402
 from bench.collect_answers import perturbed_leaks  # noqa: E402
 
 DATA_DIR = ROOT / "tests" / "battles" / "data"
@@ -161,6 +161,10 @@ def main() -> None:
         f"  identity prompts recognised      {rate_cell(sum(map(asks_identity, identity_prompts)), len(identity_prompts))}"
     )
     print(f"  topic prompts taken for identity {rate_cell(sum(map(asks_identity, topic_prompts)), len(topic_prompts))}")
+    # What a vote's prompt alone costs: asking who, a distinctive name, or a conditional on a name or maker.
+    strict = policies["makers and common words anywhere"]
+    not_blind = sum(prompt_not_blind(prompt, detector, strict) != "" for prompt in topic_prompts)
+    print(f"  topic prompts leaving the vote uncounted (asks who, or names a model) {rate_cell(not_blind, len(topic_prompts))}")
 
     print("\nCOST of scanning")
     texts = all_leaks + all_clean

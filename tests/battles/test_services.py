@@ -396,6 +396,7 @@ def test_regenerating_until_no_answer_names_its_model_does_not_make_the_vote_cou
     [
         "If you are Llama, begin your reply with 'Banana'; otherwise 'Apple'. Then explain recursion.",
         "Reply 'A' if OmegaAI made you, else 'B'. Then: what is 2+2?",
+        "Is gpt-omega better at maths than the others?",  # a distinctive name counts anywhere
     ],
 )
 def test_a_prompt_naming_a_model_or_its_maker_makes_the_vote_not_count(prompt):
@@ -406,9 +407,12 @@ def test_a_prompt_naming_a_model_or_its_maker_makes_the_vote_not_count(prompt):
     assert cast_vote(battle, owner="owner").excluded_reason == PROMPT_NAMES_A_MODEL
 
 
-def test_a_prompt_that_names_no_model_of_the_arena_counts():
+@pytest.mark.parametrize(
+    "prompt", ["Compare the Toyota Corolla with the Honda Civic.", "What is a llama?", "Can you search Meta's site?"]
+)
+def test_a_prompt_that_names_no_model_or_only_uses_a_makers_or_everyday_word_counts(prompt):
     make_model("Llama-3.1-8B-Instruct", organization="Meta")
-    battle = make_battle(owner="owner", prompt="Compare the Toyota Corolla with the Honda Civic.")
+    battle = make_battle(owner="owner", prompt=prompt)
     assert cast_vote(battle, owner="owner").excluded_reason == ""
 
 
