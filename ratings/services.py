@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -89,7 +89,9 @@ def vote_rate(*, vote_id: int) -> bool:
     if vote.excluded_reason:
         _vote_mark_rated(vote_id=vote.pk)  # handled: kept for the record, counted nowhere
         return False
-    rated = RatedVote.objects.create(**selectors.rated_vote_fields(vote))
+    fields = selectors.rated_vote_fields(vote)
+    _judge_lock(fields["judge_hash"])  # until this vote is counted or not: a flag or clear waits for it
+    rated = RatedVote.objects.create(**fields)
     rated.prompt_occurrence = _prompt_counted(rated.prompt_hash)
     RatedVote.objects.filter(pk=rated.pk).update(prompt_occurrence=rated.prompt_occurrence)
     left_out = _left_out_reason(rated)
@@ -148,6 +150,17 @@ def _flagged_reason(flag: JudgeFlag) -> str:
     return f"{JUDGE_FLAGGED_PREFIX}{flag.reason}"[:300]
 
 
+def _judge_lock(judge_hash: str) -> None:
+    """Take the judge's lock for the rest of the transaction (PostgreSQL; SQLite runs one writer at a time).
+    Rating a vote and flagging or clearing its judge take turns: a vote rated while its judge was flagged
+    read "not flagged", and the flag, blind to the vote not yet committed, could not take it out, so it stayed
+    counted for a flagged judge (and a clear racing a vote that read "flagged" left it out for good)."""
+    if connection.vendor == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"judge:{judge_hash}".encode()).digest()[:8], "big", signed=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
 def _judge_votes_counted(judge_hash: str, *, counted: bool, reason: str = "") -> int:
     """Put a judge's rated votes into the pair counts (counted=True) or take them out; returns how many
     moved. Each vote moves once, whatever the order of calls (RatedVote.in_counts says where it is).
@@ -182,6 +195,7 @@ def judge_flag(
     *, judge_hash: str, reason: str, p_values: dict | None = None, votes: int = 0, by: str = ""
 ) -> JudgeFlag:
     """Flag a judge: its votes stay stored but leave the counts (and so every later snapshot)."""
+    _judge_lock(judge_hash)
     flag, _ = JudgeFlag.objects.update_or_create(
         judge_hash=judge_hash,
         defaults={"state": JudgeFlag.State.FLAGGED, "reason": reason, "p_values": p_values or {}, "votes": votes,
@@ -194,6 +208,7 @@ def judge_flag(
 @transaction.atomic
 def judge_clear(*, judge_hash: str, by: str) -> JudgeFlag:
     """Clear a flagged judge: its votes return to the counts, and the screen will not flag it again."""
+    _judge_lock(judge_hash)
     flag = JudgeFlag.objects.select_for_update().get(judge_hash=judge_hash)
     flag.state, flag.changed_by = JudgeFlag.State.CLEARED, by
     flag.save(update_fields=["state", "changed_by", "changed_at"])
