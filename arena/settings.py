@@ -4,6 +4,7 @@ A fresh clone runs with nothing set: SQLite under var/, an embedded Redis starte
 (`python -m arena.supervisor`), DEBUG off. Production sets DATABASE_URL and REDIS_URL.
 """
 
+import math
 import os
 import secrets
 import sys
@@ -13,7 +14,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("ARENA_VAR_DIR", BASE_DIR / "var"))
+# An empty value means the default too: Path("") would be the working directory.
+VAR_DIR = Path(os.environ.get("ARENA_VAR_DIR") or BASE_DIR / "var")
 
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -38,12 +40,36 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def envint(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+# The shortest interval a periodic (beat) task may be given. Celery treats an interval of 0 or less as always
+# due, and beat then publishes the task in a tight loop, flooding Redis; under a second is no schedule either.
+MIN_BEAT_INTERVAL = 1
 
 
-def envfloat(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+def envnumber(name: str, default, kind: type, minimum=None):
+    """A number setting; unset or empty gives the default, anything else that is not a number of this kind,
+    or below the minimum, stops the start with an error naming the variable."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    what = "a whole number" if kind is int else "a number"
+    allowed = what if minimum is None else f"{what} of at least {minimum}"
+    try:
+        number = kind(value)
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number):  # float() also reads "nan" and "inf"
+        raise ImproperlyConfigured(f"{name}={value!r} is not {what}; use {allowed}")
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r} is too small; use {allowed}")
+    return number
+
+
+def envint(name: str, default: int, *, minimum: int | None = None) -> int:
+    return envnumber(name, default, int, minimum)
+
+
+def envfloat(name: str, default: float, *, minimum: float | None = None) -> float:
+    return envnumber(name, default, float, minimum)
 
 
 def _key(env_name: str, file_name: str, generate) -> str:
@@ -66,13 +92,39 @@ def _fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
+FERNET_KEY_COMMAND = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+
+
+def fernet_keys(value: str, *, source: str) -> list[str]:
+    """The comma-separated Fernet keys in value, empty items dropped, each checked now: a key Fernet refuses
+    (hex from `openssl rand -hex 32`, a token_urlsafe string) would otherwise pass the start and fail every
+    read of a stored API key, and with it every battle start. The message never repeats the key."""
+    from cryptography.fernet import Fernet
+
+    keys = [key.strip() for key in value.split(",") if key.strip()]
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:  # binascii.Error (not base64) is a ValueError too
+            raise ImproperlyConfigured(
+                f"{source}: key {number} of {len(keys)} is not a Fernet key (32 url-safe base64-encoded bytes); "
+                f"generate one with: {FERNET_KEY_COMMAND}"
+            ) from None
+    if not keys:
+        raise ImproperlyConfigured(f"{source} holds no key; generate one with: {FERNET_KEY_COMMAND}")
+    return keys
+
+
 SECRET_KEY = _key("SECRET_KEY", "secret_key", lambda: secrets.token_urlsafe(50))
 # Keys the visitor's session and address are hashed with (judge ids, owners, rate limits). A key of its
 # own: rotating SECRET_KEY (sessions, CSRF) must not silently re-key exported judge ids.
 HASH_KEY = _key("ARENA_HASH_KEY", "hash_key", lambda: secrets.token_urlsafe(50))
 # Endpoint API keys are encrypted at rest with this key, kept outside the database. Comma-separated to
 # rotate: the first encrypts, every one decrypts.
-ENCRYPTION_KEYS = [k.strip() for k in _key("ARENA_ENCRYPTION_KEY", "encryption_key", _fernet_key).split(",")]
+ENCRYPTION_KEYS = fernet_keys(
+    _key("ARENA_ENCRYPTION_KEY", "encryption_key", _fernet_key),
+    source="ARENA_ENCRYPTION_KEY" if os.environ.get("ARENA_ENCRYPTION_KEY") else str(VAR_DIR / "encryption_key"),
+)
 DEBUG = envbool("DEBUG")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
@@ -141,16 +193,21 @@ def process_role(argv: list[str]) -> str:
 
 DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'arena.sqlite3'}")}
 # Threads per web process for database work from async code (arena/db.py); each holds one connection.
-DB_THREADS = envint("DB_THREADS", 8)
+DB_THREADS = envint("DB_THREADS", 8, minimum=1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg's connection pool: a query borrows a connection and gives it back, no connect per request.
     # Size it to the database threads of one process; PostgreSQL's max_connections must cover
     # processes x DB_POOL_MAX (plus the worker's).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Each connection the pool hands out is checked first (psycopg_pool's ConnectionPool.check_connection, an
+    # empty query): after a PostgreSQL restart every idle pooled connection is dead, and unchecked each would
+    # be handed out once and fail (a lost vote, a 500). Django 5.2 passes that check itself when
+    # CONN_HEALTH_CHECKS is on, and refuses a "check" key of our own in the pool options (TypeError).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("application_name", process_role(sys.argv))
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
-        "max_size": envint("DB_POOL_MAX", DB_THREADS + 2),
+        "max_size": envint("DB_POOL_MAX", DB_THREADS + 2, minimum=1),
         "timeout": 10,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -192,9 +249,9 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "arena")
 CELERY_BROKER_CONNECTION_TIMEOUT = envfloat("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # Votes still unrated after this many seconds are rated by a periodic sweep (every minute).
-VOTE_RATING_SWEEP_AGE = envint("VOTE_RATING_SWEEP_AGE", 60)
+VOTE_RATING_SWEEP_AGE = envint("VOTE_RATING_SWEEP_AGE", 60, minimum=0)
 # Recompute the Bradley-Terry leaderboard snapshot this often (seconds).
-LEADERBOARD_RECOMPUTE_INTERVAL = envint("LEADERBOARD_RECOMPUTE_INTERVAL", 600)
+LEADERBOARD_RECOMPUTE_INTERVAL = envint("LEADERBOARD_RECOMPUTE_INTERVAL", 600, minimum=MIN_BEAT_INTERVAL)
 LEADERBOARD_BOOTSTRAP_ROUNDS = envint("LEADERBOARD_BOOTSTRAP_ROUNDS", 1000)
 LEADERBOARD_SEED = envint("LEADERBOARD_SEED", 0)
 # A category (coding, a language, ...) gets a board of its own from this many votes.
@@ -203,7 +260,7 @@ CATEGORY_MIN_VOTES = envint("CATEGORY_MIN_VOTES", 300)
 SNAPSHOT_KEEP_DAYS = envint("SNAPSHOT_KEEP_DAYS", 7)
 # Judges are screened for anomalous votes this often (seconds); an honest judge is flagged with at most this
 # probability over all its votes (ratings/engine/anomaly.py).
-JUDGE_SCREEN_INTERVAL = envfloat("JUDGE_SCREEN_INTERVAL", 3600.0)
+JUDGE_SCREEN_INTERVAL = envfloat("JUDGE_SCREEN_INTERVAL", 3600.0, minimum=MIN_BEAT_INTERVAL)
 JUDGE_SCREEN_ALPHA = envfloat("JUDGE_SCREEN_ALPHA", 0.01)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -265,7 +322,7 @@ INFERENCE_IDLE_TIMEOUT = envfloat("INFERENCE_IDLE_TIMEOUT", 60.0)
 # Longest a whole answer may take.
 INFERENCE_ANSWER_DEADLINE = envfloat("INFERENCE_ANSWER_DEADLINE", 180.0)
 # Every endpoint's /models is probed this often (seconds) by a beat task; see inference/health.py.
-HEALTH_PROBE_INTERVAL = envfloat("HEALTH_PROBE_INTERVAL", 15.0)
+HEALTH_PROBE_INTERVAL = envfloat("HEALTH_PROBE_INTERVAL", 15.0, minimum=MIN_BEAT_INTERVAL)
 # Streamed text is sent to the visitor at most this often per turn, both sides in one frame (a side's first
 # piece goes at once). 20 frames a second reads as smooth; each frame costs the web process CPU.
 STREAM_FRAME_INTERVAL = envfloat("STREAM_FRAME_INTERVAL", 0.05)

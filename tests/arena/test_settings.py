@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +82,80 @@ def test_postgresql_sees_the_connections_named():
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('application_name')")
         assert cursor.fetchone()[0] == "arena pytest"
+
+
+def one_setting_in_a_fresh_interpreter(tmp_path, name: str, **env) -> subprocess.CompletedProcess:
+    code = f"from django.conf import settings; print(repr(settings.{name}))"
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "arena.settings", "ARENA_VAR_DIR": str(tmp_path), **env}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", ["HEALTH_PROBE_INTERVAL", "JUDGE_SCREEN_INTERVAL", "LEADERBOARD_RECOMPUTE_INTERVAL"])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_beat_interval_of_zero_or_less_stops_the_start_naming_the_variable(tmp_path, name, value):
+    """Celery treats such an interval as always due: beat would publish the task in a tight loop."""
+    result = one_setting_in_a_fresh_interpreter(tmp_path, name, **{name: value})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {name}='{value}' is too small; use " in result.stderr
+    assert "of at least 1" in result.stderr
+
+
+@pytest.mark.parametrize("name, value, expected", [("DB_THREADS", "twelve", "is not a whole number"),
+                                                   ("HEALTH_PROBE_INTERVAL", "15s", "is not a number"),
+                                                   ("HEALTH_PROBE_INTERVAL", "nan", "is not a number")])  # fmt: skip
+def test_a_number_setting_that_is_no_number_stops_the_start_naming_the_variable(tmp_path, name, value, expected):
+    result = one_setting_in_a_fresh_interpreter(tmp_path, name, **{name: value})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {name}='{value}' {expected}" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_number_setting_means_its_default(tmp_path, value):
+    result = one_setting_in_a_fresh_interpreter(tmp_path, "DB_THREADS", DB_THREADS=value)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "8"
+
+
+def test_an_encryption_key_fernet_cannot_use_stops_the_start_with_the_command_that_makes_one(tmp_path):
+    hex_key = "5f" * 32  # what `openssl rand -hex 32` prints
+    result = one_setting_in_a_fresh_interpreter(tmp_path, "ENCRYPTION_KEYS", ARENA_ENCRYPTION_KEY=hex_key)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: ARENA_ENCRYPTION_KEY: key 1 of 1 is not a Fernet key" in result.stderr
+    assert "Fernet.generate_key()" in result.stderr
+    assert hex_key not in result.stderr  # a secret is never repeated into a log
+
+
+def test_a_bad_key_in_a_rotation_list_is_refused_by_its_place(tmp_path):
+    good = Fernet.generate_key().decode()
+    result = one_setting_in_a_fresh_interpreter(tmp_path, "ENCRYPTION_KEYS", ARENA_ENCRYPTION_KEY=f"{good},not-a-key")
+    assert result.returncode != 0
+    assert "key 2 of 2 is not a Fernet key" in result.stderr
+
+
+def test_a_rotation_list_with_a_trailing_comma_keeps_only_its_keys(tmp_path):
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    result = one_setting_in_a_fresh_interpreter(tmp_path, "ENCRYPTION_KEYS", ARENA_ENCRYPTION_KEY=f"{new}, {old},")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr([new, old])
+
+
+@pytest.mark.django_db
+def test_a_pooled_connection_postgresql_dropped_is_replaced_before_it_is_handed_out():
+    """As after a PostgreSQL restart: every idle connection in the pool is dead, and the next borrower still
+    gets a working one."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the pool is PostgreSQL's")
+    pool = connection.pool
+    with pool.connection() as pooled:
+        pooled.execute("SELECT 1")  # at least one idle connection waits in the pool
+    with connection.cursor() as cursor:
+        # Every other connection to this database, the pool's idle ones among them; waits until they are gone.
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchall(), "the pool held no idle connection to drop"
+    with pool.connection() as pooled:
+        assert pooled.execute("SELECT 1").fetchone() == (1,)
