@@ -102,11 +102,13 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Deletes the arena's data for good: the SQLite database with every vote, the secret and hash keys, the
-# encryption key of the stored API keys, logs. Asks first (or CONFIRM=wipe).
+# encryption key of the stored API keys, logs. Asks first (or CONFIRM=wipe). The directory is the one the
+# arena uses: ARENA_VAR_DIR when set (and not empty), else var/ (arena/settings.py reads it the same way).
+ARENA_DATA_DIR = $(or $(ARENA_VAR_DIR),var)
 wipe-data:
 	@if [ "$(CONFIRM)" != wipe ]; then \
-		read -r -p "This deletes var/: every vote, battle and key of this arena. Type 'wipe' to go on: " answer; \
+		read -r -p "This deletes $(ARENA_DATA_DIR)/: every vote, battle and key of this arena. Type 'wipe' to go on: " answer; \
 		[ "$$answer" = wipe ] || { echo "nothing deleted"; exit 1; }; \
 	fi
-	rm -rf var
-	@echo "var/ deleted"
+	rm -rf -- '$(ARENA_DATA_DIR)'
+	@echo "$(ARENA_DATA_DIR)/ deleted"

@@ -220,7 +220,7 @@ PR_SET_PDEATHSIG = 1
 def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int) -> list[Program]:
     programs = []
     if not env.get("REDIS_URL"):
-        redis_port = free_port(int(env.get("EMBEDDED_REDIS_PORT", "6390")))
+        redis_port = free_port(int(env.get("EMBEDDED_REDIS_PORT") or 6390))
         (var_dir / "redis").mkdir(parents=True, exist_ok=True)
         programs.append(redis_program(port=redis_port, data_dir=var_dir / "redis", persist=True))
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
@@ -239,9 +239,20 @@ def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int) -
     return programs
 
 
+def emptied_metrics_dir(var_dir: Path) -> Path:
+    """The directory every process writes its metrics to (a scrape adds them up, arena/metrics.py), emptied
+    for a new run: always var/metrics, one the arena owns. A PROMETHEUS_MULTIPROC_DIR from the environment is
+    not used: the directory is deleted whole, and a host-wide value (/tmp, a directory other programs share)
+    was wiped with everything in it; another program's metrics files there would also be added to ours."""
+    metrics_dir = var_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(mode=0o700, parents=True)
+    return metrics_dir
+
+
 def run(*, models_only: bool = False, print_config: bool = False) -> int:
     port = int(os.environ.get("PORT", "8000"))
-    var_dir = Path(os.environ.get("ARENA_VAR_DIR", BASE_DIR / "var"))
+    var_dir = Path(os.environ.get("ARENA_VAR_DIR") or BASE_DIR / "var")  # as arena/settings.py reads it
     run_dir, log_dir = var_dir / "supervisor", var_dir / "log"
     for directory in (var_dir, run_dir, log_dir):
         directory.mkdir(parents=True, exist_ok=True)
@@ -252,10 +263,11 @@ def run(*, models_only: bool = False, print_config: bool = False) -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
     if not print_config:
-        # Every process writes its metrics here; a scrape adds them up (arena/metrics.py). A new run starts empty.
-        metrics_dir = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var_dir / "metrics")))
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(mode=0o700, parents=True)
+        given = env.get("PROMETHEUS_MULTIPROC_DIR")
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(emptied_metrics_dir(var_dir))
+        if given and Path(given).resolve() != Path(env["PROMETHEUS_MULTIPROC_DIR"]).resolve():
+            print(f"supervisor | PROMETHEUS_MULTIPROC_DIR={given} is not used (nor touched): the arena's metrics go "
+                  f"to {env['PROMETHEUS_MULTIPROC_DIR']}", flush=True)  # fmt: skip
     web_processes = int(env.get("WEB_PROCESSES") or default_web_processes())
     if not models_only and not print_config and not port_is_free(port):
         print(f"supervisor | port {port} is already in use (another arena?); choose another with PORT=...")

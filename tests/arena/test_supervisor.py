@@ -51,6 +51,25 @@ def test_a_database_not_migrated_yet_is_said_plainly(tmp_path):
     assert "Traceback" not in run.stderr
 
 
+def test_a_run_empties_only_its_own_metrics_directory_never_one_named_in_the_environment(tmp_path):
+    """PROMETHEUS_MULTIPROC_DIR set host-wide (/tmp, say) was deleted whole by `make run`."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "someone-elses.txt").write_text("kept")
+    stale = tmp_path / "var" / "metrics" / "counter_123.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"from the last run")
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(ARENA_VAR_DIR=str(tmp_path / "var"), PROMETHEUS_MULTIPROC_DIR=str(shared))
+    # An empty SQLite database: the run stops at reading the models, after preparing the metrics directory.
+    run = subprocess.run([sys.executable, "-m", "arena.supervisor", "--models-only"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert "could not read the registered models" in run.stderr, run.stdout + run.stderr
+    assert (shared / "someone-elses.txt").read_text() == "kept"
+    assert stale.parent.is_dir() and not stale.exists()
+    assert f"PROMETHEUS_MULTIPROC_DIR={shared} is not used" in run.stdout
+
+
 @pytest.mark.llama
 def test_each_part_is_supervised_on_its_own_and_ctrl_c_stops_every_process(tmp_path):
     web_port, llama_port, redis_port = free_port(), free_port(), free_port()
