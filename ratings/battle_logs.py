@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ratings.engine.categories import LabelledPairCounts, labelled_counts_from_json
 from ratings.engine.counts import PairCounts, counts_from_clean_battles, counts_from_pair_counts_json
 
 CLEAN_BATTLE = "clean_battle"
@@ -21,7 +22,7 @@ FORMATS = (CLEAN_BATTLE, PAIR_COUNTS)
 
 
 class BattleLogError(ValueError):
-    """The file is not a battle log this project reads; the message says why."""
+    """The file is not a battle log this project reads, or can't be read or written; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,12 @@ class BattleLog:
 
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:  # missing, a directory, unreadable
+        raise BattleLogError(f"Can't read {path}: {exc.strerror or exc}") from exc
     return digest.hexdigest()
 
 
@@ -80,6 +84,22 @@ def read_battle_log(path: str | Path, format: str | None = None) -> BattleLog:
     return BattleLog(CLEAN_BATTLE, counts, len(data) - len(kept))
 
 
+def read_labelled_pair_counts(path: str | Path) -> LabelledPairCounts:
+    """Pair counts with their prompt labels (a snapshot's pair_counts.json download), for category boards."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BattleLogError(f"Can't read {path}: {exc}") from exc
+    found = detect_format(data)
+    if found != PAIR_COUNTS:
+        raise BattleLogError(f"{path} looks like {found}; categories need pair counts (a snapshot's download).")
+    try:
+        return labelled_counts_from_json(data)
+    except (KeyError, ValueError, IndexError, TypeError) as exc:
+        raise BattleLogError(f"Malformed pair counts in {path}: {exc}") from exc
+
+
 def write_clean_battles(records: Iterable[dict], path: str | Path) -> int:
     """Stream records into a JSON list (never all in memory); returns how many were written.
 
@@ -97,6 +117,8 @@ def write_clean_battles(records: Iterable[dict], path: str | Path) -> int:
                 written += 1
             handle.write("\n]\n")
         os.replace(partial, path)
+    except OSError as exc:  # no such directory, not writable, the disk full, the target a directory
+        raise BattleLogError(f"Can't write {path}: {exc.strerror or exc}") from exc
     finally:
         partial.unlink(missing_ok=True)
     return written

@@ -43,3 +43,11 @@ def test_vllm_model_needs_weights():
     with pytest.raises(CommandError, match="--weights"):
         call_command("models", "add", "--name", "v", "--base-url", "http://127.0.0.1:8100/v1",
                      "--served-model-id", "v", "--hosting", "vllm")  # fmt: skip
+
+
+@pytest.mark.parametrize("hosting", ["vllm", "llamacpp"])
+def test_a_locally_hosted_model_needs_a_port_or_make_run_would_never_start_it(hosting):
+    with pytest.raises(CommandError, match=f"--port is required for a locally hosted \\({hosting}\\) model"):
+        call_command("models", "add", "--name", "v", "--base-url", "http://127.0.0.1:8100/v1",
+                     "--served-model-id", "v", "--hosting", hosting, "--weights", "org/model")  # fmt: skip
+    assert not ArenaModel.objects.exists()

@@ -236,3 +236,32 @@ def test_leaderboard_history_refuses_a_log_without_times_or_an_unknown_anchor(db
         run("leaderboard_history", "--battles", str(log), "--anchor", "nobody=1000")
     with pytest.raises(CommandError, match="pair counts"):
         run("leaderboard_history", "--battles", str(REAL_PAIR_COUNTS))
+
+
+@pytest.mark.parametrize("where", ["missing", "a directory"])
+def test_import_battles_says_plainly_when_the_file_is_missing_or_a_directory(db, tmp_path, where):
+    path = tmp_path / "missing.json" if where == "missing" else tmp_path
+    with pytest.raises(CommandError, match=f"Can't read {path}: (No such file or directory|Is a directory)"):
+        run("import_battles", str(path))
+
+
+def test_a_category_board_says_plainly_when_its_pair_counts_file_is_missing_or_a_battle_log(db, tmp_path):
+    with pytest.raises(CommandError, match="Can't read .*missing.json"):
+        run("leaderboard", "--category", "coding", "--pair-counts", str(tmp_path / "missing.json"))
+    battles = tmp_path / "battles.json"
+    battles.write_text(json.dumps([{"model_a": "x", "model_b": "y", "winner": "tie"}]))
+    with pytest.raises(CommandError, match="looks like clean_battle; categories need pair counts"):
+        run("leaderboard", "--category", "coding", "--pair-counts", str(battles))
+
+
+def test_export_battles_says_plainly_when_the_directory_does_not_exist(db, tmp_path):
+    with pytest.raises(CommandError, match="Can't write .*out.json: No such file or directory"):
+        run("export_battles", str(tmp_path / "no" / "dir" / "out.json"))
+
+
+def test_leaderboard_refuses_a_json_path_it_cannot_write_before_computing_anything(db, tmp_path):
+    # An empty database would say "No battles" once computing; the path is refused first.
+    with pytest.raises(CommandError, match="Can't write .*x.json: there is no directory"):
+        run("leaderboard", "--rounds", "10", "--json", str(tmp_path / "no" / "dir" / "x.json"))
+    with pytest.raises(CommandError, match="it is a directory"):
+        run("leaderboard", "--rounds", "10", "--json", str(tmp_path))

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inference import services
 from inference.client import close_pooled_client
-from inference.models import ArenaModel, Endpoint
+from inference.models import LOCAL_HOSTING, ArenaModel, Endpoint
 
 
 class Command(BaseCommand):
@@ -45,6 +45,12 @@ class Command(BaseCommand):
     def handle_add(self, **o):
         if o["hosting"] == ArenaModel.Hosting.VLLM and not o["weights"]:
             raise CommandError("--weights is required for a vLLM-hosted model")
+        if o["hosting"] in LOCAL_HOSTING and o["port"] is None:
+            # Without a port `make run` never starts its server (Endpoint.launched), and nothing would say so.
+            raise CommandError(
+                f"--port is required for a locally hosted ({o['hosting']}) model: the port its server is started "
+                "on, the one --base-url names"
+            )
         try:
             model = services.model_register(
                 name=o["name"], base_url=o["base_url"], served_model_id=o["served_model_id"], api_key=o["api_key"],

@@ -1,6 +1,6 @@
 """Write the arena's own votes as a FastChat clean_battle JSON log."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from battles.models import Vote
@@ -16,5 +16,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         records = tqdm(selectors.clean_battle_records(), total=Vote.objects.count(), unit="vote",
                        file=self.stderr._out, desc="export")  # fmt: skip
-        written = battle_logs.write_clean_battles(records, options["out"])
+        try:
+            written = battle_logs.write_clean_battles(records, options["out"])
+        except battle_logs.BattleLogError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"Wrote {written:,} battles to {options['out']}")

@@ -1,14 +1,16 @@
 """Compute the Bradley-Terry leaderboard from the database, a clean_battle log or pair counts."""
 
 import json
+import os
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from ratings import battle_logs, selectors, services
-from ratings.engine.categories import category_boards, labelled_counts_from_json
+from ratings.engine.categories import category_boards
 from ratings.engine.leaderboard import compute_leaderboard, format_table, json_safe
 
 
@@ -24,6 +26,19 @@ def parse_anchor(value: str | None) -> tuple[str, float] | None:
         raise CommandError(
             f"--anchor must look like NAME=RATING, e.g. mixtral-8x7b-instruct-v0.1=1114; got {value!r}"
         ) from None
+
+
+def refuse_unwritable(path: str) -> None:
+    """A CommandError unless a file can be written at path: its directory exists and is writable, and the path
+    is not itself a directory."""
+    target = Path(path)
+    directory = target.parent
+    if not directory.is_dir():
+        raise CommandError(f"Can't write {path}: there is no directory {directory}.")
+    if target.is_dir():
+        raise CommandError(f"Can't write {path}: it is a directory.")
+    if not os.access(target if target.exists() else directory, os.W_OK):
+        raise CommandError(f"Can't write {path}: permission denied.")
 
 
 class Command(BaseCommand):
@@ -58,6 +73,8 @@ class Command(BaseCommand):
         source = options["battles"] or options["pair_counts"]
         if options["save"] and source:
             raise CommandError("--save stores a snapshot of the database; it can't be used with a file.")
+        if options["json"]:
+            refuse_unwritable(options["json"])  # now, not after minutes of bootstrap
         started = time.perf_counter()
         with tqdm(total=rounds if bootstrap else 0, desc="bootstrap", unit="round", disable=not bootstrap or rounds == 0,
                   file=self.stderr._out) as bar:  # fmt: skip
@@ -97,8 +114,11 @@ class Command(BaseCommand):
         if options["save"]:
             self.stdout.write(f"Saved snapshot #{snapshot.pk}.")
         if options["json"]:
-            with open(options["json"], "w", encoding="utf-8") as handle:
-                json.dump(json_safe(board), handle, indent=1)
+            try:
+                with open(options["json"], "w", encoding="utf-8") as handle:
+                    json.dump(json_safe(board), handle, indent=1)
+            except OSError as exc:  # changed since the check above
+                raise CommandError(f"Can't write {options['json']}: {exc.strerror or exc}") from exc
             self.stdout.write(f"Wrote {options['json']}")
 
     def _category_board(self, options, *, anchor, rounds) -> dict:
@@ -106,8 +126,7 @@ class Command(BaseCommand):
         if options["battles"]:
             raise CommandError("--category needs labelled counts: the database, or --pair-counts with a download.")
         if options["pair_counts"]:
-            with open(options["pair_counts"], encoding="utf-8") as handle:
-                lpc = labelled_counts_from_json(json.load(handle))
+            lpc = battle_logs.read_labelled_pair_counts(options["pair_counts"])
         else:
             lpc = selectors.labelled_pair_counts_load()
         min_votes = options["category_min_votes"]
