@@ -343,6 +343,9 @@ def test_model_page_shows_registry_status_ratings_per_board_head_to_head_and_his
 def test_model_page_for_an_unknown_model_is_404(client, small_arena):
     assert client.get("/leaderboard/model/nobody").status_code == 404
     assert client.get("/leaderboard/model/").status_code == 404
+    # PostgreSQL refuses a NUL in text: a name with one was a 500 there (SQLite answered 404).
+    assert client.get("/leaderboard/model/%00").status_code == 404
+    assert client.get("/leaderboard/model/al%00pha").status_code == 404
 
 
 def test_model_page_answers_304_until_the_model_or_its_history_changes(client, small_arena):
