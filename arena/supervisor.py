@@ -100,13 +100,28 @@ def _program_section(program: Program, *, log_dir: Path, port: int | None) -> st
 
 
 def supervisord_config(
-    programs: list[Program], *, run_dir: Path, log_dir: Path, port: int | None, rpc_password: str
+    programs: list[Program],
+    *,
+    run_dir: Path,
+    log_dir: Path,
+    port: int | None,
+    rpc_password: str,
+    environment: dict[str, str] | None = None,
+    notes: list[str] | None = None,
 ) -> str:
-    """A complete supervisord configuration for these programs, logging each to log_dir."""
+    """A complete supervisord configuration for these programs, logging each to log_dir. `environment`: set
+    for every program (supervisord's own section); `notes`: comment lines at the top, for whoever runs it."""
     user = "user=root\n" if os.geteuid() == 0 else ""  # says so explicitly, rather than warn about it
-    head = f"""[supervisord]
+    shared = ""
+    if environment:
+        for value in environment.values():
+            if any(ord(c) < 32 or ord(c) == 127 for c in value):
+                raise ValueError(f"an environment value holds a control character: {value!r}")
+        shared = "environment=" + ",".join(f'{key}="{_setting(value)}"' for key, value in environment.items()) + "\n"
+    comments = "".join(f"; {note}\n" for note in notes or [])
+    head = f"""{comments}[supervisord]
 nodaemon=true
-{user}logfile={log_dir}/supervisord.log
+{shared}{user}logfile={log_dir}/supervisord.log
 logfile_maxbytes=20MB
 loglevel=info
 pidfile={run_dir}/supervisord.pid
@@ -229,6 +244,7 @@ def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int) -
 
     programs += [
         web_program(
+            host=env.get("WEB_HOST") or "127.0.0.1",
             processes=web_processes,
             proxy_headers=settings.PROXY_HEADERS,
             trusted_proxies=tuple(settings.FORWARDED_ALLOW_IPS),
@@ -248,6 +264,29 @@ def emptied_metrics_dir(var_dir: Path) -> Path:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(mode=0o700, parents=True)
     return metrics_dir
+
+
+def production_environment(env: dict, *, var_dir: Path) -> tuple[dict[str, str], list[str]]:
+    """What a printed configuration must give every program itself, and what its reader must know. Under
+    `make run` the programs inherit this supervisor's environment; a printed configuration is started by
+    another supervisord, so: the embedded Redis's address (chosen here when REDIS_URL is unset: the web
+    processes, the worker and beat looked for the default port and nothing was rated), and one metrics
+    directory for every process (without it each scrape read whichever web process answered)."""
+    environment = {}
+    if env.get("REDIS_URL") and not os.environ.get("REDIS_URL"):
+        environment["REDIS_URL"] = env["REDIS_URL"]
+    metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or str(var_dir / "metrics")
+    environment["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    notes = [
+        "The arena under supervisord (python -m arena.supervisor --print-config); see README.md.",
+        f"Before starting it: empty {metrics_dir} and create it (every process writes its metrics there; files "
+        "of an earlier run would be added in).",
+        "A program supervisord gives up on (FATAL) stays down here: `supervisorctl start` it, or run "
+        "`python -m arena.supervisor` instead, which starts it again after 30 s, doubling to 5 minutes.",
+    ]
+    if "REDIS_URL" in environment:
+        notes.append("REDIS_URL was not set: Redis is the embedded one below; set REDIS_URL for a Redis of your own.")
+    return environment, notes
 
 
 def run(*, models_only: bool = False, print_config: bool = False) -> int:
@@ -284,10 +323,12 @@ def run(*, models_only: bool = False, print_config: bool = False) -> int:
               " and migrated (`python manage.py migrate`)?", file=sys.stderr)  # fmt: skip
         return 1
     password = secrets.token_urlsafe(24)
-    config = supervisord_config(programs, run_dir=run_dir, log_dir=log_dir, port=port, rpc_password=password)
     if print_config:
-        print(config, end="")
+        environment, notes = production_environment(env, var_dir=var_dir)
+        print(supervisord_config(programs, run_dir=run_dir, log_dir=log_dir, port=port, rpc_password=password,
+                                 environment=environment, notes=notes), end="")  # fmt: skip
         return 0
+    config = supervisord_config(programs, run_dir=run_dir, log_dir=log_dir, port=port, rpc_password=password)
     if not programs:
         print("supervisor | no locally hosted model can run here; nothing to serve", flush=True)
         return 0

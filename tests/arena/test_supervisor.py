@@ -51,6 +51,28 @@ def test_a_database_not_migrated_yet_is_said_plainly(tmp_path):
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.django_db
+def test_a_printed_configuration_gives_every_program_the_redis_and_metrics_directory_it_chose(tmp_path, child_env):
+    """A printed configuration is started by another supervisord: the embedded Redis's port, chosen when it was
+    printed, never reached the web processes, the worker or beat (they looked for 6390; nothing was rated)."""
+    from configparser import RawConfigParser
+
+    redis_port = free_port()
+    env = {key: value for key, value in child_env.items() if key not in {"REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"}}
+    env.update(ARENA_VAR_DIR=str(tmp_path), EMBEDDED_REDIS_PORT=str(redis_port), WEB_HOST="0.0.0.0")
+    run = subprocess.run([sys.executable, "-m", "arena.supervisor", "--print-config"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    config = RawConfigParser()
+    config.read_string(run.stdout)
+    shared = config.get("supervisord", "environment")
+    assert f'REDIS_URL="redis://127.0.0.1:{redis_port}/0"' in shared
+    assert f'PROMETHEUS_MULTIPROC_DIR="{tmp_path / "metrics"}"' in shared
+    assert f"--port {redis_port}" in config.get("program:redis", "command")
+    assert config.get("fcgi-program:web", "socket").startswith("tcp://0.0.0.0:")  # WEB_HOST: a proxy elsewhere
+    assert "(FATAL) stays down here" in run.stdout
+
+
 def test_a_run_empties_only_its_own_metrics_directory_never_one_named_in_the_environment(tmp_path):
     """PROMETHEUS_MULTIPROC_DIR set host-wide (/tmp, say) was deleted whole by `make run`."""
     shared = tmp_path / "shared"
