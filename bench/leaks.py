@@ -164,7 +164,9 @@ def main() -> None:
     # What a vote's prompt alone costs: asking who, a distinctive name, or a conditional on a name or maker.
     strict = policies["makers and common words anywhere"]
     not_blind = sum(prompt_not_blind(prompt, detector, strict) != "" for prompt in topic_prompts)
-    print(f"  topic prompts leaving the vote uncounted (asks who, or names a model) {rate_cell(not_blind, len(topic_prompts))}")
+    print(
+        f"  topic prompts leaving the vote uncounted (asks who, or names a model) {rate_cell(not_blind, len(topic_prompts))}"
+    )
 
     print("\nCOST of scanning")
     texts = all_leaks + all_clean
