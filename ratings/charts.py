@@ -166,7 +166,12 @@ def history_figure(series: dict[str, dict[str, list]], *, title: str) -> dict:
 def leaderboard_figures(payload: dict, plots: dict | None = None) -> dict[str, dict]:
     """Every figure the page shows for a leaderboard payload (see selectors.leaderboard_payload) and its board's
     counts (selectors.board_plot_data)."""
-    figures = {"ratings": ratings_figure(payload["models"])}
+    # One axis of ratings holds one group: groups that never met do not compare, and a model not rated yet
+    # has no rating to plot (the table lists both).
+    rated = [r for r in payload["models"] if r.get("rating") is not None and r.get("group", 1) == 1]
+    several = len(payload.get("groups") or []) > 1
+    title = "Rating with 95% interval" + (" (group 1; the other groups are in the table)" if several else "")
+    figures = {"ratings": ratings_figure(rated, title=title)}
     order = [r["name"] for r in payload["models"]]
     matrices = payload.get("matrices")
     if matrices and matrices.get("models"):

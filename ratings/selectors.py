@@ -296,6 +296,22 @@ def _elo_as_models(elo: list[dict]) -> list[dict]:
     return rows
 
 
+def board_comparison(snapshot: LeaderboardSnapshot | None, category: str = OVERALL) -> dict:
+    """What a snapshot board says about which ratings exist and compare: "note" (a plain paragraph, "" when
+    every model is rated in one group), "groups" and "not_rated"; empty for online Elo."""
+    if snapshot is None:
+        stored = {}
+    elif category == OVERALL:
+        stored = (snapshot.extras or {}).get("comparison") or {}
+    else:
+        stored = (snapshot.categories or {}).get(category, {})
+    return {
+        "note": stored.get("note", ""),
+        "groups": stored.get("groups", []),
+        "not_rated": stored.get("not_rated", []),
+    }
+
+
 def _with_status(rows: list[dict], policy: LeaderboardPolicy) -> list[dict]:
     """Rows marked as the arena stands now: provisional under the policy's votes, retired if retired."""
     retired = set(ArenaModel.objects.filter(retired_at__isnull=False).values_list("name", flat=True))
@@ -327,7 +343,8 @@ def leaderboard_payload(
 ) -> dict:
     """What /api/leaderboard serves: the newest snapshot (or a chosen one) overall or for one category,
     else online Elo. Rows carry `provisional` and `retired`; `public` (the page) leaves provisional rows
-    out when the policy says so.
+    out when the policy says so. A row whose "rating" is None is a model not rated yet (its "note" says
+    why); "note", "groups" and "not_rated" say which ratings exist and which compare (`board_comparison`).
 
     Raises SnapshotNotFound for an unknown snapshot id or category, ValueError for an unknown method.
     """
@@ -363,6 +380,7 @@ def leaderboard_payload(
         "category": category,
         "categories": categories_of(snapshot),
         "models": models,
+        **board_comparison(snapshot, category),
         "provisional_votes": policy.provisional_votes,
         "hidden_provisional": hidden,
         "snapshot": snapshot_meta(snapshot) if snapshot else None,
@@ -490,7 +508,11 @@ def head_to_head(snapshot: LeaderboardSnapshot, name: str) -> list[dict]:
     me = pc.models.index(name)
     observed = win_fraction_matrix(pc)[me]
     board = [row["name"] for row in snapshot.rows]
-    predicted = predicted_win_matrix(np.array([row["rating"] for row in snapshot.rows], dtype=np.float64))
+    # No prediction for a model not rated yet (rating None) or between groups that never met.
+    ratings = np.array([np.nan if row["rating"] is None else row["rating"] for row in snapshot.rows], dtype=np.float64)
+    # Rows stored before groups were kept have no "group": they are one group.
+    groups = np.array([-1 if row["rating"] is None else row.get("group", 1) for row in snapshot.rows])
+    predicted = predicted_win_matrix(ratings, groups=groups)
     records = []
     for (a, b), (a_wins, b_wins, ties, both_bad) in zip(pc.pairs.tolist(), pc.counts.tolist(), strict=True):
         if me not in (a, b):

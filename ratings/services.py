@@ -246,7 +246,7 @@ def votes_rate_pending(*, older_than_seconds: float) -> int:
 
 
 # Bump when the engine's results for the same inputs change, so a recompute is not taken for a repeat.
-ENGINE_VERSION = "2026-11-23"
+ENGINE_VERSION = "2026-12-07"  # models without a rating (one-sided) and groups that never met
 
 
 def _fingerprint(inputs_sha256: str, params: dict) -> str:
@@ -301,6 +301,8 @@ def leaderboard_recompute(
     votes = selectors.arena_votes()
     style = style_board(votes, min_votes=style_min_votes, anchor=anchor, rounds=rounds if bootstrap else 0, seed=seed)
     extras = {key: json_safe(board[key]) for key in ("matrices", "ties") if key in board}
+    # Which ratings exist and which compare: the board's note, its groups and the models not rated yet.
+    extras["comparison"] = json_safe({key: board[key] for key in ("note", "groups", "not_rated")})
     extras["position"] = position_summary(votes, min_votes=POSITION_MIN_VOTES)
     robust_started = time.perf_counter()
     extras["robustness"] = robustness_summary(top_robustness(pc, top_k=policy.top_k))
@@ -510,11 +512,14 @@ def rating_history_replay(
         if progress is not None:
             progress(done, len(cutoffs))
     when = {cutoff: datetime.fromtimestamp(cutoff, UTC) for cutoff, _ in boards}
+    # A model not rated yet at a cutoff (say, only wins so far) has no point there; nor has one outside the
+    # board's main group, whose ratings do not compare with the others on one chart.
     points = [
         RatingHistory(source=source, cutoff=when[cutoff], model_name=row["name"], rating=row["rating"],
                       ci_lower=row["ci_lower"], ci_upper=row["ci_upper"], rank=row["rank"], votes=row["votes"])
         for cutoff, rows in boards
         for row in rows
+        if row["rating"] is not None and row.get("group", 1) == 1
     ]  # fmt: skip
     with transaction.atomic():
         RatingHistory.objects.filter(source=source).delete()

@@ -16,7 +16,8 @@ from ratings import charts, selectors
 from ratings.engine.categories import canonical_json
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-CSV_COLUMNS = ["rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired"]
+# "group": ratings compare only within one (1 = most battles); an empty rating is a model not rated yet, "note" says why.
+CSV_COLUMNS = ["rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired", "group", "note"]
 
 
 def _payload(request, *, public: bool = False) -> dict:

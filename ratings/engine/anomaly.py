@@ -5,6 +5,8 @@ table is the two-tie Davidson model of `ties.py` (`outcome_table_from_counts`): 
 ties likeliest between equals, per-model both-bad propensities, all fitted from the same counts as the
 snapshot. `outcome_table_from_ratings` is the simple alternative from Elo ratings plus overall tie and
 both-bad rates. Under the null hypothesis an honest judge's votes are independent draws from that table.
+A vote on a pair the table leaves NaN (a model without a rating yet, or two groups of models that never
+met: see `outcome_table_from_counts`) has no prediction to test, so it is left out of every test.
 
 Each judge is screened on up to four tests, each giving a valid p-value under the null:
 
@@ -40,6 +42,7 @@ from scipy.stats import binom
 
 from ratings.engine import ties
 from ratings.engine.counts import A_WINS, B_WINS, N_OUTCOMES, PairCounts
+from ratings.engine.rated_groups import NOT_RATED, RatedGroups
 
 LIKELIHOOD, FAVOURITISM, SIDE, FAST = "likelihood", "favouritism", "side", "fast"
 TESTS = (LIKELIHOOD, FAVOURITISM, SIDE, FAST)
@@ -76,19 +79,25 @@ def outcome_table_from_ratings(
     return table
 
 
-def outcome_table_from_tie_params(params: np.ndarray, n_models: int) -> np.ndarray:
-    """(M, M, 4) outcome probabilities of the two-tie Davidson model (`ties.fit_tie_params` output)."""
+def outcome_table_from_tie_params(params: np.ndarray, n_models: int, groups: RatedGroups | None = None) -> np.ndarray:
+    """(M, M, 4) outcome probabilities of the two-tie Davidson model (`ties.fit_tie_params` output); with the
+    fit's rated groups, NaN where a model has no rating or the two are in different groups."""
     model_a, model_b = (grid.ravel() for grid in np.meshgrid(np.arange(n_models), np.arange(n_models), indexing="ij"))
     table = ties._probabilities(params, ties._local_index(model_a, model_b, n_models))
     table = table.reshape(n_models, n_models, N_OUTCOMES)
     table[np.diag_indices(n_models)] = np.nan
+    if groups is not None:
+        label = groups.label
+        table[(label[:, None] != label[None, :]) | (label[:, None] == NOT_RATED)] = np.nan
     return table
 
 
 def outcome_table_from_counts(pc: PairCounts) -> np.ndarray:
-    """(M, M, 4) outcome probabilities of the Davidson model fitted to `pc`: the recommended null."""
+    """(M, M, 4) outcome probabilities of the Davidson model fitted to `pc`: the recommended null. NaN for a
+    pair it cannot predict: a model without a rating (say, only wins so far: its strength is infinite, and
+    the fit's tiny ridge would call any loss of it a near-impossible vote), or two groups that never met."""
     params, *_ = ties.fit_tie_params(pc)
-    return outcome_table_from_tie_params(params, pc.n_models)
+    return outcome_table_from_tie_params(params, pc.n_models, ties.tie_groups(pc))
 
 
 def look_weight(look: np.ndarray) -> np.ndarray:
@@ -102,7 +111,7 @@ class JudgeScreening:
     """Per-judge results (one entry per distinct judge, sorted); p-values are NaN where a test did not run."""
 
     judge: np.ndarray  # distinct judge ids as given
-    votes: np.ndarray  # votes given
+    votes: np.ndarray  # votes given on pairs the table predicts (the others are not screened)
     votes_scored: np.ndarray  # the checkpoint screened (0: too few votes, not scored)
     look: np.ndarray  # 1-based checkpoint index (0: not scored)
     level: np.ndarray  # this look's level before the split over tests
@@ -182,7 +191,14 @@ def screen_judges(
     if (seconds_to_vote is None) != (seconds_to_read is None):
         raise ValueError("pass both seconds_to_vote and seconds_to_read, or neither")
 
-    judges, judge_index = np.unique(judge, return_inverse=True)
+    judges = np.unique(judge)
+    predicted = ~np.isnan(table[model_a, model_b]).any(axis=1)
+    if not predicted.all():
+        judge, model_a, model_b, outcome = judge[predicted], model_a[predicted], model_b[predicted], outcome[predicted]
+        if timed:
+            seconds_to_vote = np.asarray(seconds_to_vote, float)[predicted]
+            seconds_to_read = np.asarray(seconds_to_read, float)[predicted]
+    judge_index = np.searchsorted(judges, judge)
     n_judges = judges.size
     votes = np.bincount(judge_index, minlength=n_judges)
     ladder = np.asarray(sorted(set(int(c) for c in checkpoints)), dtype=np.int64)

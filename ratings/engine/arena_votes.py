@@ -69,7 +69,7 @@ def style_board(
     per_model = np.bincount(votes.model_a, minlength=n) + np.bincount(votes.model_b, minlength=n)
     rows = ranked_rows(
         votes.models, fit["ratings"], fit["ci_lower"], fit["ci_upper"],
-        fit["sandwich_lower"], fit["sandwich_upper"], per_model, shown=per_model > 0,
+        fit["sandwich_lower"], fit["sandwich_upper"], per_model, shown=per_model > 0, groups=fit["groups"],
     )  # fmt: skip
     return json_safe(
         {

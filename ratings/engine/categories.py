@@ -54,8 +54,9 @@ from scipy.special import expit, pdtr
 
 from ratings.engine import bradley_terry as bt
 from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, N_OUTCOMES, TIE, PairCounts
-from ratings.engine.leaderboard import model_rows
+from ratings.engine.leaderboard import comparison_summary, model_rows
 from ratings.engine.newton import MAX_STEP
+from ratings.engine.rated_groups import NOT_RATED, RatedGroups, sure_links
 from ratings.prompt_labels import FLAGS, UNDETERMINED, parse_labels_key
 
 OVERALL = "overall"
@@ -200,11 +201,11 @@ def category_counts(lpc: LabelledPairCounts, *, min_votes: int = DEFAULT_MIN_VOT
     return {c.name: c.counts(lpc) for c in category_definitions(lpc, min_votes=min_votes)}
 
 
-def _board_anchor(pc: PairCounts, anchor: tuple[str, float] | None) -> tuple[str, float] | None:
-    """The anchor if its model has battles in this board; otherwise None (the board is mean-centred)."""
+def _board_anchor(pc: PairCounts, anchor: tuple[str, float] | None, groups: RatedGroups) -> tuple[str, float] | None:
+    """The anchor if its model has a rating on this board; otherwise None (the board is mean-centred)."""
     if anchor is None or anchor[0] not in pc.models:
         return None
-    return anchor if pc.votes_per_model()[pc.models.index(anchor[0])] > 0 else None
+    return anchor if groups.label[pc.models.index(anchor[0])] != NOT_RATED else None
 
 
 @dataclass
@@ -215,6 +216,7 @@ class _Board:
     counts: PairCounts
     anchor: tuple[str, float] | None
     data: bt.PairData
+    groups: RatedGroups  # which models have a rating on this board, and which compare
     theta: np.ndarray
     slot_offset: int  # first of its 2 * pairs slots: (score, battles) per side-merged pair
 
@@ -242,22 +244,28 @@ def category_boards(
     for category in category_definitions(lpc, min_votes=min_votes):
         pc = category.counts(lpc)
         data = bt.PairData.from_counts(pc)
+        groups = data.rated_groups()
         # Each full fit starts from zero, as `fit_ratings` does, so a board equals the plain board of its
         # counts bit for bit (a warm start from the overall fit would save a step but not that).
-        boards.append(_Board(category, pc, _board_anchor(pc, anchor), data, bt.fit_theta(data), slot_offset))
+        theta = bt.fit_theta(data, groups=groups)
+        boards.append(_Board(category, pc, _board_anchor(pc, anchor, groups), data, groups, theta, slot_offset))
         slot_offset += 2 * data.model_a.size
     samples = _shared_bootstrap(lpc, boards, rounds, seed, refit_steps, joint, threads, progress) if rounds else None
-    tail = (1.0 - level) / 2.0
     result = {}
     for index, board in enumerate(boards):
         pc = board.counts
-        ratings = bt.to_elo(board.theta, board.data.active_models(), board.anchor_index, bt.elo_units(), 1000.0)[0]
-        sandwich_lower, sandwich_upper = bt.sandwich_intervals(pc, ratings, level=level, anchor=board.anchor)
+        ratings = bt.to_elo(board.theta, board.groups, board.anchor_index, bt.elo_units(), 1000.0)[0]
+        sandwich_lower, sandwich_upper = bt.sandwich_intervals(
+            pc, ratings, level=level, anchor=board.anchor, groups=board.groups
+        )
         if samples is None:
             ci_lower, ci_upper = sandwich_lower, sandwich_upper
         else:
-            ci_lower, ci_upper = np.quantile(samples[index], [tail, 1.0 - tail], axis=0)
-        rows, _ = model_rows(pc, ratings, ci_lower, ci_upper, sandwich_lower, sandwich_upper)
+            ci_lower, ci_upper = bt.percentile_intervals(samples[index], level)
+        rows, _ = model_rows(
+            pc, ratings, ci_lower, ci_upper, sandwich_lower, sandwich_upper, data=board.data, groups=board.groups
+        )
+        dropped = anchor[0] if anchor and anchor[0] in pc.models and board.anchor is None else None
         result[board.category.name] = {
             "category": board.category.name,
             "n_battles": pc.n_battles,
@@ -268,6 +276,7 @@ def category_boards(
             "refit_steps": None if samples is None else refit_steps,
             "anchor": None if board.anchor is None else {"model": board.anchor[0], "rating": float(board.anchor[1])},
             "models": rows,
+            **comparison_summary(pc.models, board.groups, pc.votes_per_model(), anchor_dropped=dropped),
         }
     return result
 
@@ -401,14 +410,17 @@ class _Refit:
     incidence: sparse.csr_matrix  # (pairs, models)
     scatter: sparse.csr_matrix  # (models, pairs): per-pair residuals summed per model
     full_p: np.ndarray  # (pairs, 1) float32 win probabilities of side A at the full fit
+    links: tuple[np.ndarray, np.ndarray]  # arrows that keep the board's groups together (`sure_links`)
 
     @classmethod
     def of(cls, board: _Board) -> _Refit:
         """Precompute the board's chord matrix and incidence."""
         incidence = _incidence(board.data)
-        chord_inverse = np.linalg.inv(bt.penalised_hessian(board.theta, board.data))
+        chord_inverse = np.linalg.inv(bt.penalised_hessian(board.theta, board.data, board.groups))
         full_p = expit(incidence @ board.theta).astype(np.float32)[:, None]
-        return cls(board, chord_inverse, incidence, incidence.T.tocsr().astype(np.float32), full_p)
+        data = board.data
+        links = sure_links(board.groups, data.model_a, data.model_b, data.score_a, data.totals)
+        return cls(board, chord_inverse, incidence, incidence.T.tocsr().astype(np.float32), full_p, links)
 
     def chord_steps(self, score: np.ndarray, battles: np.ndarray, steps: int) -> np.ndarray:
         """`steps` chord-Newton steps from the full fit; score and battles (pairs, R) -> strengths (R, M)."""
@@ -423,7 +435,10 @@ class _Refit:
             if step:
                 p = expit((self.incidence @ theta).astype(np.float32))
             gradient = (self.scatter @ (score - battles * p)).astype(np.float64)
-            gradient -= bt.RIDGE * theta + theta.sum(axis=0, keepdims=True) / n
+            if self.board.groups.is_single:
+                gradient -= bt.RIDGE * theta + theta.sum(axis=0, keepdims=True) / n
+            else:
+                gradient -= bt.RIDGE * theta + bt.gauge_gradient(theta.T, self.board.groups).T
             update = self.chord_inverse @ gradient
             largest = np.abs(update).max(axis=0, keepdims=True)
             theta += update * np.minimum(1.0, MAX_STEP / np.maximum(largest, 1e-300))
@@ -434,8 +449,9 @@ class _Refit:
         # The likelihood sees only score and battles per pair: score as a-wins and the rest as b-wins is exact.
         score, battles = score.astype(np.float64), battles.astype(np.float64)
         theta, _ = bt.refit_rounds(
-            self.board.data, self.board.theta, score.T.copy(), (battles - score).T.copy(), np.zeros_like(score.T)
-        )
+            self.board.data, self.board.theta, score.T.copy(), (battles - score).T.copy(), np.zeros_like(score.T),
+            groups=self.board.groups,
+        )  # fmt: skip
         return theta
 
 
@@ -469,11 +485,16 @@ def _shared_bootstrap(
             pairs = board.data.model_a.size
             score = slots[board.slot_offset : board.slot_offset + 2 * pairs : 2]
             battles = slots[board.slot_offset + 1 : board.slot_offset + 2 * pairs : 2]
+            # A round's models without a rating there (no battles, or a one-sided record) leave its fit.
+            model_a, model_b = board.data.model_a, board.data.model_b
+            labels, keep = bt.rated_in_rounds(board.groups, model_a, model_b, score.T, battles.T, refit.links)
+            kept_score, kept_battles = (score, battles) if keep.all() else (score * keep.T, battles * keep.T)
             if refit_steps is None:
-                theta = refit.converged(score, battles)
+                theta = refit.converged(kept_score, kept_battles)
             else:
-                theta = refit.chord_steps(score, battles, refit_steps)
-            out.append(bt.to_elo(theta, board.data.active_models(), board.anchor_index, bt.elo_units(), 1000.0))
+                theta = refit.chord_steps(kept_score, kept_battles, refit_steps)
+            ratings = bt.to_elo(theta, labels, board.anchor_index, bt.elo_units(), 1000.0)
+            out.append(bt.with_unrated_rounds(ratings, labels, board.groups, model_a, model_b, score.T, battles.T))
         return out
 
     samples = [np.empty((rounds, b.data.n_models)) for b in boards]

@@ -19,10 +19,13 @@ SERIES_FIELDS = ("rating", "ci_lower", "ci_upper")
 
 
 def snapshot_series(snapshots: Iterable[tuple[object, Sequence[dict]]]) -> dict[str, dict[str, list]]:
-    """Per model {"time", "rating", "ci_lower", "ci_upper"} lists, in time order, from (time, board rows)."""
+    """Per model {"time", "rating", "ci_lower", "ci_upper"} lists, in time order, from (time, board rows);
+    a row without a rating (not rated yet) adds no point."""
     series: dict[str, dict[str, list]] = {}
     for time, rows in sorted(snapshots, key=lambda snapshot: snapshot[0]):
         for row in rows:
+            if row.get("rating") is None:
+                continue
             points = series.setdefault(row["name"], {"time": [], **{field: [] for field in SERIES_FIELDS}})
             points["time"].append(time)
             for field in SERIES_FIELDS:
@@ -113,13 +116,15 @@ def replay_history(
 def average_win_rate(pc: PairCounts, *, predicted: bool = False) -> np.ndarray:
     """Each model's win rate averaged uniformly over the opponents it met, ties left out; NaN if none.
 
-    predicted=True averages the Bradley-Terry predicted win probability over all other models with
-    battles instead (the bar chart in FastChat's reports); the observed one needs no fit.
+    predicted=True averages the Bradley-Terry predicted win probability over all other models of its rated
+    group instead (the bar chart in FastChat's reports; NaN for a model without a rating); the observed one
+    needs no fit.
     """
     votes = pc.votes_per_model()
     active = votes > 0
     if predicted:
-        matrix = bt.predicted_win_matrix(bt.fit_ratings(pc))
+        groups = bt.PairData.from_counts(pc).rated_groups()
+        matrix = bt.predicted_win_matrix(bt.fit_ratings(pc, groups=groups), groups=groups.label)
         matrix[:, ~active] = np.nan
     else:
         matrix = win_fraction_matrix(pc)

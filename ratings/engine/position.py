@@ -3,14 +3,15 @@
 logit P(left wins) = theta_left - theta_right + eta, fitted on the ordered (a, b) = (left, right) pairs,
 ties counting half a win. eta is reported in Elo points: the rating gap the left seat is worth.
 Intervals are sandwich (robust) intervals. Data whose sides were discarded (e.g. pairs stored as i < j)
-cannot identify eta meaningfully.
+cannot identify eta meaningfully. Only battles inside a rated group (`rated_groups.py`) are fitted; the
+ratings returned are those of the rated models, centred group by group.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ratings.engine.bradley_terry import _resolve_anchor, _two_sided_z, elo_units, to_elo
+from ratings.engine.bradley_terry import PairData, _two_sided_z, elo_units, rated_anchor, to_elo
 from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE, PairCounts
 from ratings.engine.covariates import CovariateRows, fit_with_covariates
 
@@ -39,14 +40,15 @@ def fit_position(
     init_rating: float = 1000.0,
 ) -> dict:
     """Left-seat advantage in Elo points with its interval, and the ratings adjusted for it."""
-    rows = position_rows(pc)
+    groups = PairData.from_counts(pc).rated_groups()
+    inside = groups.within(pc.pairs[:, 0], pc.pairs[:, 1])
+    rows = position_rows(PairCounts(pc.models, pc.pairs[inside], pc.counts[inside]))
     fit = fit_with_covariates(rows)
     units = elo_units(scale, base)
     eta = float(fit.beta[0])
     standard_error = float(np.sqrt(fit.covariance[-1, -1]))
     half_width = _two_sided_z(level) * standard_error
-    votes = pc.votes_per_model()
-    ratings = to_elo(fit.theta, votes > 0, _resolve_anchor(pc.models, anchor), units, init_rating)[0]
+    ratings = to_elo(fit.theta, groups, rated_anchor(pc.models, anchor, groups), units, init_rating)[0]
     return {
         "elo_points": eta / units,
         "ci_lower": (eta - half_width) / units,
@@ -54,5 +56,5 @@ def fit_position(
         "level": level,
         "log_odds": eta,
         "left_score_between_equals": float(1.0 / (1.0 + np.exp(-eta))),
-        "ratings": {name: float(r) for name, r, v in zip(pc.models, ratings, votes, strict=True) if v > 0},
+        "ratings": {name: float(r) for name, r, rated in zip(pc.models, ratings, groups.rated, strict=True) if rated},
     }

@@ -18,6 +18,10 @@ possible challenger: all are ranked by the first-order estimate at the full fit 
 the `candidates` best (within twice the best estimate) are planned and verified, and the smallest
 verified N is reported.
 
+Only the board's main rated group takes part (`rated_groups.py`): a model without a rating, or in a group
+that never met the main one, has no place in its order. A model that a removal leaves without a rating
+(say, with only wins) is not ahead of anyone, just as the board would not rank it.
+
 What this proves: removing the reported N votes does flip the order (an upper bound on the true minimum
 over all sets of votes), and N is minimal along this ordering. It does not prove no other set of fewer
 votes could flip it; on small arenas checked exhaustively in the tests it finds the true minimum.
@@ -32,6 +36,7 @@ from scipy.special import expit
 
 from ratings.engine.bradley_terry import PairData, elo_units, fit_ratings, fit_theta, penalised_hessian
 from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE, PairCounts
+from ratings.engine.rated_groups import RatedGroups
 
 # A challenger must lead by more than this (natural units, ~2e-7 Elo points) to count as ahead, so
 # that a dead heat, where rounding decides the sign, is never reported as a flip.
@@ -87,10 +92,33 @@ class TopRobustness:
     adjacent: list[OrderFlip | None]  # (#1, #2), (#2, #3), ...; None where no removal swaps them
 
 
+def main_group_counts(pc: PairCounts, groups: RatedGroups | None = None) -> PairCounts:
+    """The battles inside the board's main rated group (group 0), on the same model list."""
+    groups = groups or PairData.from_counts(pc).rated_groups()
+    if groups.is_single:
+        return pc
+    keep = (groups.label[pc.pairs[:, 0]] == 0) & (groups.label[pc.pairs[:, 1]] == 0)
+    return PairCounts(pc.models, pc.pairs[keep], pc.counts[keep])
+
+
+def _not_in_main_group_last(strengths: np.ndarray, data: PairData) -> np.ndarray:
+    """Strengths with every model outside `data`'s main rated group at -inf: it is ahead of nobody."""
+    groups = data.rated_groups()
+    if groups.is_single:
+        return strengths
+    return np.where(groups.label == 0, np.nan_to_num(strengths, nan=0.0), -np.inf)
+
+
+def _board_ratings(pc: PairCounts) -> np.ndarray:
+    """The board's own ratings of `pc` (natural units), -inf for a model outside its main rated group."""
+    return _not_in_main_group_last(fit_ratings(pc) * elo_units(), PairData.from_counts(pc))
+
+
 class _Refitter:
-    """Side-merged counts of a board and refits of it with some votes removed (warm-started)."""
+    """Side-merged counts of a board's main rated group and refits of it with some votes removed (warm-started)."""
 
     def __init__(self, pc: PairCounts):
+        pc = main_group_counts(pc)
         self.pc = pc
         self.data = PairData.from_counts(pc)
         self.cells = np.column_stack([self.data.a_wins, self.data.b_wins, self.data.ties])  # (P, 3)
@@ -103,6 +131,13 @@ class _Refitter:
         data = PairData(self.data.n_models, self.data.model_a, self.data.model_b, left[:, 0], left[:, 1], left[:, 2])
         self.refits += 1
         return fit_theta(data, theta0=self.theta if start is None else start)
+
+    def on_board(self, theta: np.ndarray, removed: np.ndarray) -> np.ndarray:
+        """Strengths as the board would order them without `removed` votes: -inf for a model it leaves
+        outside the main rated group (e.g. with only wins), so such a model is ahead of nobody."""
+        left = self.cells - removed
+        data = PairData(self.data.n_models, self.data.model_a, self.data.model_b, left[:, 0], left[:, 1], left[:, 2])
+        return _not_in_main_group_last(theta, data)
 
     def margin_effects(self, theta: np.ndarray, removed: np.ndarray, leader: int, challengers) -> np.ndarray:
         """First-order change of theta_leader - theta_challenger per removed vote of each cell: (P, 3[, C])."""
@@ -175,20 +210,29 @@ def _grouped_rows(pc: PairCounts, data: PairData, removed: np.ndarray) -> tuple[
     return grouped, PairCounts(pc.models, pc.pairs, counts)
 
 
-def _find_flip(refitter: _Refitter, leader: int, challenger: int, flipped, *, whole_board: bool) -> OrderFlip | None:
-    """Plan removals against leader-vs-challenger, bisect on N with refits, verify with fit_ratings."""
-    units = elo_units()
+def _removal_order(
+    refitter: _Refitter, leader: int, challenger: int, flipped, reserved: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int, int | None] | None:
+    """Plan removals against leader-vs-challenger, then bisect on N with refits: the ordering (cells and
+    cumulative counts), N, and the first plan's vote count; None if no plan flips the order. `reserved`
+    votes per cell are never taken."""
     shape = refitter.cells.shape
     removed = np.zeros(shape)
     theta = refitter.theta
     order_cells, order_counts = [], []
     influence_estimate = None
+    in_group = refitter.data.active_models()
+
+    def flipped_in_group(strengths: np.ndarray) -> bool:
+        """`flipped`, with the models outside the main group (no battles here, strength 0) behind everyone."""
+        return flipped(np.where(in_group, strengths, -np.inf))
+
     for _ in range(MAX_PLAN_ROUNDS):
-        if flipped(theta):
+        if flipped_in_group(theta):
             break
         margin = theta[leader] - theta[challenger] + FLIP_TOLERANCE
         effects = refitter.margin_effects(theta, removed, leader, challenger)
-        cells, counts, closes = _linear_plan(effects, refitter.cells - removed, max(margin, 0.0))
+        cells, counts, closes = _linear_plan(effects, refitter.cells - removed - reserved, max(margin, 0.0))
         if influence_estimate is None:
             influence_estimate = int(counts.sum()) if closes else None
         if counts.sum() == 0:
@@ -198,7 +242,7 @@ def _find_flip(refitter: _Refitter, leader: int, challenger: int, flipped, *, wh
         np.add.at(removed.reshape(-1), cells, counts)
         theta = refitter.fit_without(removed, start=theta)
     else:
-        if not flipped(theta):
+        if not flipped_in_group(theta):
             return None
     cells, cumulative = _expand(order_cells, order_counts)
     if cumulative.size == 0:
@@ -207,18 +251,41 @@ def _find_flip(refitter: _Refitter, leader: int, challenger: int, flipped, *, wh
     low, high = 0, int(cumulative[-1])
     while high - low > 1:
         middle = (low + high) // 2
-        if flipped(refitter.fit_without(_prefix_removal(cells, cumulative, middle, shape))):
+        if flipped_in_group(refitter.fit_without(_prefix_removal(cells, cumulative, middle, shape))):
             high = middle
         else:
             low = middle
+    return cells, cumulative, high, influence_estimate
+
+
+def _find_flip(refitter: _Refitter, leader: int, challenger: int, flipped, *, whole_board: bool) -> OrderFlip | None:
+    """Plan removals against leader-vs-challenger, bisect on N with refits, verify with the board's own fit.
+
+    The plan and the bisection use the plain fit, in which a model left with only wins is infinitely far
+    ahead; the board gives it no rating. When the N votes found would do that, the last vote of each cell
+    they empty around such a model is kept back and the search runs again."""
+    units = elo_units()
+    shape = refitter.cells.shape
+    pc, data = refitter.pc, refitter.data
+    reserved = np.zeros(shape)
+    for _ in range(MAX_PLAN_ROUNDS):
+        found = _removal_order(refitter, leader, challenger, flipped, reserved)
+        if found is None:
+            return None
+        cells, cumulative, high, influence_estimate = found
+        removal = _prefix_removal(cells, cumulative, high, shape)
+        lost = ~np.isfinite(refitter.on_board(refitter.theta, removal))
+        lost &= np.isfinite(refitter.on_board(refitter.theta, np.zeros(shape)))
+        emptied = (removal > 0) & (refitter.cells - removal <= 0) & (lost[data.model_a] | lost[data.model_b])[:, None]
+        if not (emptied & (reserved == 0)).any():
+            break
+        reserved[emptied] = 1.0
 
     # Check both ends with the board's own fit on the reduced counts (cold start, independent of the above).
-    pc, data = refitter.pc, refitter.data
-    removal = _prefix_removal(cells, cumulative, high, shape)
     grouped, reduced = _grouped_rows(pc, data, removal)
     _, one_fewer = _grouped_rows(pc, data, _prefix_removal(cells, cumulative, high - 1, shape))
-    after = fit_ratings(reduced) * units
-    before = fit_ratings(one_fewer) * units
+    after = _board_ratings(reduced)
+    before = _board_ratings(one_fewer)
     refitter.refits += 2
     # For first place, whoever leads after the removal; for a pair, which of the two is ahead.
     pair_winner = challenger if after[challenger] > after[leader] else leader
@@ -241,9 +308,13 @@ def votes_to_swap(pc: PairCounts, higher: int, lower: int, *, refitter: _Refitte
     """Fewest votes found whose removal puts model `lower` strictly ahead of model `higher` (indices)."""
     refitter = refitter or _Refitter(pc)
     start = refitter.refits
-    result = _find_flip(
-        refitter, higher, lower, lambda theta: theta[lower] - theta[higher] > FLIP_TOLERANCE, whole_board=False
-    )
+
+    def swapped(theta: np.ndarray) -> bool:
+        """`lower` strictly ahead of `higher` (two models off the board, both at -inf, are not)."""
+        with np.errstate(invalid="ignore"):
+            return bool(theta[lower] - theta[higher] > FLIP_TOLERANCE)
+
+    result = _find_flip(refitter, higher, lower, swapped, whole_board=False)
     return None if result is None else _with_refits(result, refitter.refits - start)
 
 
@@ -261,9 +332,10 @@ def votes_to_change_first_place(
     leader = int(ranked[0])
 
     def dethroned(strengths: np.ndarray) -> bool:
-        """Someone other than the leader is strictly ahead of it."""
+        """Someone other than the leader is strictly ahead of it (a model off the board, at -inf, never is)."""
         others = np.delete(strengths, leader)
-        return bool(others.max() - strengths[leader] > FLIP_TOLERANCE)
+        with np.errstate(invalid="ignore"):
+            return bool(others.max() - strengths[leader] > FLIP_TOLERANCE)
 
     # Rank challengers by the first-order estimate at the full fit, then plan and verify the most promising.
     challengers = ranked[1:]

@@ -42,6 +42,7 @@ from scipy.special import expit
 
 from ratings.engine.bradley_terry import PairData, elo_units, fit_theta, penalised_hessian, to_elo
 from ratings.engine.counts import PairCounts
+from ratings.engine.rated_groups import RatedGroups
 
 # Prior spread of a model nobody has voted on (Elo points): about the real board's spread (sd ~106),
 # with room for a model far off it. Used where the covariance says nothing about a model.
@@ -161,20 +162,35 @@ def _normalised(values: np.ndarray) -> np.ndarray:
     return values / total
 
 
-def fisher_covariance(data: PairData, theta: np.ndarray) -> np.ndarray:
-    """Inverse Fisher information of theta (natural units): the covariance to plan with."""
+def fisher_covariance(data: PairData, theta: np.ndarray, groups: RatedGroups | None = None) -> np.ndarray:
+    """Inverse Fisher information of theta (natural units): the covariance to plan with.
+
+    With the fit's rated groups, the offset between two groups (never compared) is given the prior spread
+    of an unknown model, so battles that would link them count as informative."""
     # Planning asks what future battles are expected to teach, so it wants expected information. The
     # sandwich covariance is right for intervals, but its meat is realised squared residuals, noisy on
     # thinly played pairs, and a planner chases that noise (bench/sampling.py measures the difference).
-    return np.linalg.inv(penalised_hessian(theta, data))
+    covariance = np.linalg.inv(penalised_hessian(theta, data, groups))
+    if groups is not None and groups.n_groups > 1:
+        prior_variance = (PRIOR_SD_ELO * elo_units()) ** 2
+        for group in range(groups.n_groups):
+            members = (groups.label == group).astype(np.float64)
+            covariance += prior_variance * np.outer(members, members)
+    return covariance
 
 
-def working_covariance(covariance: np.ndarray, votes: np.ndarray, units: float) -> np.ndarray:
-    """The covariance centred on the rated models, floored by the votes, with the prior for unplayed models."""
+def working_covariance(
+    covariance: np.ndarray, votes: np.ndarray, units: float, rated: np.ndarray | None = None
+) -> np.ndarray:
+    """The covariance centred on the rated models, floored by the votes, with the prior for the others.
+
+    `rated` defaults to the models with votes; a model with votes but no rating yet (say, only wins) is
+    planned for like an unplayed one, at the prior spread."""
     # Only contrasts are identified; centring on the rated models makes each diagonal entry the variance
     # relative to their mean (a fit's raw entries for an unplayed model are numerical noise).
     n = votes.size
-    rated = votes > 0
+    rated = votes > 0 if rated is None else rated
+    votes = np.where(rated, votes, 0)
     centring = np.eye(n)  # row i maps strengths to theta_i - mean(rated theta); unplayed rows are zero
     centring[np.ix_(rated, rated)] -= 1.0 / max(rated.sum(), 1)
     centring[~rated] = 0.0
@@ -202,6 +218,7 @@ def pair_policy(
     exploration: float = 0.1,
     boost_share: float = 0.25,
     top_k: int = 10,
+    ranked: np.ndarray | None = None,
     top_gap_half_width_elo: float = 5.0,
     rating_half_width_elo: float = 10.0,
     level: float = 0.95,
@@ -211,7 +228,11 @@ def pair_policy(
     scale: float = 400.0,
     base: float = 10.0,
 ) -> PairPolicy:
-    """Pair-drawing policy from a fit (Elo ratings, natural-unit covariance, ideally `fisher_covariance`)."""
+    """Pair-drawing policy from a fit (Elo ratings, natural-unit covariance, ideally `fisher_covariance`).
+
+    A NaN rating marks a model without a rating yet: it is planned for as an average model of unknown
+    strength. `ranked` says which models may be in the top-k (default: every rated model); the top of a
+    board is that of its main rated group."""
     ratings = np.asarray(ratings, dtype=np.float64)
     n = ratings.size
     covariance = np.asarray(covariance, dtype=np.float64)
@@ -241,19 +262,23 @@ def pair_policy(
     informative_share = 1.0 - exploration - used_boost_share
 
     units = elo_units(scale, base)
-    theta = (ratings - np.nanmean(ratings)) * units
+    rated = (votes > 0) & np.isfinite(ratings)
+    if rated.all():
+        theta = (ratings - np.nanmean(ratings)) * units
+    else:
+        # A model without a rating is planned for as an average one: its strength is not known at all.
+        theta = np.where(rated, (ratings - (ratings[rated].mean() if rated.any() else 0.0)) * units, 0.0)
     p = expit(theta[rows] - theta[cols])
     battle_information = p * (1.0 - p)
     pair_weight = admin_weights[rows] * admin_weights[cols]
     # Exploration is uniform over eligible pairs when weights are equal; weights multiply in, as in the
     # weighted pair sampling of the public arena.
     explore = pair_weight / pair_weight.sum()
-    sigma = working_covariance(covariance, votes, units)
-    rated = votes > 0
+    sigma = working_covariance(covariance, votes, units, rated)
 
     # The order that matters is that of the models that can be drawn: an unavailable leader's gaps could
     # only be narrowed through others, slowly, and would soak up the plan.
-    top = top_models(ratings, eligible & rated, top_k)
+    top = top_models(ratings, eligible & rated & (rated if ranked is None else np.asarray(ranked, bool)), top_k)
     # Every pair within the top-k, not just neighbours in the fitted order: close models swap places
     # from one snapshot to the next, so "adjacent" is itself uncertain.
     higher, lower = np.triu_indices(top.size, k=1)
@@ -369,11 +394,12 @@ def policy_for_counts(
     """The policy for a board's pair counts (models in `pc.models` order, those without battles included):
     fits the strengths, plans with their Fisher covariance, counts each model's votes."""
     data = PairData.from_counts(pc)
-    theta = fit_theta(data)
-    ratings = to_elo(theta, data.active_models(), None, elo_units(), 1000.0)[0]
+    groups = data.rated_groups()
+    theta = fit_theta(data, groups=groups)
+    ratings = to_elo(theta, groups, None, elo_units(), 1000.0)[0]
     return pair_policy(
-        ratings, fisher_covariance(data, theta), votes=pc.votes_per_model(), admin_weights=admin_weights,
-        boost_targets=boost_targets, available=available, **settings,
+        ratings, fisher_covariance(data, theta, groups), votes=pc.votes_per_model(), admin_weights=admin_weights,
+        boost_targets=boost_targets, available=available, ranked=groups.label == 0, **settings,
     )  # fmt: skip
 
 

@@ -4,7 +4,8 @@ logit P(A wins) = theta_a - theta_b + sum_f beta_f x_f, with four features per b
 normalised difference (a - b) / (a + b + 1) of answer length (tokens), markdown headers, list items and
 bold spans, then standardised over the battles. Ties count half a win. Ratings intervals come from a
 percentile bootstrap over battles (multinomial battle weights, `rounds` > 0) and, always, from the
-sandwich; the style coefficients get both as well.
+sandwich; the style coefficients get both as well. Only battles inside a rated group are fitted
+(`rated_groups.py`), each round of the bootstrap with its own groups, as in the plain board.
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ from collections.abc import Callable
 import numpy as np
 
 from ratings.engine.bradley_terry import (
-    _resolve_anchor,
+    PairData,
     _two_sided_z,
     elo_units,
     gauge_variances,
     multinomial_draws,
+    percentile_intervals,
+    rated_anchor,
+    rated_in_rounds,
     to_elo,
+    with_unrated_rounds,
 )
-from ratings.engine.counts import A_WINS, B_WINS, WINNER_CODES
+from ratings.engine.counts import A_WINS, B_WINS, WINNER_CODES, pair_outcome_counts
 from ratings.engine.covariates import CovariateRows, covariate_sandwich, fit_covariate_params
+from ratings.engine.rated_groups import RatedGroups, sure_links
 
 STYLE_FEATURES = ("length", "headers", "lists", "bold")
 
@@ -131,19 +137,21 @@ def fit_style_controlled(
     # "sandwich_lower"/"sandwich_upper", and "style": {name: {"coefficient", "ci_lower", "ci_upper",
     # "sandwich_lower", "sandwich_upper"}} with coefficients in log-odds per standard deviation.
     n = len(models)
-    rows = battle_rows(model_a, model_b, outcome, features, n)
+    groups = PairData.from_counts(pair_outcome_counts(model_a, model_b, outcome, models)).rated_groups()
+    inside = groups.within(np.asarray(model_a, dtype=np.int64), np.asarray(model_b, dtype=np.int64))
+    features = np.asarray(features, dtype=np.float64).reshape(len(inside), -1)
+    rows = battle_rows(
+        np.asarray(model_a)[inside], np.asarray(model_b)[inside], np.asarray(outcome)[inside], features[inside], n
+    )
     units = elo_units(scale, base)
-    resolved = _resolve_anchor(models, anchor)
-    active = np.zeros(n, dtype=bool)
-    active[rows.model_a] = True
-    active[rows.model_b] = True
+    resolved = rated_anchor(models, anchor, groups)
     params = fit_covariate_params(rows)
-    ratings = to_elo(params[:n], active, resolved, units, init_rating)[0]
+    ratings = to_elo(params[:n], groups, resolved, units, init_rating)[0]
     beta = params[n:]
     z = _two_sided_z(level)
 
     covariance = covariate_sandwich(params, rows)
-    variance = gauge_variances(covariance[:n, :n], active, None if resolved is None else resolved[0])
+    variance = gauge_variances(covariance[:n, :n], groups, None if resolved is None else resolved[0])
     rating_half = z * np.sqrt(variance) / units
     beta_half = z * np.sqrt(np.diag(covariance)[n:])
     result = {
@@ -154,13 +162,17 @@ def fit_style_controlled(
         "intervals": "bootstrap" if rounds > 0 else "sandwich",
         "rounds": rounds,
         "level": level,
+        "groups": groups.label,  # rated group per model (NOT_RATED: none): ranks compare within a group only
     }
     beta_lower, beta_upper = beta - beta_half, beta + beta_half
     if rounds > 0:
-        rating_samples, beta_samples = _bootstrap(rows, params, rounds, seed, progress)
-        rating_samples = to_elo(rating_samples, active, resolved, units, init_rating)
+        theta_samples, beta_samples, labels, pairs, score, totals = _bootstrap(
+            rows, params, groups, rounds, seed, progress
+        )
+        rating_samples = to_elo(theta_samples, labels, resolved, units, init_rating)
+        rating_samples = with_unrated_rounds(rating_samples, labels, groups, pairs[:, 0], pairs[:, 1], score, totals)
         tail = (1.0 - level) / 2.0
-        result["ci_lower"], result["ci_upper"] = np.quantile(rating_samples, [tail, 1 - tail], axis=0)
+        result["ci_lower"], result["ci_upper"] = percentile_intervals(rating_samples, level)
         boot_lower, boot_upper = np.quantile(beta_samples, [tail, 1 - tail], axis=0)
     else:
         result["ci_lower"], result["ci_upper"] = result["sandwich_lower"], result["sandwich_upper"]
@@ -181,20 +193,36 @@ def fit_style_controlled(
 def _bootstrap(
     rows: CovariateRows,
     params: np.ndarray,
+    groups: RatedGroups,
     rounds: int,
     seed: int,
     progress: Callable[[int, int], None] | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Refit on multinomial battle weights, warm-started at the full fit: strengths and coefficients."""
+) -> tuple[np.ndarray, ...]:
+    """Refit on multinomial battle weights, warm-started at the full fit: strengths and coefficients (R, .),
+    each round's group labels (R, M), and its ordered pairs' (P, 2) score and battles (R, P)."""
     rng = np.random.default_rng(seed)
     n = rows.n_models
     battles = np.ones(rows.model_a.size, dtype=np.int64)
-    thetas, betas = [], []
+    keys, pair_of = np.unique(rows.model_a * n + rows.model_b, return_inverse=True)
+    pairs = np.column_stack([keys // n, keys % n])
+    battle_score = rows.a_wins + 0.5 * rows.ties
+    full_score = np.bincount(pair_of, battle_score, keys.size)
+    links = sure_links(groups, pairs[:, 0], pairs[:, 1], full_score, np.bincount(pair_of, minlength=keys.size))
+    thetas, betas, labels, scores, totals = [], [], [], [], []
     for done in range(1, rounds + 1):
         weights = multinomial_draws(rng, battles, 1)[0].astype(np.float64)
+        score = np.bincount(pair_of, weights * battle_score, keys.size)[None, :]
+        total = np.bincount(pair_of, weights, keys.size)[None, :]
+        # A model this round leaves without battles, or one-sided, leaves its fit (see bradley_terry).
+        round_labels, keep = rated_in_rounds(groups, pairs[:, 0], pairs[:, 1], score, total, links)
+        if not keep.all():
+            weights = weights * keep[0, pair_of]
         refit = fit_covariate_params(rows.reweighted(weights), start=params)
         thetas.append(refit[:n])
         betas.append(refit[n:])
+        labels.append(round_labels[0])
+        scores.append(score[0])
+        totals.append(total[0])
         if progress is not None:
             progress(done, rounds)
-    return np.array(thetas), np.array(betas)
+    return np.array(thetas), np.array(betas), np.array(labels), pairs, np.array(scores), np.array(totals)

@@ -18,6 +18,11 @@ The model is fitted by penalised Newton on the side-merged pair counts (it is sy
 Each model's opponent-adjusted both-bad rate is its fitted P(both bad) averaged over all other models as
 opponents, i.e. against the same field for every model; its interval is a delta-method interval on the
 logit scale with the sandwich (robust) covariance. Ratings are exp(theta) strengths on the Elo scale.
+
+Strengths exist under the same condition as the half-win Bradley-Terry ones (a tie of either kind links two
+models both ways), so the fit takes the same rated groups (`rated_groups.py`): only battles inside a group
+are fitted, theta is centred per group, and a model without a rating, pinned at zero, gets no row and no
+predicted outcome (`outcome_probabilities` is NaN for it and between groups).
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax, softmax
 
-from ratings.engine.bradley_terry import RIDGE, _resolve_anchor, _two_sided_z, to_elo
+from ratings.engine.bradley_terry import RIDGE, PairData, _two_sided_z, gauge_matrix, rated_anchor, to_elo
 from ratings.engine.bradley_terry import elo_units as _elo_units
 from ratings.engine.counts import PairCounts, merge_sides
 from ratings.engine.newton import damped_newton_maximise
+from ratings.engine.rated_groups import NOT_RATED, RatedGroups
 
 # Rows: outcomes (A wins, B wins, tie, both bad); columns: local parameters
 # (theta_a, theta_b, phi_a, phi_b, tau, kappa). Linear predictor of outcome k = DESIGN[k] @ local.
@@ -68,11 +74,13 @@ def _scatter_blocks(blocks: np.ndarray, index: np.ndarray, size: int) -> np.ndar
     return np.bincount(flat, blocks.ravel(), size * size).reshape(size, size)
 
 
-def _penalty_hessian(size: int, n_models: int) -> np.ndarray:
-    """Gauge terms for theta and phi (each block's mean) plus the tiny ridge."""
+def _penalty_hessian(size: int, n_models: int, groups: RatedGroups | None = None) -> np.ndarray:
+    """Gauge terms for theta (each rated group's mean) and phi (the rated models' mean; phi compares across
+    groups through the shared both-bad strength), a model without a rating pinned at zero, the tiny ridge."""
     penalty = np.zeros((size, size))
-    penalty[:n_models, :n_models] = 1.0 / n_models
-    penalty[n_models : 2 * n_models, n_models : 2 * n_models] = 1.0 / n_models
+    penalty[:n_models, :n_models] = gauge_matrix(groups, n_models)
+    one_group = None if groups is None else RatedGroups(np.where(groups.rated, 0, NOT_RATED), groups.battles[:1])
+    penalty[n_models : 2 * n_models, n_models : 2 * n_models] = gauge_matrix(one_group, n_models)
     penalty[np.diag_indices(size)] += RIDGE
     return penalty
 
@@ -109,14 +117,26 @@ def _sandwich(params: np.ndarray, counts: np.ndarray, index: np.ndarray, penalty
     return bread_inverse @ meat @ bread_inverse
 
 
+def tie_groups(pc: PairCounts) -> RatedGroups:
+    """The rated groups of a board (the same as its Bradley-Terry fit's)."""
+    return PairData.from_counts(pc).rated_groups()
+
+
 def fit_tie_params(pc: PairCounts, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Penalised MLE [theta, phi, tau, kappa] by damped Newton; also (counts, index, penalty) for reuse."""
+    """Penalised MLE [theta, phi, tau, kappa] by damped Newton; also (counts, index, penalty) for reuse.
+
+    Only battles inside a rated group are fitted (`tie_groups`); the others carry no information on a
+    strength that exists."""
     merged = merge_sides(pc)
     n = pc.n_models
+    groups = tie_groups(pc)
+    if not groups.is_single:
+        inside = groups.within(merged.pairs[:, 0], merged.pairs[:, 1])
+        merged = PairCounts(merged.models, merged.pairs[inside], merged.counts[inside])
     counts = merged.counts.astype(np.float64)
     index = _local_index(merged.pairs[:, 0], merged.pairs[:, 1], n)
     size = 2 * n + 2
-    penalty = _penalty_hessian(size, n)
+    penalty = _penalty_hessian(size, n, groups)
     params = np.zeros(size)
     # Start the tie strengths at their pooled log-odds against a decisive outcome between equals.
     pooled = counts.sum(axis=0) + 0.5
@@ -134,21 +154,25 @@ def fit_tie_params(pc: PairCounts, max_iter: int = 200) -> tuple[np.ndarray, np.
 
 
 def adjusted_both_bad_rates(params: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each model's P(both bad) averaged over all other active models, and its gradient (M, params)."""
-    n = active.size
-    players = np.flatnonzero(active)
+    """Each model's P(both bad) averaged over the other models of its group, and its gradient (M, params).
+
+    `active` is a boolean mask of one group, or group labels (NOT_RATED: no rate)."""
+    labels = np.where(active, 0, NOT_RATED) if np.asarray(active).dtype == bool else np.asarray(active)
+    n = labels.size
+    players = np.flatnonzero(labels != NOT_RATED)
     model_a, model_b = np.meshgrid(players, players, indexing="ij")
-    off_diagonal = model_a != model_b
-    model_a, model_b = model_a[off_diagonal], model_b[off_diagonal]
+    # Only opponents of the same group: a prediction across groups would compare ratings that do not compare.
+    opponent = (model_a != model_b) & (labels[model_a] == labels[model_b])
+    model_a, model_b = model_a[opponent], model_b[opponent]
     index = _local_index(model_a, model_b, n)
     p = _probabilities(params, index)
     both_bad = p[:, 3]
     local_gradient = both_bad[:, None] * (DESIGN[3] - p @ DESIGN)
-    opponents = max(players.size - 1, 1)
+    opponents = np.maximum(np.bincount(model_a, minlength=n), 1)
     rates = np.bincount(model_a, both_bad, n) / opponents
     flat = (model_a[:, None] * params.size + index).ravel()
-    gradient = np.bincount(flat, local_gradient.ravel(), n * params.size).reshape(n, params.size) / opponents
-    rates[~active] = np.nan
+    gradient = np.bincount(flat, local_gradient.ravel(), n * params.size).reshape(n, params.size) / opponents[:, None]
+    rates[labels == NOT_RATED] = np.nan
     return rates, gradient
 
 
@@ -167,17 +191,20 @@ def fit_tie_model(
     covariance = _sandwich(params, counts, index, penalty)
     z = _two_sided_z(level)
     votes = pc.votes_per_model()
-    active = votes > 0
-    ratings = to_elo(params[:n], active, _resolve_anchor(pc.models, anchor), _elo_units(scale, base), init_rating)[0]
+    groups = tie_groups(pc)
+    ratings = to_elo(params[:n], groups, rated_anchor(pc.models, anchor, groups), _elo_units(scale, base), init_rating)
+    ratings = ratings[0]
 
-    rates, gradient = adjusted_both_bad_rates(params, active)
+    rates, gradient = adjusted_both_bad_rates(params, groups.label)
     rate_se = np.sqrt(np.maximum(np.einsum("iq,qr,ir->i", gradient, covariance, gradient), 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         logit = np.log(rates / (1.0 - rates))
         logit_half = z * rate_se / (rates * (1.0 - rates))
     rate_lower = 1.0 / (1.0 + np.exp(-(logit - logit_half)))
     rate_upper = 1.0 / (1.0 + np.exp(-(logit + logit_half)))
-    both_bad_votes = np.bincount(index[:, 0], counts[:, 3], n) + np.bincount(index[:, 1], counts[:, 3], n)
+    # Observed over all the model's battles (its fitted rate uses those inside its group only).
+    both_bad = pc.counts[:, 3].astype(np.float64)
+    both_bad_votes = np.bincount(pc.pairs[:, 0], both_bad, n) + np.bincount(pc.pairs[:, 1], both_bad, n)
 
     def strength(position: int) -> dict:
         """exp of a log tie strength with its interval."""
@@ -188,7 +215,8 @@ def fit_tie_model(
             "ci_upper": float(np.exp(value + half)),
         }
 
-    order = np.flatnonzero(active)[np.argsort(-ratings[active], kind="stable")]
+    rated = groups.rated
+    order = np.flatnonzero(rated)[np.lexsort((-ratings[rated], groups.label[rated]))]
     return {
         "method": "davidson-two-ties",
         "level": level,

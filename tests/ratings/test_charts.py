@@ -105,3 +105,17 @@ def test_model_figures_label_the_snapshots_and_each_replay():
     figures = charts.model_figures("alpha", snapshots=SERIES["alpha"], replays={"log.json": SERIES["gone"]})
     assert [t["name"] for t in figures["history"]["data"]] == ["snapshots", "replay: log.json"]
     assert charts.model_figures("alpha", snapshots=None, replays={}) == {}
+
+
+def test_ratings_chart_plots_the_main_group_only_and_no_model_without_a_rating():
+    rows = [
+        {**ROWS[0], "group": 1},
+        {**ROWS[1], "group": 1},
+        {"name": "live", "rating": 1010.0, "ci_lower": 990.0, "ci_upper": 1030.0, "group": 2},
+        {"name": "new", "rating": None, "ci_lower": None, "ci_upper": None, "group": None},
+    ]
+    groups = [{"group": 1, "models": 2, "battles": 900}, {"group": 2, "models": 1, "battles": 30}]
+    figure = charts.leaderboard_figures({"models": rows, "matrices": None, "groups": groups})["ratings"]
+    [trace] = figure["data"]
+    assert trace["x"] == ["alpha", "bravo"]
+    assert "group 1" in figure["layout"]["title"]["text"]

@@ -265,3 +265,26 @@ def test_leaderboard_refuses_a_json_path_it_cannot_write_before_computing_anythi
         run("leaderboard", "--rounds", "10", "--json", str(tmp_path / "no" / "dir" / "x.json"))
     with pytest.raises(CommandError, match="it is a directory"):
         run("leaderboard", "--rounds", "10", "--json", str(tmp_path))
+
+
+def test_leaderboard_history_stores_no_point_for_a_model_while_it_is_not_rated(db, tmp_path):
+    from datetime import UTC, datetime
+
+    from ratings.models import RatingHistory
+
+    log = tmp_path / "battles.json"
+    records = timestamped_log(log)
+    # "newbie" wins its two January battles and loses one in March: no rating exists before March.
+    january, march = (datetime(2024, month, 20, tzinfo=UTC).timestamp() for month in (1, 3))
+    newbie = [
+        {"model_a": "newbie", "model_b": "m-strong", "winner": "model_a", "tstamp": january, "anony": True},
+        {"model_a": "m-weak", "model_b": "newbie", "winner": "model_b", "tstamp": january, "anony": True},
+        {"model_a": "newbie", "model_b": "m-mid", "winner": "model_b", "tstamp": march, "anony": True},
+    ]
+    log.write_text(json.dumps(records + newbie))
+    run("leaderboard_history", "--battles", str(log))
+    months = sorted(
+        {c.month for c in RatingHistory.objects.filter(model_name="newbie").values_list("cutoff", flat=True)}
+    )
+    assert months == [4, 5, 6]
+    assert RatingHistory.objects.filter(model_name="m-strong", cutoff__month=2).exists()

@@ -183,3 +183,19 @@ def test_replayed_history_groups_points_by_source_and_model(db):
     }  # fmt: skip
     assert history["b.json"]["x"]["rating"] == [990.0]
     assert selectors.replayed_history("y") == {}
+
+
+def test_head_to_head_predicts_nothing_for_a_model_not_rated_yet_and_the_payload_says_why(small_arena):
+    delta = make_model("delta")
+    rated_vote(delta, small_arena[0], Vote.Outcome.A)
+    rated_vote(delta, small_arena[2], Vote.Outcome.A)
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0)
+    records = {r["opponent"]: r for r in selectors.head_to_head(snapshot, "delta")}
+    assert records["alpha"]["wins"] == 1 and records["alpha"]["predicted"] is None
+    against_delta = next(r for r in selectors.head_to_head(snapshot, "alpha") if r["opponent"] == "delta")
+    assert against_delta["predicted"] is None
+    payload = selectors.leaderboard_payload()
+    assert payload["not_rated"] == ["delta"] and payload["note"]
+    assert selectors.leaderboard_payload(method="elo")["note"] == ""
+    profile = selectors.model_profile("delta")
+    assert profile["row"]["rating"] is None and "only wins" in profile["row"]["note"]

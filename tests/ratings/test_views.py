@@ -40,8 +40,11 @@ def test_api_serves_the_newest_snapshot_in_the_documented_shape(client, small_ar
     assert body["snapshot"]["vote_count"] == 12
     assert [row["name"] for row in body["models"]] == ["alpha", "bravo", "charlie"]
     for row in body["models"]:
-        assert {"name", "rating", "ci_lower", "ci_upper", "rank", "votes"} <= row.keys()
-        assert row["ci_lower"] <= row["rating"] <= row["ci_upper"]
+        assert {"name", "rating", "ci_lower", "ci_upper", "rank", "votes", "group", "note"} <= row.keys()
+        # A bound is None where it is unbounded: a dozen votes leave a model one-sided in some resamples.
+        lower = -float("inf") if row["ci_lower"] is None else row["ci_lower"]
+        upper = float("inf") if row["ci_upper"] is None else row["ci_upper"]
+        assert lower <= row["rating"] <= upper
     assert body["matrices"]["models"] == ["alpha", "bravo", "charlie"]
     assert len(body["matrices"]["win_fraction"]) == 3
 
@@ -79,7 +82,9 @@ def test_csv_download_has_one_row_per_model(client, small_arena):
     assert f"leaderboard-{snapshot.pk}.csv" in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["name"] for r in rows] == ["alpha", "bravo", "charlie"]
-    assert list(rows[0]) == ["rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired"]
+    assert list(rows[0]) == [
+        "rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired", "group", "note"
+    ]  # fmt: skip
     assert rows[0]["provisional"] == "True"  # a handful of votes, under the policy's 100
 
 
@@ -210,11 +215,13 @@ def test_provisional_models_are_marked_and_can_be_hidden_from_the_page_and_retir
 
 
 def coding_arena(three_models) -> None:
-    """Twelve coding battles alpha vs bravo and twelve stories charlie vs bravo: enough for a coding board at 10."""
+    """Twelve coding battles alpha vs bravo and twelve stories charlie vs bravo: enough for a coding board at 10.
+    Bravo wins the first of each, so every model has a win and a loss: with only wins none would be rated."""
     alpha, bravo, charlie = three_models
     for i in range(12):
-        rated_vote(alpha, bravo, prompt=f"Write Python code to sort list number {i}.")
-        rated_vote(charlie, bravo, prompt=f"Tell me a story about day {i}.")
+        outcome = Vote.Outcome.B if i == 0 else Vote.Outcome.A
+        rated_vote(alpha, bravo, outcome, prompt=f"Write Python code to sort list number {i}.")
+        rated_vote(charlie, bravo, outcome, prompt=f"Tell me a story about day {i}.")
 
 
 def board_rows(html: str) -> dict[str, str]:
@@ -327,14 +334,17 @@ def test_model_page_shows_registry_status_ratings_per_board_head_to_head_and_his
     assert "Alpha Labs" in html and "Apache-2.0" in html
     assert 'class="badge badge-live">live</span><span class="badge badge-provisional">provisional' in html
     overall = next(r for r in snapshot.rows if r["name"] == "alpha")
-    assert f"{overall['rating']:.1f} (95% CI {overall['ci_lower']:.1f} – {overall['ci_upper']:.1f})" in html
+    # An unbounded end (one-sided in enough of the ten resamples) is shown as an infinity.
+    lower = "−∞" if overall["ci_lower"] is None else f"{overall['ci_lower']:.1f}"
+    upper = "+∞" if overall["ci_upper"] is None else f"{overall['ci_upper']:.1f}"
+    assert f"{overall['rating']:.1f} (95% CI {lower} – {upper})" in html
     boards = re.findall(r'<tr data-category="([^"]+)">', html.split('data-testid="model-boards"')[1])
     assert boards == ["overall", *(c for c in snapshot.categories if any(
         r["name"] == "alpha" for r in snapshot.categories[c]["models"]))]  # fmt: skip
     assert "coding" in boards
     head = html.split('data-testid="head-to-head"')[1]
     cells = re.findall(r'<tr data-opponent="bravo">.*?</tr>', head, re.S)[0]
-    assert re.findall(r'<td class="num">([^<]+)</td>', cells)[:5] == ["12", "12", "0", "0", "0"]
+    assert re.findall(r'<td class="num">([^<]+)</td>', cells)[:5] == ["12", "11", "1", "0", "0"]
     assert re.findall(r'data-opponent="([^"]+)"', head) == ["bravo", "charlie"]  # most battles first
     trace = history_trace(html)
     assert trace["name"] == "snapshots" and len(trace["x"]) == 2  # the new snapshot is in, not a cached series
@@ -432,3 +442,45 @@ def test_history_page_shows_the_top_models_over_snapshots_and_each_replay(client
     figures = page_figures(html)
     assert [t["name"] for t in figures["replay-1"]["data"]] == ["x", "y"]
     assert [t["name"] for t in figures["snapshots"]["data"]] == ["alpha", "bravo", "charlie"]
+
+
+def test_page_api_and_csv_show_a_model_with_only_wins_as_not_rated_with_the_note(client, small_arena):
+    from tests.factories import make_model
+
+    delta = make_model("delta")
+    rated_vote(delta, small_arena[0], Vote.Outcome.A)
+    rated_vote(small_arena[1], delta, Vote.Outcome.B)
+    services.leaderboard_recompute(rounds=10, seed=0)
+    body = client.get("/api/leaderboard").json()
+    row = body["models"][-1]
+    assert (row["name"], row["rating"], row["rank"], row["ci_lower"], row["votes"]) == ("delta", None, None, None, 2)
+    assert "only wins so far (2 battles)" in row["note"]
+    assert body["not_rated"] == ["delta"] and "1 model is not rated yet" in body["note"]
+    assert [r["name"] for r in body["models"][:3]] == ["alpha", "bravo", "charlie"]
+    assert all(isinstance(r["rank"], int) and r["group"] == 1 for r in body["models"][:3])
+    html = client.get("/leaderboard").content.decode()
+    assert body["note"] in html.split('data-testid="board-note">')[1]
+    delta_row = board_rows(html)["delta"]
+    assert "data-not-rated" in delta_row and "not rated yet" in delta_row and "only wins so far" in delta_row
+    assert '<td class="num">–</td>' in delta_row  # no rank
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(client.get("/api/leaderboard.csv").content.decode()))}
+    assert rows["delta"]["rating"] == "" and rows["delta"]["rank"] == "" and "only wins" in rows["delta"]["note"]
+    assert rows["alpha"]["group"] == "1"
+    model_page = client.get("/leaderboard/model/delta").content.decode()
+    assert "not rated yet" in model_page.split('data-testid="model-rating"')[1].split("</dd>")[0]
+
+
+def test_page_shows_groups_that_never_met_apart_with_ranks_within_each(client, small_arena):
+    from tests.factories import make_model
+
+    delta, echo = make_model("delta"), make_model("echo")
+    for outcome in (Vote.Outcome.A, Vote.Outcome.A, Vote.Outcome.B, Vote.Outcome.TIE):
+        rated_vote(delta, echo, outcome)
+    services.leaderboard_recompute(rounds=10, seed=0)
+    body = client.get("/api/leaderboard").json()
+    assert [(r["name"], r["group"]) for r in body["models"]][3:] == [("delta", 2), ("echo", 2)]
+    assert body["models"][3]["rank"] == 1 and "2 groups that have never met" in body["note"]
+    html = client.get("/leaderboard").content.decode()
+    headings = re.findall(r'data-testid="group-heading"><th colspan="5">([^<:]+)', html)
+    assert headings == ["Group 1 (most battles)", "Group 2"]
+    assert 'data-model="delta" data-group="2"' in html

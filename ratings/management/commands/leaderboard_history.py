@@ -43,6 +43,7 @@ class Command(BaseCommand):
             f"{f'; {replay.skipped:,} records left out' if replay.skipped else ''}; "
             f"{time.perf_counter() - started:.1f} s."
         )
-        if replay.last_board:
+        # The first row is the main group's best, unless no model has a rating yet (say, only wins so far).
+        if replay.last_board and replay.last_board[0]["rating"] is not None:
             leader = replay.last_board[0]
             self.stdout.write(f"At the last cutoff #1 is {leader['name']} ({leader['rating']:.1f}).")

@@ -341,3 +341,28 @@ def test_simulated_honest_judges_rarely_vote_before_reading_and_fast_clickers_al
     assert 0.03 < np.mean(seconds_to_vote < seconds_to_read) < 0.1
     seconds_to_vote, seconds_to_read = sim.fast_clicker_timing(rng, (2000, 50))
     assert np.mean(seconds_to_vote < seconds_to_read) > 0.95
+
+
+def test_votes_on_a_model_without_a_rating_are_left_out_of_the_screen_instead_of_called_impossible():
+    from ratings.engine.counts import pair_outcome_counts
+    from ratings.engine.simulate import simulate_battles
+
+    # The counts say "new" has only won (8-0): its Davidson strength is infinite, so no loss of it can be
+    # predicted. A judge whose votes are not in those counts (say, down-sampled) saw it lose ten times.
+    model_a, model_b, outcome = simulate_battles(np.array([1000.0, 1080.0, 950.0, 1020.0]), 4000, seed=3)
+    counts = pair_outcome_counts(
+        np.r_[model_a, np.full(8, 4)],
+        np.r_[model_b, np.arange(8) % 4],
+        np.r_[outcome, np.full(8, A_WINS)],
+        ["m0", "m1", "m2", "m3", "new"],
+    )
+    table = anomaly.outcome_table_from_counts(counts)
+    assert np.isnan(table[4, 0]).all() and np.isnan(table[1, 4]).all()
+    assert np.isfinite(table[0, 1]).all()
+    votes = flat(np.full((2, 10), 4), np.tile(np.arange(10) % 4, (2, 1)), np.full((2, 10), B_WINS))
+    votes["model_a"][10:] = 1  # the second judge votes m1 over m0...
+    votes["model_b"][10:] = 0
+    votes["outcome"][10:] = A_WINS
+    result = screen(votes, table)
+    assert not result.flagged[0] and result.votes_scored[0] == 0 and result.votes[0] == 0
+    assert result.votes_scored[1] == 10  # ...and is screened as before

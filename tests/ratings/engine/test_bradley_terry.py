@@ -177,24 +177,15 @@ def test_bootstrap_reports_progress_up_to_the_total():
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 
-def test_models_without_battles_get_the_mean_rating_and_no_interval():
+def test_models_without_battles_get_no_rating_and_no_interval():
     pc = simulated_counts(2000, seed=10)
     pc = PairCounts(pc.models + ["unplayed"], pc.pairs, pc.counts)
     ratings = bt.fit_ratings(pc)
     lower, upper = bt.sandwich_intervals(pc, ratings)
-    assert ratings[-1] == pytest.approx(1000.0)
+    assert np.isnan(ratings[-1])
     assert ratings[:-1].mean() == pytest.approx(1000.0)
     assert np.isnan(lower[-1]) and np.isnan(upper[-1])
     assert np.all(np.isfinite(lower[:-1]))
-
-
-def test_a_model_that_only_wins_gets_a_finite_rating_far_above_the_rest():
-    model_a = np.array([0] * 20 + [1] * 10 + [2] * 10)
-    model_b = np.array([1] * 10 + [2] * 10 + [2] * 10 + [1] * 10)
-    outcome = np.array([0] * 20 + [0, 1] * 10)
-    ratings = bt.fit_ratings(pair_outcome_counts(model_a, model_b, outcome, ["winner", "b", "c"]))
-    assert np.all(np.isfinite(ratings))
-    assert ratings[0] > ratings[1] + 1000.0
 
 
 def test_rank_counts_the_models_that_are_clearly_better():
@@ -219,3 +210,64 @@ def test_real_board_top_is_led_by_the_gpt_4o_family_near_1300(real_counts):
     assert ratings["mixtral-8x7b-instruct-v0.1"] == pytest.approx(1114.0)
     assert ratings["gpt-4-turbo-2024-04-09"] > ratings["gpt-3.5-turbo-0125"] > ratings["llama-2-7b-chat"]
     assert ratings["claude-3-opus-20240229"] > ratings["claude-3-sonnet-20240229"] > ratings["claude-3-haiku-20240307"]
+
+
+def with_battles(pc: PairCounts, name: str, rows: dict[int, list[int]]) -> PairCounts:
+    """`pc` plus model `name`, with [its wins, its losses, ties, both-bad] against the given opponents."""
+    new = pc.n_models
+    pairs = np.vstack([pc.pairs, [[new, opponent] for opponent in rows]])
+    counts = np.vstack([pc.counts, list(rows.values())])
+    return PairCounts(pc.models + [name], pairs, counts)
+
+
+def test_a_model_that_only_wins_gets_no_rating_and_the_others_are_rated_as_without_it():
+    pc = simulated_counts(4000, seed=12)
+    unbeaten = with_battles(pc, "new", {0: [5, 0, 0, 0], 3: [3, 0, 0, 0]})
+    ratings = bt.fit_ratings(unbeaten)
+    assert np.isnan(ratings[-1])
+    without = PairCounts(unbeaten.models, pc.pairs, pc.counts)
+    assert np.abs(ratings[:-1] - bt.fit_ratings(without)[:-1]).max() < 1e-6
+    lower, upper = bt.sandwich_intervals(unbeaten, ratings)
+    lower_without, upper_without = bt.sandwich_intervals(without, bt.fit_ratings(without))
+    assert np.isnan(lower[-1]) and np.isnan(upper[-1])
+    assert np.abs(upper[:-1] - upper_without[:-1]).max() < 1e-6
+
+
+def test_groups_that_never_met_are_each_centred_with_intervals_from_their_own_battles():
+    first = simulated_counts(3000, seed=13)
+    second = simulated_counts(400, seed=14, ratings=np.array([1000.0, 900.0]))
+    pc = PairCounts(first.models + ["s0", "s1"], np.vstack([first.pairs, second.pairs + 6]),
+                    np.vstack([first.counts, second.counts]))  # fmt: skip
+    ratings = bt.fit_ratings(pc)
+    lower, upper = bt.sandwich_intervals(pc, ratings)
+    for part, rows in ((first, slice(0, 6)), (second, slice(6, 8))):
+        alone = bt.fit_ratings(part)
+        alone_lower, alone_upper = bt.sandwich_intervals(part, alone)
+        assert np.abs(ratings[rows] - alone).max() < 1e-6  # each group averages 1000 on its own
+        assert np.abs(upper[rows] - alone_upper).max() < 1e-6 and np.abs(lower[rows] - alone_lower).max() < 1e-6
+
+
+def test_a_bootstrap_round_where_a_thin_model_is_one_sided_leaves_the_others_centring_alone():
+    # "thin" is 2-1: in about a third of the rounds it has only wins or only losses, hence no rating there.
+    pc = with_battles(simulated_counts(3000, seed=15), "thin", {1: [1, 1, 0, 0], 2: [1, 0, 0, 0]})
+    *_, samples = bt.bootstrap_intervals(pc, rounds=300, seed=2)
+    thin = samples[:, -1]
+    one_sided = ~(np.abs(thin - 1000.0) < 1500.0)  # +-inf now; thousands of points off with the ridge alone
+    assert 0.15 < one_sided.mean() < 0.6
+    assert np.all(np.isinf(thin[one_sided]) | np.isnan(thin[one_sided]))
+    # The models rated in such a round average exactly 1000, as the board's gauge says.
+    assert np.abs(samples[one_sided, :-1].mean(axis=1) - 1000.0).max() < 1e-6
+
+
+def test_percentile_intervals_are_unbounded_where_enough_rounds_are_infinite_and_skip_rounds_without_a_rating():
+    samples = np.column_stack([
+        np.r_[np.arange(95.0), np.full(5, np.inf)],  # 5% of rounds at +inf: the upper end is unbounded
+        np.r_[np.arange(99.0), np.inf],  # 1%: not enough to open the 97.5% end
+        np.r_[np.arange(50.0), np.full(50, np.nan)],  # no rating in half the rounds: those are left out
+        np.full(100, np.nan),
+    ])  # fmt: skip
+    lower, upper = bt.percentile_intervals(samples, 0.95)
+    assert upper[0] == np.inf and np.isfinite(lower[0])
+    assert np.isfinite(upper[1])
+    assert (lower[2], upper[2]) == pytest.approx(tuple(np.quantile(np.arange(50.0), [0.025, 0.975])))
+    assert np.isnan(lower[3]) and np.isnan(upper[3])

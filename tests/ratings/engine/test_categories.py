@@ -221,3 +221,31 @@ def test_stored_boards_come_back_in_definition_order_whatever_order_the_store_ke
     stored = dict(sorted(boards.items(), key=lambda item: (len(item[0]), item[0])))
     flags = [name for name in cat.FLAGS if name in boards]
     assert cat.category_order(stored) == ["exclude_ties", *flags, "language:de", "language:en", "language:fr"]
+
+
+def test_a_model_with_only_coding_wins_is_not_rated_there_and_leaves_that_board_as_without_it(arena):
+    lpc, *_ = arena
+    # "new" beat two models in five coding battles and has played nothing else.
+    extra = cat.LabelledPairCounts.from_battles(
+        np.array([8, 8, 0, 8, 8]), np.array([0, 1, 8, 3, 0]), np.array([0, 0, 1, 0, 0]), ["en:c"] * 5, MODELS + ["new"]
+    )
+    with_new = cat.LabelledPairCounts(
+        MODELS + ["new"],
+        np.vstack([lpc.pairs, extra.pairs]),
+        lpc.keys + extra.keys,
+        np.vstack([lpc.counts, extra.counts]),
+    )
+    boards = cat.category_boards(with_new, rounds=0, min_votes=1000)
+    coding = boards["coding"]
+    assert coding["not_rated"] == ["new"] and coding["models"][-1]["rating"] is None
+    without = cat.category_boards(lpc, rounds=0, min_votes=1000)["coding"]
+    for row, alone in zip(coding["models"][:-1], without["models"], strict=True):
+        assert row["name"] == alone["name"] and row["rank"] == alone["rank"]
+        assert row["rating"] == pytest.approx(alone["rating"], abs=1e-6)
+        assert row["ci_upper"] == pytest.approx(alone["ci_upper"], abs=1e-6)
+    # The shared bootstrap too: intervals around the same ratings, about as wide as without the newcomer.
+    booted = cat.category_boards(with_new, rounds=200, seed=1, min_votes=1000)["coding"]
+    booted_without = cat.category_boards(lpc, rounds=200, seed=1, min_votes=1000)["coding"]
+    for row, alone in zip(booted["models"][:-1], booted_without["models"], strict=True):
+        assert row["ci_lower"] < row["rating"] < row["ci_upper"]
+        assert abs(row["ci_lower"] - alone["ci_lower"]) < 3.0 and abs(row["ci_upper"] - alone["ci_upper"]) < 3.0

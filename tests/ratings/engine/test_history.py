@@ -128,3 +128,19 @@ def test_replay_centres_boards_on_the_mean_until_the_anchor_model_has_battles():
         assert np.mean([row["rating"] for row in rows]) == pytest.approx(1000.0)
     for rows in later:
         assert next(row["rating"] for row in rows if row["name"] == "late") == pytest.approx(1114.0)
+
+
+def test_a_model_without_a_rating_adds_no_point_to_its_series_and_no_predicted_win_rate():
+    snapshots = [(1, [{"name": "a", "rating": 990.0, "ci_lower": 970.0, "ci_upper": 1010.0},
+                      {"name": "new", "rating": None, "ci_lower": None, "ci_upper": None}]),
+                 (2, [{"name": "new", "rating": 1020.0, "ci_lower": 900.0, "ci_upper": 1100.0}])]  # fmt: skip
+    assert history.snapshot_series(snapshots)["new"]["time"] == [2]
+    pc = pair_outcome_counts(
+        np.array([0, 1, 2, 3, 3]),
+        np.array([1, 2, 0, 0, 1]),
+        np.array([A_WINS, A_WINS, A_WINS, A_WINS, A_WINS]),
+        ["a", "b", "c", "new"],
+    )
+    rates = history.average_win_rate(pc, predicted=True)
+    assert np.isnan(rates[3]) and np.all(np.isfinite(rates[:3]))
+    assert rates[:3] == pytest.approx([0.5, 0.5, 0.5])  # a cycle: three equals, the unbeaten newcomer aside

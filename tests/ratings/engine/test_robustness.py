@@ -156,3 +156,27 @@ def test_real_board_first_place_removal_is_verified_by_an_independent_refit(real
     assert leader_of(after) == flip.ahead_after != "chatgpt-4o-latest"
     # A lead of ~17 points on ~14,500 votes: a few hundred targeted votes, not a handful and not thousands.
     assert 50 < flip.votes_removed < 2000
+
+
+def test_a_new_model_with_only_wins_is_not_the_leader_whose_lead_is_measured():
+    pc = simulated_board()
+    unbeaten = PairCounts(pc.models + ["new"], np.vstack([pc.pairs, [[6, 0], [1, 6]]]),
+                          np.vstack([pc.counts, [[5, 0, 0, 0], [0, 3, 0, 0]]]))  # fmt: skip
+    report = top_robustness(unbeaten, top_k=3)
+    expected = top_robustness(pc, top_k=3)
+    assert report.first_place.leader == expected.first_place.leader == "m0"
+    assert report.first_place.votes_removed == expected.first_place.votes_removed
+    assert all("new" not in (flip.leader, flip.challenger, flip.ahead_after) for flip in report.adjacent)
+
+
+def test_a_removal_that_would_leave_the_challenger_with_only_wins_is_not_counted_as_a_flip():
+    # Taking bravo's only loss would leave it 3-0: infinitely strong to a plain fit, but not rated on the
+    # board, so not ahead of anyone. Alpha falls only once six of its wins over charlie are gone.
+    pc = board(["alpha", "bravo", "charlie"], {(0, 2): [8, 1, 0, 0], (1, 2): [3, 1, 0, 0]})
+    flip = votes_to_change_first_place(pc)
+    assert flip.verified and flip.one_fewer_holds and flip.ahead_after == "bravo"
+    assert flip.votes_removed == 6 and [(g.model_a, g.outcome) for g in flip.removed] == [("alpha", A_WINS)]
+    left = without(pc, flip.removed)
+    assert left.counts[1, B_WINS] == 1  # bravo keeps its loss: its rating exists
+    refit = bt.fit_ratings(left)
+    assert np.isfinite(refit).all() and int(np.argmax(refit)) == 1

@@ -263,3 +263,19 @@ def test_invalid_settings_are_rejected():
         pair_policy(ratings, covariance, votes=votes, **settings(n, admin_weights=-np.ones(n)))
     with pytest.raises(ValueError, match="shape"):
         pair_policy(ratings, covariance[:-1, :-1], votes=votes, **settings(n))
+
+
+def test_a_new_model_with_only_wins_is_planned_for_as_unknown_not_as_the_leader():
+    from ratings.engine.counts import PairCounts
+    from ratings.engine.sampling import policy_for_counts
+
+    model_a, model_b, outcome = simulate_battles(TOY_RATINGS, 20_000, seed=5)
+    pc = pair_outcome_counts(model_a, model_b, outcome, [f"m{i}" for i in range(TOY_RATINGS.size)])
+    n = TOY_RATINGS.size + 1
+    unbeaten = PairCounts(pc.models + ["new"], np.vstack([pc.pairs, [[8, 0], [3, 8]]]),
+                          np.vstack([pc.counts, [[6, 0, 0, 0], [0, 2, 0, 0]]]))  # fmt: skip
+    policy = policy_for_counts(unbeaten, **settings(n))
+    assert 8 not in policy.top.tolist() and policy.top.tolist()[:2] == [0, 1]
+    assert np.isfinite(policy.probabilities).all()
+    # Its strength is unknown, so battles with it teach much: it is drawn more than a settled mid-field model.
+    assert model_share(policy.probabilities, 8) > model_share(policy.probabilities, 4)

@@ -75,3 +75,17 @@ def test_clean_battle_metadata_is_summed_per_side():
     models, model_a, model_b, outcome, features = style_inputs_from_clean_battles(records)
     assert models == ["x", "y"] and outcome.tolist() == [0, 2]
     assert features[0, 0] > 0 and features[0, 1] > 0 and features[0, 2] > 0 and features[0, 3] < 0
+
+
+def test_a_model_with_only_wins_gets_no_style_controlled_rating_and_leaves_the_others_as_without_it():
+    model_a, model_b, outcome, features = simulate_style_battles(RATINGS, EFFECTS, 5_000, seed=3)
+    new = len(NAMES)
+    extra_a, extra_b = np.array([new, new, 1]), np.array([0, 2, new])
+    with_new = fit_style_controlled(
+        np.r_[model_a, extra_a], np.r_[model_b, extra_b], np.r_[outcome, [0, 0, 1]],
+        np.vstack([features, np.zeros((3, features.shape[1]))]), NAMES + ["new"], rounds=20, seed=0,
+    )  # fmt: skip
+    alone = fit_style_controlled(model_a, model_b, outcome, features, NAMES + ["new"], rounds=20, seed=0)
+    assert np.isnan(with_new["ratings"][new]) and np.isnan(with_new["ci_upper"][new])
+    assert np.abs(with_new["ratings"][:new] - alone["ratings"][:new]).max() < 1e-6
+    assert np.abs(with_new["sandwich_upper"][:new] - alone["sandwich_upper"][:new]).max() < 1e-6

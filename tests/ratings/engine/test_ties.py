@@ -66,3 +66,18 @@ def test_davidson_ratings_order_the_real_board_like_the_half_win_fit(real_counts
     assert spearmanr([davidson[n] for n in names], [half_win[n] for n in names]).statistic > 0.99
     assert davidson[ANCHOR[0]] == pytest.approx(ANCHOR[1])
     assert 0.3 < result["tie_strength"]["value"] < 1.0
+
+
+def test_a_model_with_only_wins_gets_no_davidson_row_and_leaves_the_others_as_without_it():
+    from ratings.engine.counts import PairCounts
+
+    pc = planted_arena(20_000, seed=4)
+    unbeaten = PairCounts(NAMES + ["new"], np.vstack([pc.pairs, [[6, 0], [2, 6]]]),
+                          np.vstack([pc.counts, [[4, 0, 0, 0], [0, 3, 0, 0]]]))  # fmt: skip
+    fit = ties.fit_tie_model(unbeaten)
+    alone = ties.fit_tie_model(PairCounts(NAMES + ["new"], pc.pairs, pc.counts))
+    assert [row["name"] for row in fit["models"]] == [row["name"] for row in alone["models"]]
+    for row, expected in zip(fit["models"], alone["models"], strict=True):
+        assert row["rating"] == pytest.approx(expected["rating"], abs=1e-4)
+        assert row["both_bad_rate"] == pytest.approx(expected["both_bad_rate"], abs=1e-6)
+    assert fit["tie_strength"]["value"] == pytest.approx(alone["tie_strength"]["value"], rel=1e-6)

@@ -1,0 +1,294 @@
+"""Which models have a Bradley-Terry rating at all, and which ratings can be compared with each other.
+
+The ties-as-half-wins likelihood has a finite maximum for a set of models exactly when their battles link
+them both ways: draw an arrow from i to j when i scored against j (a win, or a tie of either kind, which
+counts half for both sides); the maximum exists for a set of models when every one can reach every other
+along arrows, i.e. within a strongly connected component of that graph (Zermelo 1929, Ford 1957). A model
+with only wins, or only losses, is a component of its own, and so is a group that only ever beat (or only
+ever lost to) the rest: its rating relative to the others is infinite. Models that never met, directly or
+through others, have no relative rating at all.
+
+So each connected part of the battle graph keeps the strongly connected component holding the most battles
+among its own members, if it has two models or more: that is a rated group. Every other model of that part
+is not rated yet. The likelihood's supremum gives a rated group the ratings its own battles alone give
+(battles with models outside it tend to probability one as the offsets go to infinity), so those battles
+are left out of its fit rather than left to the tiny ridge, which would turn them into ratings thousands
+of points away. Groups are numbered by battles, most first; ratings compare only within a group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sparse
+from scipy.sparse.csgraph import breadth_first_order, connected_components
+
+NOT_RATED = -1
+
+
+@dataclass(frozen=True)
+class RatedGroups:
+    """Each model's rated group (0 = the group with the most battles), or NOT_RATED."""
+
+    label: np.ndarray  # (M,) int
+    battles: np.ndarray  # (G,) battles within each group, most first
+
+    @property
+    def rated(self) -> np.ndarray:
+        """Boolean mask of the models with a rating."""
+        return self.label >= 0
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.battles.size)
+
+    @property
+    def is_single(self) -> bool:
+        """Whether every model belongs to one group (the usual board: nothing to leave out or keep apart)."""
+        return self.n_groups == 1 and bool(self.rated.all())
+
+    def within(self, model_a: np.ndarray, model_b: np.ndarray) -> np.ndarray:
+        """Per pair: whether both models are in the same rated group (only such battles enter a fit)."""
+        return (self.label[model_a] >= 0) & (self.label[model_a] == self.label[model_b])
+
+
+def _scored_graph(n_models: int, model_a: np.ndarray, model_b: np.ndarray, score_a: np.ndarray, totals: np.ndarray):
+    """Sparse (M, M) graph with an arrow i -> j where i scored against j (won or tied at least once)."""
+    forward = score_a > 0
+    backward = totals - score_a > 0
+    rows = np.concatenate([model_a[forward], model_b[backward]])
+    cols = np.concatenate([model_b[forward], model_a[backward]])
+    return sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_models, n_models))
+
+
+def find_rated_groups(
+    n_models: int, model_a: np.ndarray, model_b: np.ndarray, score_a: np.ndarray, totals: np.ndarray
+) -> RatedGroups:
+    """The rated groups of side-merged pair arrays (score_a: wins of side a plus half the ties)."""
+    model_a = np.asarray(model_a, dtype=np.int64)
+    model_b = np.asarray(model_b, dtype=np.int64)
+    played = totals > 0
+    model_a, model_b, score_a, totals = model_a[played], model_b[played], score_a[played], totals[played]
+    label = np.full(n_models, NOT_RATED, dtype=np.int64)
+    if model_a.size == 0:
+        return RatedGroups(label, np.zeros(0, dtype=np.int64))
+    graph = _scored_graph(n_models, model_a, model_b, score_a, totals)
+    _, part = connected_components(graph, directed=True, connection="weak")
+    _, strong = connected_components(graph, directed=True, connection="strong")
+    inside = strong[model_a] == strong[model_b]
+    strong_battles = np.bincount(strong[model_a[inside]], totals[inside], n_models)
+    # Per connected part, the strong component with the most battles among its members (ties: lowest label).
+    candidates = np.flatnonzero(strong_battles > 0)
+    part_of_component = np.zeros(n_models, dtype=np.int64)
+    part_of_component[strong] = part  # a strong component lies inside one connected part
+    part_of = part_of_component[candidates]
+    order = np.lexsort((candidates, -strong_battles[candidates], part_of))
+    first_of_part = np.concatenate([[True], part_of[order][1:] != part_of[order][:-1]]) if order.size else order
+    kept = candidates[order][first_of_part]
+    kept = kept[np.lexsort((kept, -strong_battles[kept]))]  # most battles first
+    for group, component in enumerate(kept.tolist()):
+        label[strong == component] = group
+    return RatedGroups(label, strong_battles[kept].astype(np.int64))
+
+
+def sure_links(
+    groups: RatedGroups, model_a: np.ndarray, model_b: np.ndarray, score_a: np.ndarray, totals: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Arrows that alone keep every rated group strongly connected, picked to survive resampling: a pair
+    index and direction (True: side a scored against side b) per arrow.
+
+    Per group, an out-tree and an in-tree from one member inside the arrows of at least T points, T as
+    large as keeps the group connected. A resample loses an arrow of w points with probability about
+    exp(-w); while it keeps all of these, its groups are the data's, which spares the full component
+    search in almost every round of a well-sampled board.
+    """
+    n = groups.label.size
+    within = groups.within(model_a, model_b)
+    pair = np.concatenate([np.flatnonzero(within)] * 2)
+    forward = np.repeat([True, False], within.sum())
+    source = np.where(forward, model_a[pair], model_b[pair])
+    target = np.where(forward, model_b[pair], model_a[pair])
+    points = np.where(forward, score_a[pair], totals[pair] - score_a[pair])
+    chosen_pairs, chosen_forward = [], []
+    for group in range(groups.n_groups):
+        members = groups.label == group
+        arrows = np.flatnonzero(members[source] & (points > 0))
+        levels = np.unique(points[arrows])
+
+        def connected(threshold: float, arrows=arrows, members=members) -> bool:
+            keep = arrows[points[arrows] >= threshold]
+            graph = sparse.csr_matrix((np.ones(keep.size), (source[keep], target[keep])), shape=(n, n))
+            _, strong = connected_components(graph, directed=True, connection="strong")
+            return bool(np.all(strong[members] == strong[members][0]))
+
+        low, high = 0, levels.size - 1  # levels[low] always connects (all the group's arrows)
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if connected(levels[middle]) else (low, middle - 1)
+        keep = arrows[points[arrows] >= levels[low]]
+        # One arrow per (source, target), the surest: pairs with sides kept can give two.
+        keep = keep[np.lexsort((-points[keep], source[keep] * n + target[keep]))]
+        key = source[keep] * n + target[keep]
+        keep = keep[np.concatenate([[True], key[1:] != key[:-1]])]
+        # Arrow ids + 1 as matrix values, so a tree's (parent, child) gives back its arrow.
+        graph = sparse.csr_matrix((keep + 1.0, (source[keep], target[keep])), shape=(n, n))
+        root = int(np.flatnonzero(members)[0])
+        for tree in (graph, graph.T.tocsr()):  # reaching every member from the root, and the root from every member
+            _, parent = breadth_first_order(tree, root, directed=True, return_predecessors=True)
+            children = np.flatnonzero(members & (parent >= 0))
+            ids = np.asarray(tree[parent[children], children]).ravel().astype(np.int64) - 1
+            chosen_pairs.append(pair[ids])
+            chosen_forward.append(forward[ids])
+    if not chosen_pairs:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    return np.concatenate(chosen_pairs), np.concatenate(chosen_forward)
+
+
+def round_groups(
+    groups: RatedGroups,
+    model_a: np.ndarray,
+    model_b: np.ndarray,
+    score_a: np.ndarray,
+    totals: np.ndarray,
+    links: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """(R, M) labels of bootstrap rounds (score_a, totals of shape (R, P)): a model keeps its group's label
+    in a round if it is in that round's rated part of its group, else NOT_RATED.
+
+    A resample can leave a thin model without battles or with a one-sided record; it then has no rating in
+    that round and must not move the others' centring. A round that keeps every arrow of `links`
+    (`sure_links` of the data) has the data's groups; the others are one block-diagonal graph, so this is
+    two calls to scipy's components whatever the number of rounds.
+    """
+    rounds, n = score_a.shape[0], groups.label.size
+    within = groups.within(model_a, model_b)
+    labels = np.tile(groups.label, (rounds, 1))
+    if rounds == 0 or not within.any():
+        return labels
+    if links is not None:
+        pair, forward = links
+        kept = np.where(forward, score_a[:, pair] > 0, totals[:, pair] - score_a[:, pair] > 0).all(axis=1)
+        if kept.all():
+            return labels
+        if kept.any():
+            labels[~kept] = round_groups(groups, model_a, model_b, score_a[~kept], totals[~kept])
+            return labels
+    a, b = model_a[within], model_b[within]
+    score, battles = score_a[:, within], totals[:, within]
+    offsets = (np.arange(rounds) * n)[:, None]
+    node_a, node_b = (offsets + a).ravel(), (offsets + b).ravel()
+    graph = _scored_graph(rounds * n, node_a, node_b, score.ravel(), battles.ravel())
+    _, strong = connected_components(graph, directed=True, connection="strong")
+    inside = (strong[node_a] == strong[node_b]) & (battles.ravel() > 0)
+    strong_battles = np.bincount(strong[node_a[inside]], battles.ravel()[inside], rounds * n)
+    # In each round, each group keeps its strong component with the most battles (ties: lowest label).
+    size = rounds * n + 1
+    key = np.where(strong_battles[strong] > 0, strong_battles[strong] * size + (size - 1 - strong), -1.0)
+    key = key.reshape(rounds, n)
+    best = np.full((rounds, groups.n_groups), -1.0)
+    for group in range(groups.n_groups):
+        members = groups.label == group
+        best[:, group] = key[:, members].max(axis=1)
+    kept = (groups.label >= 0)[None, :] & (key >= 0)
+    kept &= key == np.take_along_axis(best, np.maximum(labels, 0), axis=1)
+    return np.where(kept, labels, NOT_RATED)
+
+
+def one_sided_direction(
+    labels: np.ndarray, model_a: np.ndarray, model_b: np.ndarray, score_a: np.ndarray, totals: np.ndarray
+) -> np.ndarray:
+    """(R, M): +1 for a model outside every rated group of its round that only scored against that round's
+    rated models (its rating there is +infinity), -1 if it only lost to them, 0 if it did not meet them."""
+    rounds, n = labels.shape
+    direction = np.zeros((rounds, n))
+    if rounds == 0 or model_a.size == 0:
+        return direction
+    la, lb = labels[:, model_a], labels[:, model_b]
+    losses = totals - score_a
+    scored = np.zeros((rounds, n))
+    lost = np.zeros((rounds, n))
+    # Battles of an unrated model a against rated model b, and the other way round.
+    for outside, inside, own_score, own_losses, side in (
+        (la < 0, lb >= 0, score_a, losses, model_a),
+        (lb < 0, la >= 0, losses, score_a, model_b),
+    ):
+        mask = outside & inside
+        rows, cols = np.nonzero(mask)
+        np.add.at(scored, (rows, side[cols]), own_score[rows, cols])
+        np.add.at(lost, (rows, side[cols]), own_losses[rows, cols])
+    direction[(scored > 0) & (lost == 0)] = 1.0
+    direction[(lost > 0) & (scored == 0)] = -1.0
+    direction[labels >= 0] = 0.0
+    return direction
+
+
+def unrated_notes(
+    groups: RatedGroups, model_a: np.ndarray, model_b: np.ndarray, score_a: np.ndarray, totals: np.ndarray
+) -> list[str]:
+    """Per model: "" if rated or without battles, else a plain sentence saying why it has no rating yet."""
+    n = groups.label.size
+    if groups.is_single:
+        return [""] * n
+    played = totals > 0
+    model_a, model_b, score_a, totals = model_a[played], model_b[played], score_a[played], totals[played]
+    battles = np.bincount(model_a, totals, n) + np.bincount(model_b, totals, n)
+    scored = np.bincount(model_a, score_a, n) + np.bincount(model_b, totals - score_a, n)
+    graph = _scored_graph(n, model_a, model_b, score_a, totals)
+    # Reachability from and to the rated models along "scored against" arrows: a model the rated models
+    # reach (beat, directly or through others) but cannot be reached from sits below them, and so on.
+    below = np.zeros(n, dtype=bool)
+    above = np.zeros(n, dtype=bool)
+    for group in range(groups.n_groups):
+        start = int(np.flatnonzero(groups.label == group)[0])
+        below[breadth_first_order(graph, start, directed=True, return_predecessors=False)] = True
+        above[breadth_first_order(graph.T.tocsr(), start, directed=True, return_predecessors=False)] = True
+    notes = []
+    for i in range(n):
+        count = int(battles[i])
+        plural = "battle" if count == 1 else "battles"
+        if groups.label[i] >= 0 or count == 0:
+            notes.append("")
+        elif scored[i] == count:
+            notes.append(f"Not rated yet: only wins so far ({count} {plural}), so its rating has no finite estimate.")
+        elif scored[i] == 0:
+            notes.append(f"Not rated yet: only losses so far ({count} {plural}), so its rating has no finite estimate.")
+        elif above[i] and not below[i]:
+            notes.append(
+                "Not rated yet: it has only won against the rated models, directly or through the models it met, "
+                "so its rating has no finite estimate."
+            )
+        elif below[i] and not above[i]:
+            notes.append(
+                "Not rated yet: it has only lost to the rated models, directly or through the models it met, "
+                "so its rating has no finite estimate."
+            )
+        else:
+            notes.append(
+                "Not rated yet: its wins and losses do not link it both ways to a group of rated models, "
+                "so its rating has no finite estimate."
+            )
+    return notes
+
+
+def board_note(groups: RatedGroups, votes: np.ndarray, *, anchor_dropped: str | None = None) -> str:
+    """A plain paragraph for a board whose models are not all one rated group ("" when they are)."""
+    unrated = int(np.sum((votes > 0) & ~groups.rated))
+    sentences = []
+    if groups.n_groups > 1:
+        sentences.append(
+            f"These models form {groups.n_groups} groups that have never met, directly or through other models: "
+            "ratings and ranks compare only within a group (group 1 has the most battles)."
+        )
+    if unrated:
+        many = unrated != 1
+        sentences.append(
+            f"{unrated} model{'s are' if many else ' is'} not rated yet: {'their' if many else 'its'} wins and "
+            f"losses do not yet link {'them' if many else 'it'} both ways to the others (for example only wins so "
+            "far), so no finite rating exists; the battles are counted and kept."
+        )
+    if anchor_dropped:
+        sentences.append(
+            f"The anchor model {anchor_dropped} is not rated on this board, so ratings are centred on the mean instead."
+        )
+    return " ".join(sentences)
