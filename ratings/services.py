@@ -6,7 +6,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -273,23 +274,28 @@ def leaderboard_recompute(
     """
     started = time.perf_counter()
     policy = LeaderboardPolicy.current()
+    _duplicate_threshold_refresh(policy)  # a write: before the reads below, which see one moment
     category_min_votes = settings.CATEGORY_MIN_VOTES if category_min_votes is None else category_min_votes
-    lpc = selectors.labelled_pair_counts_load()
-    pc = lpc.total()
-    if pc.n_battles == 0:
-        raise LeaderboardEmpty("No battles have been rated or imported yet.")
-    inputs = labelled_counts_json(lpc)
-    inputs_sha256 = hashlib.sha256(canonical_json(inputs).encode()).hexdigest()
-    params = {"engine": ENGINE_VERSION, "rounds": rounds if bootstrap else 0, "seed": seed,
-              "anchor": list(anchor) if anchor else None, "category_min_votes": category_min_votes,
-              "style_min_votes": style_min_votes, "top_k": policy.top_k}  # fmt: skip
-    fingerprint = _fingerprint(inputs_sha256, params)
-    latest = selectors.snapshot_latest()
-    _duplicate_threshold_refresh(policy)
-    if latest is not None and latest.fingerprint == fingerprint:
-        latest.is_new = False
-        return latest
-    cutoff = selectors.votes_rated_cutoff()
+    # The counts, the newest vote they hold and the arena votes the style and position fits use are read at
+    # one moment: read one after the other, a vote rated in between was in the style board and named as the
+    # newest included, yet missing from the counts the snapshot publishes.
+    with _one_moment():
+        lpc = selectors.labelled_pair_counts_load()
+        pc = lpc.total()
+        if pc.n_battles == 0:
+            raise LeaderboardEmpty("No battles have been rated or imported yet.")
+        inputs = labelled_counts_json(lpc)
+        inputs_sha256 = hashlib.sha256(canonical_json(inputs).encode()).hexdigest()
+        params = {"engine": ENGINE_VERSION, "rounds": rounds if bootstrap else 0, "seed": seed,
+                  "anchor": list(anchor) if anchor else None, "category_min_votes": category_min_votes,
+                  "style_min_votes": style_min_votes, "top_k": policy.top_k}  # fmt: skip
+        fingerprint = _fingerprint(inputs_sha256, params)
+        latest = selectors.snapshot_latest()
+        if latest is not None and latest.fingerprint == fingerprint:
+            latest.is_new = False
+            return latest
+        cutoff = selectors.votes_rated_cutoff()
+        votes = selectors.arena_votes()
     # Ties come from the (order-free) pair counts; the left-seat term from arena votes only, below.
     board = compute_leaderboard(
         pc, rounds=rounds, seed=seed, anchor=anchor, bootstrap=bootstrap, progress=progress, ties=True
@@ -298,7 +304,6 @@ def leaderboard_recompute(
         lpc, rounds=rounds if bootstrap else 0, seed=seed, min_votes=category_min_votes, anchor=anchor
     )
     categories.pop(OVERALL, None)  # the overall board is the snapshot's own rows, fitted to convergence
-    votes = selectors.arena_votes()
     style = style_board(votes, min_votes=style_min_votes, anchor=anchor, rounds=rounds if bootstrap else 0, seed=seed)
     extras = {key: json_safe(board[key]) for key in ("matrices", "ties") if key in board}
     # Which ratings exist and which compare: the board's note, its groups and the models not rated yet.
@@ -318,6 +323,19 @@ def leaderboard_recompute(
         )  # fmt: skip
     snapshot.is_new = True
     return snapshot
+
+
+@contextmanager
+def _one_moment() -> Iterator[None]:
+    """Reads that all see the database as it was at their first: a REPEATABLE READ transaction on
+    PostgreSQL (one snapshot for every statement in it). SQLite runs one writer at a time, and its reads
+    in one transaction see one state. Inside an outer transaction (tests) the isolation is the outer one's."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # before any other statement
+        yield
 
 
 def _duplicate_threshold_refresh(policy: LeaderboardPolicy) -> None:
