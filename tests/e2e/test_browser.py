@@ -185,6 +185,11 @@ def rated_board(transactional_db):
         rated_vote(alpha, bravo, prompt=f"Write Python code to sort list number {i}.")
         rated_vote(bravo, charlie, Vote.Outcome.B, prompt=f"Tell me a story about day {i}.")
         rated_vote(charlie, alpha, Vote.Outcome.TIE, prompt=f"Another story, number {i}.")
+    # Every model wins and loses some (a model with only losses has no rating), alpha a little ahead.
+    for i in range(3):
+        rated_vote(bravo, alpha, prompt=f"Write Python code to reverse list number {i}.")
+        rated_vote(bravo, charlie, prompt=f"Tell me a story about night {i}.")
+    rated_vote(alpha, charlie, prompt="One more story, please.")
     leaderboard_recompute(rounds=20, seed=0, category_min_votes=10)
     return [alpha.name, bravo.name, charlie.name]
 
