@@ -31,6 +31,7 @@ from ratings.engine.newton import MAX_STEP, damped_newton_maximise
 from ratings.engine.rated_groups import (
     NOT_RATED,
     RatedGroups,
+    SureLinks,
     find_rated_groups,
     one_sided_direction,
     round_groups,
@@ -521,7 +522,7 @@ def rated_in_rounds(
     model_b: np.ndarray,
     score_a: np.ndarray,
     totals: np.ndarray,
-    links: tuple[np.ndarray, np.ndarray] | None = None,
+    links: SureLinks | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each round's group labels (R, M) and which pairs (R, P) enter its fit: those inside one rated group.
 

@@ -56,7 +56,7 @@ from ratings.engine import bradley_terry as bt
 from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, N_OUTCOMES, TIE, PairCounts
 from ratings.engine.leaderboard import comparison_summary, model_rows
 from ratings.engine.newton import MAX_STEP
-from ratings.engine.rated_groups import NOT_RATED, RatedGroups, sure_links
+from ratings.engine.rated_groups import NOT_RATED, RatedGroups, SureLinks, sure_links
 from ratings.prompt_labels import FLAGS, UNDETERMINED, parse_labels_key
 
 OVERALL = "overall"
@@ -410,7 +410,7 @@ class _Refit:
     incidence: sparse.csr_matrix  # (pairs, models)
     scatter: sparse.csr_matrix  # (models, pairs): per-pair residuals summed per model
     full_p: np.ndarray  # (pairs, 1) float32 win probabilities of side A at the full fit
-    links: tuple[np.ndarray, np.ndarray]  # arrows that keep the board's groups together (`sure_links`)
+    links: SureLinks  # arrows that keep the board's groups together (`sure_links`)
 
     @classmethod
     def of(cls, board: _Board) -> _Refit:

@@ -88,3 +88,36 @@ def test_notes_say_why_a_model_is_not_rated_and_the_board_note_counts_them():
     assert "only won against the rated models" in notes[5] and notes[5] == notes[6]
     note = board_note(groups, pc.votes_per_model())
     assert note.startswith("4 models are not rated yet") and "groups" not in note
+
+
+def test_the_search_around_the_models_that_lost_a_sure_arrow_agrees_with_the_whole_search():
+    """Random boards with thin models (and some with blocks that never meet), resampled: the search that
+    looks only around the models whose paths lost a sure arrow gives every round the whole search's labels."""
+    from ratings.engine.counts import pair_outcome_counts
+
+    differing = 0
+    for seed in range(80):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(3, 14))
+        a, b = rng.integers(0, n, 400), rng.integers(0, n, 400)
+        thin = rng.random(n) < 0.4
+        keep = (a != b) & (~(thin[a] | thin[b]) | (rng.random(a.size) < 0.1))
+        if seed % 3 == 0:  # two blocks that never meet
+            block = rng.random(n) < 0.5
+            keep &= block[a] == block[b]
+        a, b = a[keep], b[keep]
+        strengths = rng.normal(0.0, 1.0, n)
+        u = rng.random(a.size)
+        outcome = np.where(
+            u < 0.1, TIE, np.where(u < 0.1 + 0.9 / (1 + np.exp(strengths[b] - strengths[a])), A_WINS, B_WINS)
+        )
+        data = bt.PairData.from_counts(pair_outcome_counts(a, b, outcome, [f"m{i}" for i in range(n)]))
+        groups = data.rated_groups()
+        cells = np.column_stack([data.a_wins, data.b_wins, data.ties]).astype(np.int64).ravel()
+        draws = bt.multinomial_draws(rng, cells, 40).reshape(40, -1, 3).astype(float)
+        score, totals = draws[:, :, 0] + 0.5 * draws[:, :, 2], draws.sum(axis=2)
+        links = sure_links(groups, data.model_a, data.model_b, data.score_a, data.totals)
+        whole = round_groups(groups, data.model_a, data.model_b, score, totals)
+        assert np.array_equal(round_groups(groups, data.model_a, data.model_b, score, totals, links), whole), seed
+        differing += int((whole != groups.label).any(axis=1).sum())
+    assert differing > 500  # many rounds do lose a thin model, so the search around them is exercised
