@@ -18,6 +18,7 @@ of points away. Groups are numbered by battles, most first; ratings compare only
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,10 +110,11 @@ def sure_links(
     """Arrows that alone keep every rated group strongly connected, picked to survive resampling: a pair
     index and direction (True: side a scored against side b) per arrow, and each model's paths along them.
 
-    Per group, an out-tree and an in-tree from one member inside the arrows of at least T points, T as
-    large as keeps the group connected. A resample loses an arrow of w points with probability about
-    exp(-w); while it keeps all of these, its groups are the data's, which spares the full component
-    search in almost every round of a well-sampled board.
+    Per group, an out-tree and an in-tree from one member, each model reached along the path whose thinnest
+    arrow is the thickest (a widest path). A resample loses an arrow of w points with probability about
+    exp(-w); while it keeps all of these, its groups are the data's, which spares the component search in
+    almost every round of a well-sampled board, and a round that loses one is searched only around the
+    models whose paths it was on: widest paths keep a thin model's arrows off the others' paths.
     """
     n = groups.label.size
     within = groups.within(model_a, model_b)
@@ -126,45 +128,58 @@ def sure_links(
     for group in range(groups.n_groups):
         members = groups.label == group
         arrows = np.flatnonzero(members[source] & (points > 0))
-        levels = np.unique(points[arrows])
-
-        def connected(threshold: float, arrows=arrows, members=members) -> bool:
-            keep = arrows[points[arrows] >= threshold]
-            graph = sparse.csr_matrix((np.ones(keep.size), (source[keep], target[keep])), shape=(n, n))
-            _, strong = connected_components(graph, directed=True, connection="strong")
-            return bool(np.all(strong[members] == strong[members][0]))
-
-        low, high = 0, levels.size - 1  # levels[low] always connects (all the group's arrows)
-        while low < high:
-            middle = (low + high + 1) // 2
-            low, high = (middle, high) if connected(levels[middle]) else (low, middle - 1)
-        keep = arrows[points[arrows] >= levels[low]]
-        # One arrow per (source, target), the surest: pairs with sides kept can give two.
-        keep = keep[np.lexsort((-points[keep], source[keep] * n + target[keep]))]
-        key = source[keep] * n + target[keep]
-        keep = keep[np.concatenate([[True], key[1:] != key[:-1]])]
-        # Arrow ids + 1 as matrix values, so a tree's (parent, child) gives back its arrow.
-        graph = sparse.csr_matrix((keep + 1.0, (source[keep], target[keep])), shape=(n, n))
         root = int(np.flatnonzero(members)[0])
         roots[members] = root
-        for tree in (graph, graph.T.tocsr()):  # reaching every member from the root, and the root from every member
-            order, parent = breadth_first_order(tree, root, directed=True, return_predecessors=True)
+        # Reaching every member from the root, and the root from every member.
+        for tails, heads in ((source, target), (target, source)):
+            order, parent, arrow = _widest_tree(n, tails, heads, points, arrows, root)
             children = np.flatnonzero(members & (parent >= 0))
-            ids = np.asarray(tree[parent[children], children]).ravel().astype(np.int64) - 1
-            chosen_pairs.append(pair[ids])
-            chosen_forward.append(forward[ids])
+            chosen_pairs.append(pair[arrow[children]])
+            chosen_forward.append(forward[arrow[children]])
             # A model's path is its parent's and the arrow between them (the order visits parents first).
             arrow_of = np.full(n, -1)
             arrow_of[children] = np.arange(children.size)
             paths = np.zeros((n, children.size), dtype=bool)
-            for node in order.tolist():
-                if node != root and members[node]:
+            for node in order:
+                if node != root:
                     paths[node] = paths[parent[node]]
                     paths[node, arrow_of[node]] = True
             tree_paths.append(paths)
     if not chosen_pairs:
         return SureLinks(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), np.zeros((n, 0), dtype=bool), roots)
     return SureLinks(np.concatenate(chosen_pairs), np.concatenate(chosen_forward), np.hstack(tree_paths), roots)
+
+
+def _widest_tree(
+    n: int, tails: np.ndarray, heads: np.ndarray, points: np.ndarray, arrows: np.ndarray, root: int
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The nodes reached from `root` along `arrows` (tails -> heads) in the order they are settled, and each
+    one's parent and arrow on a widest path (Dijkstra, keeping the largest smallest arrow); parent -1 if not
+    reached or the root."""
+    by_tail = arrows[np.argsort(tails[arrows], kind="stable")]
+    starts = np.searchsorted(tails[by_tail], np.arange(n + 1))
+    width = np.full(n, -np.inf)
+    width[root] = np.inf
+    parent = np.full(n, -1)
+    arrow = np.full(n, -1)
+    settled = np.zeros(n, dtype=bool)
+    heap = [(-np.inf, root)]
+    order = []
+    while heap:
+        _, node = heapq.heappop(heap)
+        if settled[node]:
+            continue
+        settled[node] = True
+        order.append(node)
+        out = by_tail[starts[node] : starts[node + 1]]
+        reach = np.minimum(width[node], points[out])
+        better = ~settled[heads[out]] & (reach > width[heads[out]])
+        for k, value in zip(out[better].tolist(), reach[better].tolist(), strict=True):
+            head = int(heads[k])
+            if value > width[head]:  # an earlier arrow of this loop may have done better
+                width[head], parent[head], arrow[head] = value, node, k
+                heapq.heappush(heap, (-value, head))
+    return order, parent, arrow
 
 
 def round_groups(
