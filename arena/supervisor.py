@@ -55,12 +55,18 @@ def _setting(value: str) -> str:
     return value.replace("%", "%%")
 
 
+def _has_control_character(value: str) -> bool:
+    """Whether a value would break out of its line in supervisord's ini file (a line break ends a setting and
+    starts lines of its own)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
 def _program_section(program: Program, *, log_dir: Path, port: int | None) -> str:
     for arg in program.argv:
         # shlex quotes a line break but keeps it: in supervisord's ini file it would end the command and start
         # lines of its own (model servers' arguments come from the admin; inference/launch.py refuses such
         # endpoints, this is the last line of defence).
-        if any(ord(c) < 32 or ord(c) == 127 for c in arg):
+        if _has_control_character(arg):
             raise ValueError(f"program {program.name}: an argument holds a control character: {arg!r}")
     command = " ".join(shlex.quote(arg) for arg in program.argv)
     if program.socket is not None:
@@ -115,7 +121,7 @@ def supervisord_config(
     shared = ""
     if environment:
         for value in environment.values():
-            if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            if _has_control_character(value):
                 raise ValueError(f"an environment value holds a control character: {value!r}")
         shared = "environment=" + ",".join(f'{key}="{_setting(value)}"' for key, value in environment.items()) + "\n"
     comments = "".join(f"; {note}\n" for note in notes or [])

@@ -62,12 +62,17 @@ def counted_battle(record: dict) -> bool:
     return not (isinstance(dedup, dict) and dedup.get("sampled") is False)
 
 
-def read_battle_log(path: str | Path, format: str | None = None) -> BattleLog:
+def _json_of(path: str | Path):
+    """The file's JSON, or a BattleLogError saying why it can't be read."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            return json.load(handle)
     except (OSError, json.JSONDecodeError) as exc:
         raise BattleLogError(f"Can't read {path}: {exc}") from exc
+
+
+def read_battle_log(path: str | Path, format: str | None = None) -> BattleLog:
+    data = _json_of(path)
     found = detect_format(data)
     if format is not None and format != found:
         raise BattleLogError(f"{path} looks like {found}, not {format}.")
@@ -86,11 +91,7 @@ def read_battle_log(path: str | Path, format: str | None = None) -> BattleLog:
 
 def read_labelled_pair_counts(path: str | Path) -> LabelledPairCounts:
     """Pair counts with their prompt labels (a snapshot's pair_counts.json download), for category boards."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BattleLogError(f"Can't read {path}: {exc}") from exc
+    data = _json_of(path)
     found = detect_format(data)
     if found != PAIR_COUNTS:
         raise BattleLogError(f"{path} looks like {found}; categories need pair counts (a snapshot's download).")
