@@ -3,7 +3,8 @@ llama.cpp or vLLM server per locally hosted endpoint, the ASGI web processes sha
 worker and Celery beat. Ctrl-C stops them all.
 
 Each program is supervised on its own (supervisord, from PyPI): a crash restarts only that program, quick
-repeated deaths back off, and a program supervisord gave up on is tried again every few minutes.
+repeated deaths back off, a program supervisord gave up on is tried again every few minutes, and one that
+keeps dying soon after it started is stopped and tried again likewise.
 
     python -m arena.supervisor                 # what `make run` does (PORT picks the web port)
     python -m arena.supervisor --print-config  # the supervisord configuration, for a production host
@@ -43,6 +44,11 @@ from arena.processes import (
 # A program supervisord gave up on (FATAL) is started again after this long, doubling up to the cap.
 RETRY_FATAL_AFTER = 30.0
 RETRY_FATAL_CAP = 300.0
+# A program that died this many times in a row within RETRY_FATAL_CAP of supervisord counting it started is
+# held down, with the same back-off (CrashLoops).
+CRASHES_BEFORE_HOLD = 3
+# How often the supervisor looks at supervisord's programs (for FatalRetries and CrashLoops).
+POLL_SECONDS = 5.0
 
 
 def default_web_processes() -> int:
@@ -211,17 +217,80 @@ class FatalRetries:
         return starting
 
 
+class CrashLoops:
+    """When to hold down, and start again, a program that keeps dying soon after supervisord counted it started
+    (it outlived startsecs: a vLLM server that loads, then dies of CUDA OOM at its first request).
+    supervisord's back-off covers only deaths before startsecs; later ones autorestart restarts at once,
+    forever, the server reloading its weights each time and taking the CPU and GPU its siblings share. After
+    CRASHES_BEFORE_HOLD such deaths it is stopped for RETRY_FATAL_AFTER, then twice as long each time it is
+    held again, up to RETRY_FATAL_CAP, as FatalRetries does; the count and the back-off are forgotten only once
+    a run has stayed up for RETRY_FATAL_CAP."""
+
+    def __init__(self) -> None:
+        self.starts: dict[str, int] = {}  # each program's `start` seen last (supervisord's clock): its run
+        self.counted: dict[str, int] = {}  # the `start` of its last run seen RUNNING (past startsecs)
+        self.crashes: dict[str, int] = {}
+        self.waits: dict[str, float] = {}
+        self.held_until: dict[str, float] = {}
+
+    def review(self, infos: dict[str, dict], now: float) -> tuple[list[tuple[str, float]], list[str]]:
+        """The programs to stop now, each with how long it is held down, and the held ones to start again now,
+        given each one's getAllProcessInfo() entry (statename; start and now on supervisord's clock)."""
+        stopping, starting = [], []
+        for name, info in infos.items():
+            state, start = info["statename"], info["start"]
+            previous = self.starts.get(name)
+            self.starts[name] = start
+            # autorestart takes a program that died while RUNNING back to STARTING within a second, so a poll
+            # rarely sees it EXITED: a new `start` says the run before ended. Only a run seen RUNNING counts;
+            # deaths before startsecs are supervisord's own back-off (then FATAL, for FatalRetries).
+            ended = previous is not None and start != previous
+            crashed = ended and self.counted.get(name) == previous and start - previous < RETRY_FATAL_CAP
+            if crashed:
+                self.crashes[name] = self.crashes.get(name, 0) + 1
+            if state == "RUNNING":
+                self.counted[name] = start
+                if info["now"] - start >= RETRY_FATAL_CAP:
+                    self.crashes.pop(name, None)
+                    self.waits.pop(name, None)
+            if crashed and self.crashes[name] >= CRASHES_BEFORE_HOLD and state in ("STARTING", "RUNNING", "BACKOFF"):
+                wait = self.waits.get(name, RETRY_FATAL_AFTER)
+                self.waits[name] = min(wait * 2, RETRY_FATAL_CAP)
+                self.held_until[name] = now + wait
+                self.counted.pop(name, None)  # this run ends by our hand: its end is no crash
+                stopping.append((name, wait))
+            elif name in self.held_until:
+                if state not in ("STOPPING", "STOPPED"):  # started by hand meanwhile: no longer ours to start
+                    del self.held_until[name]
+                elif state == "STOPPED" and now >= self.held_until[name]:
+                    del self.held_until[name]
+                    starting.append(name)
+        return stopping, starting
+
+
 def _retry_fatal(run_dir: Path, password: str, stopping: threading.Event) -> None:
     """Start again, with doubling back-off (FatalRetries), any program supervisord gave up on after repeated
-    quick deaths (a model server whose GPU was busy, say), so one bad minute does not leave it down for good."""
-    retries = FatalRetries()
-    while not stopping.wait(5.0):
+    quick deaths (a model server whose GPU was busy, say), so one bad minute does not leave it down for good;
+    and hold down, with the same back-off (CrashLoops), one that keeps dying soon after it started."""
+    retries, loops = FatalRetries(), CrashLoops()
+    while not stopping.wait(POLL_SECONDS):
         try:
             infos = rpc(run_dir, password).supervisor.getAllProcessInfo()
         except (OSError, xmlrpc.client.Fault):
             continue
-        states = {f"{info['group']}:{info['name']}": info["statename"] for info in infos}
-        for name, wait in retries.due(states, time.monotonic()):
+        programs = {f"{info['group']}:{info['name']}": info for info in infos}
+        now = time.monotonic()
+        holding, releasing = loops.review(programs, now)
+        for name, wait in holding:
+            print(f"supervisor | {name} kept crashing soon after starting; holding it down, trying it again in "
+                  f"{wait:.0f}s", flush=True)  # fmt: skip
+            with contextlib.suppress(OSError, xmlrpc.client.Fault):
+                rpc(run_dir, password).supervisor.stopProcess(name, False)
+        for name in releasing:
+            print(f"supervisor | {name} was held down; starting it again", flush=True)
+            with contextlib.suppress(OSError, xmlrpc.client.Fault):
+                rpc(run_dir, password).supervisor.startProcess(name, False)
+        for name, wait in retries.due({name: info["statename"] for name, info in programs.items()}, now):
             print(f"supervisor | {name} had given up; starting it again (next retry in {wait:.0f}s)", flush=True)
             with contextlib.suppress(OSError, xmlrpc.client.Fault):
                 rpc(run_dir, password).supervisor.startProcess(name, False)
@@ -289,6 +358,8 @@ def production_environment(env: dict, *, var_dir: Path) -> tuple[dict[str, str],
         "of an earlier run would be added in).",
         "A program supervisord gives up on (FATAL) stays down here: `supervisorctl start` it, or run "
         "`python -m arena.supervisor` instead, which starts it again after 30 s, doubling to 5 minutes.",
+        "One that keeps dying after startsecs is restarted at once here, every time; `python -m arena.supervisor` "
+        "holds it down after 3 such deaths within 5 minutes of starting, for 30 s doubling to 5 minutes.",
     ]
     if "REDIS_URL" in environment:
         notes.append("REDIS_URL was not set: Redis is the embedded one below; set REDIS_URL for a Redis of your own.")

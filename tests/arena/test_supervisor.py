@@ -219,3 +219,129 @@ def test_a_program_that_keeps_giving_up_is_retried_ever_more_slowly_and_forgiven
     assert retries.due({name: "FATAL"}, now + RETRY_FATAL_CAP + 1 + RETRY_FATAL_AFTER) == [
         (name, 2 * RETRY_FATAL_AFTER)
     ]
+
+
+def crash_loop(loops, *, lives, start_seconds=10, until=3600):
+    """Polls CrashLoops every 5 s, as the supervisor does, over a program that supervisord restarts at once
+    whenever it dies: the nth run (0-based) lives `lives(n)` seconds, counted started after start_seconds.
+    Returns when it was held down (with the wait announced) and when it was started again."""
+    name, start, runs, stopped, held, restarted = "models:model-1", 0, 0, False, [], []
+    for now in range(0, until, 5):
+        while not stopped and now - start >= lives(runs):
+            start, runs = start + lives(runs), runs + 1
+        state = "STOPPED" if stopped else "RUNNING" if now - start >= start_seconds else "STARTING"
+        stopping, starting = loops.review({name: {"statename": state, "start": start, "now": now}}, float(now))
+        if stopping:
+            stopped = True
+            held.append((now, stopping[0][1]))
+        if starting:
+            stopped, start, runs = False, now, runs + 1
+            restarted.append(now)
+    return held, restarted
+
+
+def test_a_program_that_keeps_crashing_soon_after_starting_is_held_down_ever_longer_and_forgiven_after_staying_up():
+    """supervisord's back-off covers only deaths before startsecs: a model server that loaded, was counted
+    started, then died (CUDA OOM at its first request) was restarted at once, forever, reloading its weights."""
+    from arena.supervisor import CRASHES_BEFORE_HOLD, RETRY_FATAL_AFTER, RETRY_FATAL_CAP, CrashLoops
+
+    loops = CrashLoops()
+    held, restarted = crash_loop(loops, lives=lambda run: 20, until=1800)  # up at 10 s, dead at 20 s
+    assert held[0] == (CRASHES_BEFORE_HOLD * 20, RETRY_FATAL_AFTER)  # its third death
+    gaps = [again - at for (at, _), again in zip(held, restarted, strict=False)]
+    assert gaps[:4] == [30, 60, 120, 240] and set(gaps[4:]) == {RETRY_FATAL_CAP}
+    assert [wait for _, wait in held][: len(gaps)] == gaps  # the line says when it is tried again
+    # Held again at the first death after each retry, not only after three more.
+    assert all(at == again + 20 for (at, _), again in zip(held[1:], restarted, strict=False))
+    # Counted started before a poll sees its new run (startsecs 1, as Redis): the run stopped to hold it down
+    # ended by the supervisor's hand, so starting it again is no crash.
+    held, restarted = crash_loop(CrashLoops(), lives=lambda run: 12, start_seconds=1, until=200)
+    assert held[:2] == [(40, RETRY_FATAL_AFTER), (restarted[0] + 15, 2 * RETRY_FATAL_AFTER)]
+
+    # Once a run stays up for RETRY_FATAL_CAP it is forgiven: held again only at its third quick death after,
+    # for the shortest wait. Runs 0-2 die, run 3 is stopped at 60 s, run 4 (started at 90 s) stays up.
+    held, restarted = crash_loop(CrashLoops(), lives=lambda run: RETRY_FATAL_CAP + 10 if run == 4 else 20)
+    assert held[:2] == [(60, RETRY_FATAL_AFTER), (90 + RETRY_FATAL_CAP + 10 + 3 * 20, RETRY_FATAL_AFTER)]
+
+
+def test_a_program_that_crashes_after_a_long_run_or_before_counting_as_started_is_never_held_down():
+    from arena.supervisor import RETRY_FATAL_CAP, CrashLoops
+
+    # Each run up longer than RETRY_FATAL_CAP: restarted at once by supervisord, as ever.
+    assert crash_loop(CrashLoops(), lives=lambda run: RETRY_FATAL_CAP + 20) == ([], [])
+    # Two quick deaths in a row, then a long run: still not held.
+    assert crash_loop(CrashLoops(), lives=lambda run: 20 if run % 3 < 2 else RETRY_FATAL_CAP + 20) == ([], [])
+    # Dying before startsecs is supervisord's own back-off (BACKOFF, then FATAL for FatalRetries).
+    assert crash_loop(CrashLoops(), lives=lambda run: 5, start_seconds=10) == ([], [])
+
+
+def test_a_program_started_by_hand_while_held_down_is_then_left_to_whoever_started_it():
+    from arena.supervisor import RETRY_FATAL_AFTER, CrashLoops
+
+    loops, name = CrashLoops(), "models:model-1"
+
+    def review(state, start, now):
+        return loops.review({name: {"statename": state, "start": start, "now": now}}, float(now))
+
+    for start in (0, 20, 40):
+        review("RUNNING", start, start + 15)
+    assert review("STARTING", 60, 60) == ([(name, RETRY_FATAL_AFTER)], [])
+    review("RUNNING", 70, 70)  # `supervisorctl start`
+    assert review("STOPPED", 70, 60 + RETRY_FATAL_AFTER) == ([], [])  # `supervisorctl stop`: it stays stopped
+
+
+def test_supervisord_holds_down_a_program_that_keeps_crashing_after_it_started_instead_of_restarting_it_forever(
+    monkeypatch, capsys
+):
+    """For real: a program that dies 3 s after each start (counted started after 1 s) is stopped after its third
+    death, started again once its wait is over, and held again, twice as long, at its next death. Its wait is
+    5 s here, not 30, and the supervisor looks every 0.25 s, not 5."""
+    import tempfile
+    import threading
+
+    from arena import supervisor
+    from arena.processes import Program
+
+    monkeypatch.setattr(supervisor, "POLL_SECONDS", 0.25)
+    monkeypatch.setattr(supervisor, "RETRY_FATAL_AFTER", 5.0)
+    # Stopped within 1 s: a SIGTERM that reaches supervisord's fork before it has exec'd the program is lost,
+    # and supervisord waits stopwaitsecs (10 s by default) before SIGKILL (seen on a busy machine).
+    crasher = Program(name="crasher", argv=[sys.executable, "-c", "import time; time.sleep(3); exit(1)"],
+                      start_seconds=1, stop_wait_seconds=1)  # fmt: skip
+    output = []
+
+    def printed(text: str) -> bool:
+        output.append(capsys.readouterr().out)
+        return text in "".join(output)
+
+    # A short directory: a unix socket's path must fit in 108 bytes.
+    with tempfile.TemporaryDirectory(prefix="arena-sup-") as directory:
+        run_dir = Path(directory)
+        config = run_dir / "supervisord.conf"
+        config.write_text(supervisor.supervisord_config([crasher], run_dir=run_dir, log_dir=run_dir, port=None,
+                                                        rpc_password="test"))  # fmt: skip
+        supervisord = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c", str(config)], cwd=ROOT)
+        stopping = threading.Event()
+        watcher = threading.Thread(target=supervisor._retry_fatal, args=(run_dir, "test", stopping))
+        log = run_dir / "supervisord.log"
+        try:
+            watcher.start()
+
+            def info():
+                return supervisor.rpc(run_dir, "test").supervisor.getProcessInfo("crasher:crasher")
+
+            held = "crasher:crasher kept crashing soon after starting; holding it down, trying it again in 5s"
+            wait_until(lambda: printed(held), 25, log)
+            wait_until(lambda: info()["statename"] == "STOPPED", 5, log)
+            spawns = log.read_text().count("spawned: 'crasher'")
+            assert spawns == 4  # three deaths after starting; the fourth run stopped by the supervisor
+            time.sleep(1.5)  # held down: supervisord does not start it meanwhile
+            assert info()["statename"] == "STOPPED" and log.read_text().count("spawned: 'crasher'") == spawns
+
+            wait_until(lambda: printed("crasher:crasher was held down; starting it again"), 10, log)
+            wait_until(lambda: printed("holding it down, trying it again in 10s"), 10, log)  # its next death
+        finally:
+            stopping.set()
+            watcher.join(timeout=5)
+            supervisord.terminate()
+            supervisord.wait(timeout=30)
