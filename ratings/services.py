@@ -247,7 +247,7 @@ def votes_rate_pending(*, older_than_seconds: float) -> int:
 
 
 # Bump when the engine's results for the same inputs change, so a recompute is not taken for a repeat.
-ENGINE_VERSION = "2026-12-07"  # models without a rating (one-sided) and groups that never met
+ENGINE_VERSION = "2026-12-07.2"  # the Davidson both-bad propensities have a weak prior
 
 
 def _fingerprint(inputs_sha256: str, params: dict) -> str:

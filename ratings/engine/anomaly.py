@@ -2,11 +2,13 @@
 
 The fit is an (M, M, 4) table of outcome probabilities per ordered (left, right) pair. The recommended
 table is the two-tie Davidson model of `ties.py` (`outcome_table_from_counts`): Bradley-Terry strengths,
-ties likeliest between equals, per-model both-bad propensities, all fitted from the same counts as the
-snapshot. `outcome_table_from_ratings` is the simple alternative from Elo ratings plus overall tie and
-both-bad rates. Under the null hypothesis an honest judge's votes are independent draws from that table.
-A vote on a pair the table leaves NaN (a model without a rating yet, or two groups of models that never
-met: see `outcome_table_from_counts`) has no prediction to test, so it is left out of every test.
+ties likeliest between equals, per-model both-bad propensities (with a weak prior toward the average, so a
+model that has not had a both-bad vote yet is fitted as less prone to one, not as never), all fitted from
+the same counts as the snapshot. `outcome_table_from_ratings` is the simple alternative from Elo ratings
+plus overall tie and both-bad rates. Under the null hypothesis an honest judge's votes are independent
+draws from that table. A vote on a pair the table leaves NaN (a model without a rating yet, or two groups
+of models that never met: see `outcome_table_from_counts`) has no prediction to test, so it is left out of
+every test.
 
 Each judge is screened on up to four tests, each giving a valid p-value under the null:
 
@@ -95,7 +97,9 @@ def outcome_table_from_tie_params(params: np.ndarray, n_models: int, groups: Rat
 def outcome_table_from_counts(pc: PairCounts) -> np.ndarray:
     """(M, M, 4) outcome probabilities of the Davidson model fitted to `pc`: the recommended null. NaN for a
     pair it cannot predict: a model without a rating (say, only wins so far: its strength is infinite, and
-    the fit's tiny ridge would call any loss of it a near-impossible vote), or two groups that never met."""
+    the fit's tiny ridge would call any loss of it a near-impossible vote), or two groups that never met. A
+    model's first both-bad vote is predicted: its propensity's prior (`ties.PROPENSITY_PRIOR_SD`) keeps its
+    P(both bad) near the field's, shrunk by its record, where the ridge alone would put it at ~1e-9."""
     params, *_ = ties.fit_tie_params(pc)
     return outcome_table_from_tie_params(params, pc.n_models, ties.tie_groups(pc))
 

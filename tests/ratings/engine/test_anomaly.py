@@ -7,13 +7,31 @@ import pytest
 
 from ratings.engine import anomaly, ties
 from ratings.engine import simulate_judges as sim
-from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE
+from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE, pair_outcome_counts
+from ratings.engine.simulate import simulate_tie_model
 
 # A small arena: strengths ~ +-250 Elo, ties and both-bad ties about as common as on the real board.
 THETA = np.linspace(-1.4, 1.4, 12)
 PARAMS = np.concatenate([THETA, np.zeros(12), [np.log(0.55), np.log(0.65)]])
 NAMES = [f"m{i}" for i in range(12)]
 TABLE = anomaly.outcome_table_from_tie_params(PARAMS, 12)
+
+
+# A board whose newcomer (index 8), truly a little less prone to both-bad answers than the rest (a rate
+# of ~3.5% against ~9%), has had none in its first 100 battles, as happens about one time in 35.
+NEWCOMER = 8
+NEWCOMER_TRUTH = np.concatenate([np.linspace(-0.8, 0.8, 8), [0.3], np.zeros(8), [-1.0], [np.log(0.5), np.log(0.25)]])
+
+
+@pytest.fixture(scope="module")
+def newcomer_board():
+    """Pair counts of the newcomer board, and its true outcome table."""
+    theta, phi, (tau, kappa) = NEWCOMER_TRUTH[:9], NEWCOMER_TRUTH[9:18], NEWCOMER_TRUTH[18:]
+    model_a, model_b, outcome = simulate_tie_model(theta, phi, tau, kappa, 40_000, seed=0)
+    newcomer = (model_a == NEWCOMER) | (model_b == NEWCOMER)
+    keep = ~newcomer | ((np.cumsum(newcomer) <= 100) & (outcome != BOTH_BAD))
+    counts = pair_outcome_counts(model_a[keep], model_b[keep], outcome[keep], [f"m{i}" for i in range(9)])
+    return counts, anomaly.outcome_table_from_tie_params(NEWCOMER_TRUTH, 9)
 
 
 @pytest.fixture(scope="module")
@@ -366,3 +384,27 @@ def test_votes_on_a_model_without_a_rating_are_left_out_of_the_screen_instead_of
     result = screen(votes, table)
     assert not result.flagged[0] and result.votes_scored[0] == 0 and result.votes[0] == 0
     assert result.votes_scored[1] == 10  # ...and is screened as before
+
+
+def test_an_honest_judges_first_both_bad_vote_on_a_model_without_one_is_not_flagged(newcomer_board):
+    counts, truth = newcomer_board
+    table = anomaly.outcome_table_from_counts(counts)
+    # Less likely than on the other models' pairs, but not near impossible (~1e-9 without the propensity prior).
+    assert 0.005 < table[NEWCOMER, 3, BOTH_BAD] < 0.5 * table[0, 3, BOTH_BAD]
+    rng = np.random.default_rng(21)
+    model_a, model_b = sim.uniform_battles(rng, 9, (1, 10))
+    outcome = sim.outcomes_from_table(rng, truth, model_a, model_b)
+    model_a[0, 4], model_b[0, 4], outcome[0, 4] = NEWCOMER, 3, BOTH_BAD
+    result = screen(flat(model_a, model_b, outcome), table)
+    assert not result.flagged[0] and result.p_likelihood[0] > 0.05
+
+
+def test_honest_judges_are_rarely_flagged_when_a_model_has_had_no_both_bad_vote_yet(newcomer_board):
+    counts, truth = newcomer_board
+    table = anomaly.outcome_table_from_counts(counts)
+    model_a, model_b, outcome, _ = honest_votes(np.random.default_rng(22), truth, 2000, 50, timed=False)
+    flagged = flagged_by_checkpoint(model_a, model_b, outcome, None, table, 50)
+    first_both_bad = ((outcome == BOTH_BAD) & ((model_a == NEWCOMER) | (model_b == NEWCOMER))).any(axis=1)
+    assert first_both_bad.sum() > 400
+    # Without the propensity prior nearly every judge with such a vote is flagged.
+    assert flagged.mean() <= 0.01 and flagged[first_both_bad].mean() <= 0.02

@@ -5,7 +5,7 @@ import pytest
 
 from ratings.engine import ties
 from ratings.engine.bradley_terry import fit_ratings
-from ratings.engine.counts import pair_outcome_counts
+from ratings.engine.counts import BOTH_BAD, pair_outcome_counts
 from ratings.engine.simulate import simulate_tie_model
 from tests.ratings.engine.conftest import ANCHOR
 
@@ -81,3 +81,33 @@ def test_a_model_with_only_wins_gets_no_davidson_row_and_leaves_the_others_as_wi
         assert row["rating"] == pytest.approx(expected["rating"], abs=1e-4)
         assert row["both_bad_rate"] == pytest.approx(expected["both_bad_rate"], abs=1e-6)
     assert fit["tie_strength"]["value"] == pytest.approx(alone["tie_strength"]["value"], rel=1e-6)
+
+
+def test_a_model_without_a_both_bad_vote_gets_a_finite_propensity_and_a_rate_shrunk_from_the_fields():
+    model_a, model_b, outcome = simulate_tie_model(np.r_[THETA, 0.2], np.r_[PHI, 0.0], TAU, KAPPA, 30_000, seed=5)
+    newcomer = (model_a == 6) | (model_b == 6)
+    # Its first 100 battles with the both-bad ones left out: about 90 votes, none of them both bad.
+    keep = ~newcomer | ((np.cumsum(newcomer) <= 100) & (outcome != BOTH_BAD))
+    pc = pair_outcome_counts(model_a[keep], model_b[keep], outcome[keep], NAMES + ["new"])
+    rows = {row["name"]: row for row in ties.fit_tie_model(pc)["models"]}
+    new = rows["new"]
+    field = np.median([rows[name]["both_bad_rate"] for name in NAMES])
+    assert new["observed_both_bad_rate"] == 0.0 and 80 < new["votes"] <= 100
+    # Without the propensity prior: a propensity near -16, a rate of ~1e-9 and an interval of zero width.
+    assert -3.0 < new["both_bad_propensity"] < -0.5
+    assert field / 10 < new["both_bad_rate"] < field / 2
+    # ~90 votes without one cannot rule out a rate of 3 / n (the rule of three's upper 95% bound).
+    assert 0.0 < new["both_bad_rate_lower"] < new["both_bad_rate"] < 3 / new["votes"] < new["both_bad_rate_upper"]
+
+
+def test_the_propensity_prior_moves_no_rate_or_rating_of_the_real_board_noticeably(real_counts, monkeypatch):
+    # Every real model has 185 or more both-bad votes, so the data outweigh the prior many times over.
+    with_prior = ties.fit_tie_model(real_counts, anchor=ANCHOR)
+    monkeypatch.setattr(ties, "PROPENSITY_PRIOR_SD", np.inf)
+    without = ties.fit_tie_model(real_counts, anchor=ANCHOR)
+    for row, plain in zip(with_prior["models"], without["models"], strict=True):
+        assert row["name"] == plain["name"]
+        assert row["both_bad_rate"] == pytest.approx(plain["both_bad_rate"], abs=5e-4)
+        assert row["both_bad_propensity"] == pytest.approx(plain["both_bad_propensity"], abs=0.005)
+        assert row["rating"] == pytest.approx(plain["rating"], abs=0.1)
+    assert with_prior["both_bad_strength"]["value"] == pytest.approx(without["both_bad_strength"]["value"], rel=1e-3)
