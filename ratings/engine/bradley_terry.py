@@ -530,7 +530,14 @@ def rated_in_rounds(
     its battles are left out of the round's fit, so they neither pull the others nor move their centring.
     """
     labels = round_groups(groups, model_a, model_b, score_a, totals, links)
-    keep = (labels[:, model_a] != NOT_RATED) & (labels[:, model_a] == labels[:, model_b])
+    keep = np.repeat(groups.within(model_a, model_b)[None, :], labels.shape[0], axis=0)
+    # Only pairs with a model whose label some round changed differ from the data's; looking up both labels
+    # of every pair in every round took as long as finding the labels.
+    moved = (labels != groups.label).any(axis=0)
+    pairs = np.flatnonzero(moved[model_a] | moved[model_b])
+    if pairs.size:
+        label_a, label_b = labels[:, model_a[pairs]], labels[:, model_b[pairs]]
+        keep[:, pairs] = (label_a != NOT_RATED) & (label_a == label_b)
     return labels, keep
 
 
@@ -574,11 +581,17 @@ def percentile_intervals(samples: np.ndarray, level: float) -> tuple[np.ndarray,
     some = ~np.isnan(samples).all(axis=0)
     if not some.any():
         return lower, upper
-    stood_in = np.clip(samples[:, some], -_UNBOUNDED_STAND_IN, _UNBOUNDED_STAND_IN)
-    bounds = np.nanquantile(stood_in, [tail, 1.0 - tail], axis=0)
+    stood_in = np.clip(samples, -_UNBOUNDED_STAND_IN, _UNBOUNDED_STAND_IN)
+    bounds = np.full((2, samples.shape[1]), np.nan)
+    # nanquantile runs column by column in Python: only the columns with a NaN need it (on category boards,
+    # a thin model or two), the others are plain quantiles (the same values).
+    gaps = np.isnan(samples).any(axis=0)
+    bounds[:, ~gaps] = np.quantile(stood_in[:, ~gaps], [tail, 1.0 - tail], axis=0)
+    if (gaps & some).any():
+        bounds[:, gaps & some] = np.nanquantile(stood_in[:, gaps & some], [tail, 1.0 - tail], axis=0)
     bounds[bounds > _UNBOUNDED_CUTOFF] = np.inf
     bounds[bounds < -_UNBOUNDED_CUTOFF] = -np.inf
-    lower[some], upper[some] = bounds
+    lower[some], upper[some] = bounds[:, some]
     return lower, upper
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sparse
@@ -102,6 +103,11 @@ class SureLinks:
     forward: np.ndarray  # (L,) True: side a scored against side b
     paths: np.ndarray  # (M, L) bool: the arrows on the model's two paths (none for a root or an unrated model)
     roots: np.ndarray  # (M,) the root of the model's group (the model itself if unrated)
+
+    @cached_property
+    def path_matrix(self) -> np.ndarray:
+        """(L, M) float32 `paths.T`, for a matrix product per bootstrap chunk."""
+        return np.ascontiguousarray(self.paths.T, dtype=np.float32)
 
 
 def sure_links(
@@ -210,7 +216,8 @@ def round_groups(
         )
         changed = lost.any(axis=1)
         if changed.any():
-            uncertain = (lost[changed].astype(np.int32) @ links.paths.T.astype(np.int32)) > 0
+            # Counts of lost arrows on each model's paths, as a float product (BLAS; exact: a few hundred at most).
+            uncertain = (lost[changed].astype(np.float32) @ links.path_matrix) > 0
             labels[changed] = _search_around(
                 groups, links, model_a, model_b, score_a[changed], totals[changed], uncertain
             )
