@@ -38,7 +38,7 @@ predicted outcome (`outcome_probabilities` is NaN for it and between groups).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_softmax, softmax
+from scipy.special import expit, log_softmax, softmax
 
 from ratings.engine.bradley_terry import RIDGE, PairData, _two_sided_z, gauge_matrix, rated_anchor, to_elo
 from ratings.engine.bradley_terry import elo_units as _elo_units
@@ -230,8 +230,10 @@ def fit_tie_model(
     with np.errstate(invalid="ignore", divide="ignore"):
         logit = np.log(rates / (1.0 - rates))
         logit_half = z * rate_se / (rates * (1.0 - rates))
-    rate_lower = 1.0 / (1.0 + np.exp(-(logit - logit_half)))
-    rate_upper = 1.0 / (1.0 + np.exp(-(logit + logit_half)))
+    # expit, not 1 / (1 + exp(-x)): a model with very few votes has a half-width of dozens of log-odds units
+    # (its lower end 0), where exp overflowed with a warning.
+    rate_lower = expit(logit - logit_half)
+    rate_upper = expit(logit + logit_half)
     # Observed over all the model's battles (its fitted rate uses those inside its group only).
     both_bad = pc.counts[:, 3].astype(np.float64)
     both_bad_votes = np.bincount(pc.pairs[:, 0], both_bad, n) + np.bincount(pc.pairs[:, 1], both_bad, n)
