@@ -49,13 +49,16 @@ class ImportedLogAdmin(admin.ModelAdmin):
 
 @admin.register(JudgeFlag)
 class JudgeFlagAdmin(admin.ModelAdmin):
-    """Judges whose votes looked anomalous, with the reason. Clearing one puts its votes back in the counts
+    """Judges whose votes looked anomalous, with the reason: a session, or an address (every session's votes
+    from it). Clearing one puts its votes back in the counts, but for those the other kind of flag still holds
     (and the screen leaves it alone); flagging takes them out."""
 
-    list_display = ["judge_hash", "state", "votes", "reason", "flagged_at", "changed_by"]
-    list_filter = ["state"]
+    list_display = ["kind", "judge_hash", "state", "votes", "reason", "flagged_at", "changed_by"]
+    list_filter = ["kind", "state"]
     search_fields = ["judge_hash", "reason"]
-    readonly_fields = ["judge_hash", "state", "reason", "p_values", "votes", "flagged_at", "changed_at", "changed_by"]
+    readonly_fields = [
+        "kind", "judge_hash", "state", "reason", "p_values", "votes", "flagged_at", "changed_at", "changed_by",
+    ]  # fmt: skip
     actions = ["clear", "flag_again"]
 
     def has_add_permission(self, request):
@@ -64,14 +67,14 @@ class JudgeFlagAdmin(admin.ModelAdmin):
     @admin.action(description="Clear: count these judges' votes again")
     def clear(self, request, queryset):
         for flag in queryset:
-            services.judge_clear(judge_hash=flag.judge_hash, by=request.user.get_username())
+            services.judge_clear(kind=flag.kind, judge_hash=flag.judge_hash, by=request.user.get_username())
         self.message_user(request, f"{queryset.count()} judge(s) cleared; their votes count from the next snapshot.")
 
     @admin.action(description="Flag: leave these judges' votes out")
     def flag_again(self, request, queryset):
         for flag in queryset:
-            services.judge_flag(judge_hash=flag.judge_hash, reason=flag.reason, p_values=flag.p_values,
-                                votes=flag.votes, by=request.user.get_username())  # fmt: skip
+            services.judge_flag(kind=flag.kind, judge_hash=flag.judge_hash, reason=flag.reason,
+                                p_values=flag.p_values, votes=flag.votes, by=request.user.get_username())  # fmt: skip
         self.message_user(request, f"{queryset.count()} judge(s) flagged; their votes are left out.")
 
 
@@ -89,7 +92,7 @@ class RatedVoteAdmin(admin.ModelAdmin):
     ]
     list_filter = ["in_counts"]
     list_select_related = ["model_a", "model_b"]
-    search_fields = ["judge_hash"]
+    search_fields = ["judge_hash", "client_hash"]
     readonly_fields = [f.name for f in RatedVote._meta.fields]
 
     def has_add_permission(self, request):

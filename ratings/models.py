@@ -145,6 +145,9 @@ class RatedVote(models.Model):
     model_b = models.ForeignKey(ArenaModel, on_delete=models.CASCADE, related_name="+")
     outcome = models.PositiveSmallIntegerField(help_text="Engine code: 0 A wins, 1 B wins, 2 tie, 3 both bad.")
     judge_hash = models.CharField(max_length=64, db_index=True)
+    # The battle's address (keyed hash of the visitor's IPv4 address or IPv6 /64; "" when it had none):
+    # the screen also judges every address over all the votes cast from it, whatever the sessions.
+    client_hash = models.CharField(max_length=64, blank=True, db_index=True)
     voted_at = models.DateTimeField(db_index=True)
     # From the moment the last answers began to appear to the vote, and how long reading them takes.
     seconds_to_vote = models.FloatField(null=True)
@@ -181,13 +184,19 @@ class PromptCount(models.Model):
 
 
 class JudgeFlag(models.Model):
-    """A judge (hashed) whose votes looked anomalous: kept, but left out of the counts while flagged."""
+    """A judge (hashed) whose votes looked anomalous: kept, but left out of the counts while flagged. A judge
+    is a session (its votes' judge_hash) or an address (their client_hash: every session's votes from it)."""
 
     class State(models.TextChoices):
         FLAGGED = "flagged", "Flagged: votes left out"
         CLEARED = "cleared", "Cleared by an admin: votes counted"
 
-    judge_hash = models.CharField(max_length=64, unique=True)
+    class Kind(models.TextChoices):
+        SESSION = "session", "Session"
+        ADDRESS = "address", "Address (all its sessions)"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SESSION)
+    judge_hash = models.CharField(max_length=64, help_text="The session's judge_hash, or the address's client_hash.")
     state = models.CharField(max_length=8, choices=State.choices, default=State.FLAGGED)
     reason = models.TextField()
     p_values = models.JSONField(default=dict, blank=True)
@@ -198,9 +207,17 @@ class JudgeFlag(models.Model):
 
     class Meta:
         ordering = ["-flagged_at"]
+        constraints = [models.UniqueConstraint(fields=["kind", "judge_hash"], name="unique_judge_flag")]
 
     def __str__(self) -> str:
-        return f"judge {self.judge_hash[:12]} ({self.state})"
+        return f"{self.kind} {self.judge_hash[:12]} ({self.state})"
+
+
+# How a rated vote's left_out_reason begins while a flag of each kind keeps it out of the counts.
+FLAGGED_PREFIXES = {
+    JudgeFlag.Kind.SESSION: "Judge flagged as anomalous: ",
+    JudgeFlag.Kind.ADDRESS: "Address flagged as anomalous: ",
+}
 
 
 class RatingHistory(models.Model):

@@ -31,6 +31,7 @@ from ratings.engine.history import average_win_rate, snapshot_series
 from ratings.engine.leaderboard import json_safe
 from ratings.engine.matrices import battle_count_matrix, win_fraction_matrix
 from ratings.models import (
+    FLAGGED_PREFIXES,
     EloRating,
     JudgeFlag,
     LeaderboardPolicy,
@@ -84,8 +85,8 @@ SKIM_WORDS_PER_SECOND = 15.0
 
 
 def rated_vote_fields(vote: Vote) -> dict:
-    """The RatedVote record of a vote: pair, outcome, judge, prompt labels and hash, both answers' style
-    counts, and timing."""
+    """The RatedVote record of a vote: pair, outcome, judge and address, prompt labels and hash, both answers'
+    style counts, and timing."""
     style = {
         side: answer_style(getattr(vote, f"conversation_{side}"), getattr(vote, f"timings_{side}")) for side in "ab"
     }
@@ -98,6 +99,7 @@ def rated_vote_fields(vote: Vote) -> dict:
         "model_b_id": vote.battle.model_b_id,
         "outcome": OUTCOME_CODES[vote.outcome],
         "judge_hash": vote.judge_hash,
+        "client_hash": vote.battle.client_hash,
         "voted_at": vote.created,
         "seconds_to_vote": (vote.created - shown_at).total_seconds() if shown_at else None,
         "seconds_to_read": words / SKIM_WORDS_PER_SECOND if last_turn else None,
@@ -134,9 +136,10 @@ def arena_votes() -> ArenaVotes:
 
 
 class JudgeVotes(NamedTuple):
-    """Every rated vote, per judge in time order, with the fit's counts indexed the same way."""
+    """Every rated vote in time order, with its session and address, and the fit's counts indexed the same way."""
 
-    judge: np.ndarray  # judge hashes
+    judge: np.ndarray  # judge hashes (sessions)
+    address: np.ndarray  # client hashes where the vote is screened by address, else ""
     model_a: np.ndarray
     model_b: np.ndarray
     outcome: np.ndarray
@@ -146,15 +149,23 @@ class JudgeVotes(NamedTuple):
 
 
 def judge_votes() -> JudgeVotes:
+    """In time order, so that every session's and every address's votes come in the order they were cast.
+    A vote's address is "" where its battle had none and where every vote from that address is one
+    session's: that session's own look sees them already (the same votes, the same verdict, and a second
+    flag for an admin to clear)."""
     rows = list(
-        RatedVote.objects.order_by("judge_hash", "voted_at", "vote_id").values_list(
-            "judge_hash", "model_a_id", "model_b_id", "outcome", "seconds_to_vote", "seconds_to_read"
+        RatedVote.objects.order_by("voted_at", "vote_id").values_list(
+            "judge_hash", "client_hash", "model_a_id", "model_b_id", "outcome", "seconds_to_vote", "seconds_to_read"
         )
     )
     counts = pair_counts_load()
-    names = _names_by_id([r[1] for r in rows] + [r[2] for r in rows])
+    names = _names_by_id([r[2] for r in rows] + [r[3] for r in rows])
     models = sorted(set(counts.models) | set(names.values()))
     index = {name: i for i, name in enumerate(models)}
+    sessions_at: dict[str, set[str]] = {}
+    for judge, address, *_ in rows:
+        if address:
+            sessions_at.setdefault(address, set()).add(judge)
 
     def column(i, dtype):
         return np.array([r[i] for r in rows], dtype=dtype)
@@ -164,23 +175,32 @@ def judge_votes() -> JudgeVotes:
 
     return JudgeVotes(
         judge=np.array([r[0] for r in rows], dtype=str),
-        model_a=np.array([index[names[r[1]]] for r in rows], dtype=np.int64),
-        model_b=np.array([index[names[r[2]]] for r in rows], dtype=np.int64),
-        outcome=column(3, np.int64),
-        seconds_to_vote=seconds(4),
-        seconds_to_read=seconds(5),
+        address=np.array([r[1] if len(sessions_at.get(r[1], ())) > 1 else "" for r in rows], dtype=str),
+        model_a=np.array([index[names[r[2]]] for r in rows], dtype=np.int64),
+        model_b=np.array([index[names[r[3]]] for r in rows], dtype=np.int64),
+        outcome=column(4, np.int64),
+        seconds_to_vote=seconds(5),
+        seconds_to_read=seconds(6),
         counts=counts.with_models(models),
     )
+
+
+def _left_out_by_a_flag() -> Q:
+    """Rated votes a flagged session or address keeps out of the counts."""
+    flagged = Q()
+    for prefix in FLAGGED_PREFIXES.values():
+        flagged |= Q(left_out_reason__startswith=prefix)
+    return flagged
 
 
 def clean_battle_records() -> Iterator[dict]:
     """The arena's rated votes in FastChat clean_battle format, with FastChat's style `conv_metadata`, the
     prompt labels, and `dedup_tag` (a down-sampled frequent prompt has sampled=false, which readers of the
     format skip). Judges are the stored keyed hashes; no session keys, no IPs. Votes that are not blind or
-    whose judge is flagged are left out."""
+    whose judge (session or address) is flagged are left out."""
     threshold = LeaderboardPolicy.current().duplicate_prompt_threshold
     rated = (
-        RatedVote.objects.exclude(left_out_reason__startswith="Judge flagged")
+        RatedVote.objects.exclude(_left_out_by_a_flag())
         .select_related("vote", "model_a", "model_b")
         .order_by("voted_at", "vote_id")
     )
@@ -574,8 +594,8 @@ def about_payload() -> dict:
     drawable = list(drawable_models().order_by("name").values_list("name", "sampling_weight", "target_votes"))
     left_out = RatedVote.objects.aggregate(
         total=Count("pk"),
-        flagged=Count("pk", filter=Q(in_counts=False, left_out_reason__startswith="Judge flagged")),
-        frequent=Count("pk", filter=Q(in_counts=False) & ~Q(left_out_reason__startswith="Judge flagged")),
+        flagged=Count("pk", filter=Q(in_counts=False) & _left_out_by_a_flag()),
+        frequent=Count("pk", filter=Q(in_counts=False) & ~_left_out_by_a_flag()),
     )
     params = snapshot.params if snapshot else {}
     return {

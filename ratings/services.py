@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from battles.models import Vote
@@ -33,6 +33,7 @@ from ratings.engine.leaderboard import compute_leaderboard, json_safe
 from ratings.engine.robustness import robustness_summary, top_robustness
 from ratings.engine.sampling import describe_policy, pair_list, policy_for_counts, policy_summary
 from ratings.models import (
+    FLAGGED_PREFIXES,
     UNLABELLED,
     EloRating,
     ImportedLog,
@@ -83,7 +84,7 @@ def _pair_count_change(*, model_a_id: int, model_b_id: int, labels: str, outcome
 def vote_rate(*, vote_id: int) -> bool:
     """Take one vote into the ratings, once: its RatedVote record (style and timing kept for later fits),
     the online Elo update and its pair count. Returns False if it was already handled, is gone, is not
-    blind, or its judge is flagged (then it is recorded but left out of the counts)."""
+    blind, or its session or address is flagged (then it is recorded but left out of the counts)."""
     vote = Vote.objects.select_for_update().select_related("battle").filter(pk=vote_id).first()
     if vote is None or vote.rated_at is not None:
         return False
@@ -91,7 +92,12 @@ def vote_rate(*, vote_id: int) -> bool:
         _vote_mark_rated(vote_id=vote.pk)  # handled: kept for the record, counted nowhere
         return False
     fields = selectors.rated_vote_fields(vote)
-    _judge_lock(fields["judge_hash"])  # until this vote is counted or not: a flag or clear waits for it
+    # Until this vote is counted or not, a flag or clear of its session or of its address waits for it.
+    # Session first, then address: every vote takes them in this order, and a flag or clear takes only one
+    # (after the flags' own lock, which no vote takes), so no two wait on each other.
+    _judge_lock(JudgeFlag.Kind.SESSION, fields["judge_hash"])
+    if fields["client_hash"]:
+        _judge_lock(JudgeFlag.Kind.ADDRESS, fields["client_hash"])
     rated = RatedVote.objects.create(**fields)
     rated.prompt_occurrence = _prompt_counted(rated.prompt_hash)
     RatedVote.objects.filter(pk=rated.pk).update(prompt_occurrence=rated.prompt_occurrence)
@@ -126,12 +132,22 @@ def _prompt_counted(digest: str) -> int:
 
 
 def _left_out_reason(rated: RatedVote) -> str:
-    """Why a rated vote stays out of the counts ('' if it counts): its judge is flagged, or its prompt is
-    one of the most frequent and this occurrence is not among the sample kept (prompt_labels.py's rule)."""
-    flag = JudgeFlag.objects.filter(judge_hash=rated.judge_hash, state=JudgeFlag.State.FLAGGED).first()
+    """Why a rated vote stays out of the counts ('' if it counts): its session or its address is flagged, or
+    its prompt is one of the most frequent and this occurrence is not among the sample kept (prompt_labels.py's
+    rule)."""
+    flag = _flag_holding(rated)
     if flag is not None:
         return _flagged_reason(flag)
     return _down_sampled_reason(rated.prompt_occurrence, LeaderboardPolicy.current().duplicate_prompt_threshold)
+
+
+def _flag_holding(rated: RatedVote) -> JudgeFlag | None:
+    """The flag that keeps this vote out of the counts: its session's, else its address's (None: neither)."""
+    judges = Q(kind=JudgeFlag.Kind.SESSION, judge_hash=rated.judge_hash)
+    if rated.client_hash:
+        judges |= Q(kind=JudgeFlag.Kind.ADDRESS, judge_hash=rated.client_hash)
+    flags = JudgeFlag.objects.filter(judges, state=JudgeFlag.State.FLAGGED)
+    return min(flags, key=lambda flag: flag.kind != JudgeFlag.Kind.SESSION, default=None)
 
 
 def _down_sampled_reason(occurrence: int, threshold: int) -> str:
@@ -144,39 +160,66 @@ def _down_sampled_reason(occurrence: int, threshold: int) -> str:
     )
 
 
-JUDGE_FLAGGED_PREFIX = "Judge flagged as anomalous: "
-
-
 def _flagged_reason(flag: JudgeFlag) -> str:
-    return f"{JUDGE_FLAGGED_PREFIX}{flag.reason}"[:300]
+    return f"{FLAGGED_PREFIXES[flag.kind]}{flag.reason}"[:300]
 
 
-def _judge_lock(judge_hash: str) -> None:
-    """Take the judge's lock for the rest of the transaction (PostgreSQL; SQLite runs one writer at a time).
-    Rating a vote and flagging or clearing its judge take turns: a vote rated while its judge was flagged
-    read "not flagged", and the flag, blind to the vote not yet committed, could not take it out, so it stayed
-    counted for a flagged judge (and a clear racing a vote that read "flagged" left it out for good)."""
+# Which RatedVote field names a judge of each kind, and the field naming the judge of the other kind.
+_JUDGE_FIELDS = {JudgeFlag.Kind.SESSION: ("judge_hash", "client_hash"),
+                 JudgeFlag.Kind.ADDRESS: ("client_hash", "judge_hash")}  # fmt: skip
+_OTHER_KIND = {JudgeFlag.Kind.SESSION: JudgeFlag.Kind.ADDRESS, JudgeFlag.Kind.ADDRESS: JudgeFlag.Kind.SESSION}
+
+
+def _advisory_lock(name: str) -> None:
+    """Take this name's lock for the rest of the transaction (PostgreSQL; SQLite runs one writer at a time)."""
     if connection.vendor == "postgresql":
-        key = int.from_bytes(hashlib.sha256(f"judge:{judge_hash}".encode()).digest()[:8], "big", signed=True)
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-def _judge_votes_counted(judge_hash: str, *, counted: bool, reason: str = "") -> int:
+def _judge_lock(kind: str, judge_hash: str) -> None:
+    """Take the judge's lock (a session's or an address's) for the rest of the transaction. Rating a vote and
+    flagging or clearing its session or its address take turns: a vote rated while its judge was flagged read
+    "not flagged", and the flag, blind to the vote not yet committed, could not take it out, so it stayed
+    counted for a flagged judge (and a clear racing a vote that read "flagged" left it out for good)."""
+    _advisory_lock(f"judge:{kind}:{judge_hash}")
+
+
+def _flags_lock() -> None:
+    """One flag or clear at a time (taken before the judge's lock). Clearing a session asks whether each of its
+    votes' addresses is flagged, and clearing an address the same of its votes' sessions: a flag of the other
+    kind committed meanwhile could not take out a vote it saw left out, which the clear then counted."""
+    _advisory_lock("judge flags")
+
+
+def _judge_votes_counted(kind: str, judge_hash: str, *, counted: bool, reason: str = "") -> int:
     """Put a judge's rated votes into the pair counts (counted=True) or take them out; returns how many
     moved. Each vote moves once, whatever the order of calls (RatedVote.in_counts says where it is).
-    The online Elo is not rewound: it is a live indicator; snapshots are fitted from the counts."""
-    votes = RatedVote.objects.select_for_update().filter(judge_hash=judge_hash, in_counts=not counted)
-    if counted:  # only what the flag took out comes back
-        votes = votes.filter(left_out_reason__startswith=JUDGE_FLAGGED_PREFIX)
+    A vote is counted only while neither its session nor its address is flagged: a clear leaves a vote the
+    other kind of flag still holds out, under that flag's reason. The online Elo is not rewound: it is a
+    live indicator; snapshots are fitted from the counts."""
+    field, other_field = _JUDGE_FIELDS[kind]
+    votes = RatedVote.objects.select_for_update().filter(**{field: judge_hash}, in_counts=not counted)
+    if counted:  # only what this flag took out comes back
+        votes = votes.filter(left_out_reason__startswith=FLAGGED_PREFIXES[kind])
+    votes = list(votes.order_by("vote_id"))
+    holding = {}
+    if counted:
+        others = {getattr(rated, other_field) for rated in votes}
+        flags = JudgeFlag.objects.filter(kind=_OTHER_KIND[kind], judge_hash__in=others, state=JudgeFlag.State.FLAGGED)
+        holding = {flag.judge_hash: flag for flag in flags}
     threshold = LeaderboardPolicy.current().duplicate_prompt_threshold
-    moved, down_sampled = [], {}
-    for rated in votes.order_by("vote_id"):
-        # A vote the flag kept out before it was counted: the down-sampling of frequent prompts was never
-        # asked about it, and it still applies.
-        left_out = _down_sampled_reason(rated.prompt_occurrence, threshold) if counted else ""
+    moved, kept_out = [], {}
+    for rated in votes:
+        left_out = ""
+        if counted:
+            other = holding.get(getattr(rated, other_field))
+            # A vote the flag kept out before it was counted: the down-sampling of frequent prompts was never
+            # asked about it, and it still applies.
+            left_out = _flagged_reason(other) if other else _down_sampled_reason(rated.prompt_occurrence, threshold)
         if left_out:
-            down_sampled[rated.pk] = left_out
+            kept_out[rated.pk] = left_out
             continue
         _pair_count_change(
             model_a_id=rated.model_a_id, model_b_id=rated.model_b_id, labels=rated.labels, outcome=rated.outcome,
@@ -186,54 +229,88 @@ def _judge_votes_counted(judge_hash: str, *, counted: bool, reason: str = "") ->
     # By primary key, the rows locked and moved above: the filter run again could take in a vote rated and
     # committed meanwhile, flipping it without moving its count (counted twice by a later clear, or lost).
     RatedVote.objects.filter(pk__in=moved).update(in_counts=counted, left_out_reason="" if counted else reason)
-    for pk, left_out in down_sampled.items():
+    for pk, left_out in kept_out.items():
         RatedVote.objects.filter(pk=pk).update(left_out_reason=left_out)
     return len(moved)
 
 
 @transaction.atomic
 def judge_flag(
-    *, judge_hash: str, reason: str, p_values: dict | None = None, votes: int = 0, by: str = ""
+    *,
+    judge_hash: str,
+    reason: str,
+    kind: str = JudgeFlag.Kind.SESSION,
+    p_values: dict | None = None,
+    votes: int = 0,
+    by: str = "",
 ) -> JudgeFlag:
-    """Flag a judge: its votes stay stored but leave the counts (and so every later snapshot)."""
-    _judge_lock(judge_hash)
+    """Flag a judge, a session or an address (every session's votes from it): its votes stay stored but leave
+    the counts (and so every later snapshot), and its new votes are left out as they are rated."""
+    if kind == JudgeFlag.Kind.ADDRESS and not judge_hash:
+        raise ValueError("Votes without an address are no one judge: they can't be flagged by address.")
+    _flags_lock()
+    _judge_lock(kind, judge_hash)
     flag, _ = JudgeFlag.objects.update_or_create(
-        judge_hash=judge_hash,
+        kind=kind, judge_hash=judge_hash,
         defaults={"state": JudgeFlag.State.FLAGGED, "reason": reason, "p_values": p_values or {}, "votes": votes,
                   "changed_by": by},
     )  # fmt: skip
-    _judge_votes_counted(judge_hash, counted=False, reason=_flagged_reason(flag))
+    _judge_votes_counted(kind, judge_hash, counted=False, reason=_flagged_reason(flag))
     return flag
 
 
 @transaction.atomic
-def judge_clear(*, judge_hash: str, by: str) -> JudgeFlag:
-    """Clear a flagged judge: its votes return to the counts, and the screen will not flag it again."""
-    _judge_lock(judge_hash)
-    flag = JudgeFlag.objects.select_for_update().get(judge_hash=judge_hash)
+def judge_clear(*, judge_hash: str, by: str, kind: str = JudgeFlag.Kind.SESSION) -> JudgeFlag:
+    """Clear a flagged judge (a session or an address): its votes return to the counts, but for those the
+    other kind of flag still holds, and the screen will not flag it again."""
+    _flags_lock()
+    _judge_lock(kind, judge_hash)
+    flag = JudgeFlag.objects.select_for_update().get(kind=kind, judge_hash=judge_hash)
     flag.state, flag.changed_by = JudgeFlag.State.CLEARED, by
     flag.save(update_fields=["state", "changed_by", "changed_at"])
-    _judge_votes_counted(judge_hash, counted=True)
+    _judge_votes_counted(kind, judge_hash, counted=True)
     return flag
 
 
 def judges_screen(*, alpha: float) -> list[JudgeFlag]:
     """Screen every judge's votes against the current fit (ratings/engine/anomaly.py) and flag the ones
-    the screen flags, unless an admin cleared them. Returns the judges flagged by this run."""
+    the screen flags, unless an admin cleared them. Returns the judges flagged by this run.
+
+    A judge is a session, and also an address: every vote cast from it, whatever the sessions, so that a
+    visitor who takes a new session every few votes (each under the 10 votes a session is screened from) is
+    screened all the same. Under the null every honest vote is an independent draw from the fitted table,
+    whoever cast it, so the votes of several honest sessions at one address are screened exactly as one
+    judge's, and the engine's bound holds for them as it does for a session.
+
+    `alpha` is split between the two looks: each session is screened at alpha / 2, each address at
+    alpha / 2. An honest session at an address whose votes are all honest has its votes left out (flagged
+    itself, or with its address) with probability at most alpha over every checkpoint, as when sessions alone
+    were screened at alpha. Votes whose battle had no address are screened by session only (and a vote with no
+    session, by address only: "" is no one judge), and an address whose votes are all one session's is that
+    session's look already (`selectors.judge_votes`)."""
     votes = selectors.judge_votes()
     if votes.judge.size == 0:
         return []
-    screening = screen_judges(
-        votes.judge, votes.model_a, votes.model_b, votes.outcome, outcome_table_from_counts(votes.counts),
-        seconds_to_vote=votes.seconds_to_vote, seconds_to_read=votes.seconds_to_read, models=votes.counts.models,
-        alpha=alpha,
-    )  # fmt: skip
-    known = dict(JudgeFlag.objects.values_list("judge_hash", "state"))
+    table = outcome_table_from_counts(votes.counts)
+    known = set(JudgeFlag.objects.values_list("kind", "judge_hash"))
     flagged = []
-    for row in screening.rows():
-        if row["flagged"] and row["judge"] not in known:
-            flagged.append(judge_flag(judge_hash=row["judge"], reason=row["reason"], p_values=row["p_values"],
-                                      votes=row["votes"], by="anomaly screen"))  # fmt: skip
+    for kind, judge in ((JudgeFlag.Kind.SESSION, votes.judge), (JudgeFlag.Kind.ADDRESS, votes.address)):
+        rows = judge != ""
+        if not rows.any():
+            continue
+        screening = screen_judges(
+            judge[rows], votes.model_a[rows], votes.model_b[rows], votes.outcome[rows], table,
+            seconds_to_vote=votes.seconds_to_vote[rows], seconds_to_read=votes.seconds_to_read[rows],
+            models=votes.counts.models, alpha=alpha / 2,
+        )  # fmt: skip
+        for row in screening.rows():
+            if row["flagged"] and (kind, row["judge"]) not in known:
+                reason = row["reason"]
+                if kind == JudgeFlag.Kind.ADDRESS:
+                    sessions = np.unique(votes.judge[votes.address == row["judge"]]).size
+                    reason = f"{sessions} sessions from one address, their votes screened together: {reason}"
+                flagged.append(judge_flag(kind=kind, judge_hash=row["judge"], reason=reason,
+                                          p_values=row["p_values"], votes=row["votes"], by="anomaly screen"))  # fmt: skip
     return flagged
 
 

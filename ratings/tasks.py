@@ -127,9 +127,10 @@ def leaderboard_recompute(rounds: int | None = None, seed: int | None = None) ->
 
 @shared_task(name="ratings.tasks.judges_screen")
 def judges_screen() -> int:
-    """Screen every judge's votes for anomalies (beat runs this every JUDGE_SCREEN_INTERVAL seconds); flagged
-    judges' votes leave the counts until an admin clears them. Returns how many were flagged now."""
+    """Screen every judge's votes for anomalies, by session and by address (beat runs this every
+    JUDGE_SCREEN_INTERVAL seconds); flagged judges' votes leave the counts until an admin clears them. Returns
+    how many were flagged now."""
     flagged = services.judges_screen(alpha=settings.JUDGE_SCREEN_ALPHA)
     if flagged:
-        logger.warning("Flagged %s judge(s) as anomalous: %s", len(flagged), [f.reason for f in flagged])
+        logger.warning("Flagged %s judge(s) as anomalous: %s", len(flagged), [f"{f.kind}: {f.reason}" for f in flagged])
     return len(flagged)

@@ -17,11 +17,23 @@ def in_memory_channel_layer(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
+def addressed_battle(*, ip: str = "", **kwargs):
+    """A battle (tests.factories.make_battle) started from `ip`, as battle_start stores it: the address's
+    keyed hash ("" without one)."""
+    from battles.services import client_hash
+
+    battle = make_battle(**kwargs)
+    battle.client_hash = client_hash(ip)
+    battle.save(update_fields=["client_hash"])
+    return battle
+
+
 def rated_vote(model_a, model_b, outcome: str = Vote.Outcome.A, **kwargs) -> Vote:
-    """A vote between two given models, with its rating applied as the task would."""
+    """A vote between two given models (from the address `ip`, if given), with its rating applied as the task
+    would."""
     from ratings.services import vote_rate
 
-    vote = make_vote(make_battle(model_a=model_a, model_b=model_b, **kwargs), outcome=outcome)
+    vote = make_vote(addressed_battle(model_a=model_a, model_b=model_b, **kwargs), outcome=outcome)
     vote_rate(vote_id=vote.pk)
     vote.refresh_from_db()
     return vote

@@ -75,6 +75,29 @@ def test_clean_battle_records_carry_no_session_keys(three_models):
     assert "secret-session" not in repr(record)
 
 
+def test_a_rated_vote_keeps_its_battles_address_and_the_screen_reads_addresses_shared_by_sessions(db):
+    """An address is screened as one judge when its votes come from two sessions or more, in the order they
+    were cast; one session's alone are that session's look already, and votes without an address are nobody's."""
+    from battles.services import client_hash
+    from ratings.models import RatedVote
+
+    alpha, bravo = make_model("alpha"), make_model("bravo")
+    shared, alone = client_hash("203.0.113.1"), client_hash("2001:db8:1:2::5")
+    earlier, later = sorted(["first", "second"], key=visitor_hash, reverse=True)  # cast in the hashes' reverse order
+    rated_vote(alpha, bravo, owner=earlier, ip="203.0.113.1")
+    rated_vote(bravo, alpha, owner=later, ip="203.0.113.1")
+    rated_vote(alpha, bravo, owner="third", ip="2001:db8:1:2::5")
+    rated_vote(alpha, bravo, owner="third", ip="2001:db8:1:2:ffff::1")  # the same /64
+    rated_vote(alpha, bravo, owner="fourth")
+    rated_vote(alpha, bravo, owner="fifth")
+    assert sorted(RatedVote.objects.values_list("client_hash", flat=True)) == sorted(
+        [shared] * 2 + [alone] * 2 + [""] * 2
+    )
+    votes = selectors.judge_votes()
+    assert sorted(votes.address.tolist()) == sorted([shared] * 2 + [""] * 4)
+    assert votes.judge[votes.address == shared].tolist() == [visitor_hash(earlier), visitor_hash(later)]
+
+
 def test_snapshot_history_orders_points_by_data_cutoff_and_falls_back_to_creation_time(small_arena):
     from datetime import UTC, datetime
 

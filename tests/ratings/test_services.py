@@ -427,9 +427,24 @@ def test_clearing_a_judge_leaves_out_what_the_down_sampling_of_frequent_prompts_
     assert all("Frequent prompt" in r.left_out_reason for r in RatedVote.objects.filter(in_counts=False))
 
 
+ATTACKER_IP = "198.51.100.7"
+# A judge is a session, or an address (then the vote rated meanwhile comes from another session there).
+JUDGE_KINDS = pytest.mark.parametrize("kind", ["session", "address"])
+
+
+def judge_of(kind: str) -> tuple[str, str]:
+    """The flagged judge's hash, and the session of the vote rated while it is flagged."""
+    from battles.services import client_hash, visitor_hash
+
+    if kind == "address":
+        return client_hash(ATTACKER_IP), "judge-2"
+    return visitor_hash("judge"), "judge"
+
+
 @pytest.mark.django_db(transaction=True)
+@JUDGE_KINDS
 def test_a_vote_rated_while_its_judge_is_being_flagged_is_neither_flipped_uncounted_nor_counted_twice(
-    monkeypatch,
+    monkeypatch, kind
 ):
     """The flag moves the judge's votes out one by one (slowly here, on a large arena really), then marks
     them out. A vote of that judge rated and committed meanwhile, on another pair, was marked out too
@@ -440,11 +455,11 @@ def test_a_vote_rated_while_its_judge_is_being_flagged_is_neither_flipped_uncoun
 
     from django.db import connection
 
-    from battles.services import visitor_hash
     from ratings.models import RatedVote
 
+    judge, later_session = judge_of(kind)
     alpha, bravo, charlie = make_model("alpha"), make_model("bravo"), make_model("charlie")
-    rated_vote(alpha, bravo, owner="judge")
+    rated_vote(alpha, bravo, owner="judge", ip=ATTACKER_IP)
     moving, original = threading.Event(), services._pair_count_change
 
     def slowly(**change):  # the flag's thread only: a large arena's loop takes seconds
@@ -457,23 +472,25 @@ def test_a_vote_rated_while_its_judge_is_being_flagged_is_neither_flipped_uncoun
 
     def flag():
         try:
-            services.judge_flag(judge_hash=visitor_hash("judge"), reason="test")
+            services.judge_flag(kind=kind, judge_hash=judge, reason="test")
         finally:
             connection.close()
 
     flagging = threading.Thread(target=flag, name="flag")
     flagging.start()
     moving.wait(10)
-    rated_vote(alpha, charlie, owner="judge")  # rated while the flag moves the judge's votes out
+    late = rated_vote(alpha, charlie, owner=later_session, ip=ATTACKER_IP)  # while the flag moves votes out
     flagging.join()
+    assert RatedVote.objects.get(vote=late).in_counts is False  # it waited for the flag
     counted = RatedVote.objects.filter(in_counts=True).count()
     assert sum(sum(pair(a, b)) for a, b in [(alpha, bravo), (alpha, charlie)]) == counted
-    services.judge_clear(judge_hash=visitor_hash("judge"), by="admin")
+    services.judge_clear(kind=kind, judge_hash=judge, by="admin")
     assert pair(alpha, bravo) == pair(alpha, charlie) == (1, 0, 0, 0)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_judge_flagged_while_its_vote_is_rated_has_that_vote_left_out():
+@JUDGE_KINDS
+def test_a_judge_flagged_while_its_vote_is_rated_has_that_vote_left_out(kind):
     """vote_rate reads the judge's flag, then counts the vote. A flag committed in between could not see the
     vote, not yet committed, to take it out: it stayed counted for a flagged judge. (A clear in between left
     a vote that had read "flagged" out for good; the same lock serialises it, but a vote left out takes no
@@ -483,16 +500,16 @@ def test_a_judge_flagged_while_its_vote_is_rated_has_that_vote_left_out():
 
     from django.db import connection
 
-    from battles.services import visitor_hash
     from ratings.models import RatedVote
+    from tests.ratings.conftest import addressed_battle
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite runs one writer at a time")
     alpha, bravo = make_model("alpha"), make_model("bravo")
-    judge = visitor_hash("judge")
+    judge, session = judge_of(kind)
     EloRating.objects.create(model=alpha)
     LeaderboardPolicy.current()  # as in a running arena (created inside both transactions, it serialised them)
-    vote = make_vote(make_battle(model_a=alpha, model_b=bravo, owner="judge"))
+    vote = make_vote(addressed_battle(model_a=alpha, model_b=bravo, owner=session, ip=ATTACKER_IP))
     holding, release = threading.Event(), threading.Event()
 
     def in_thread(work):
@@ -516,7 +533,7 @@ def test_a_judge_flagged_while_its_vote_is_rated_has_that_vote_left_out():
     holding.wait(10)
     rater = in_thread(lambda: services.vote_rate(vote_id=vote.pk))
     time.sleep(0.5)
-    flagger = in_thread(lambda: services.judge_flag(judge_hash=judge, reason="test"))
+    flagger = in_thread(lambda: services.judge_flag(kind=kind, judge_hash=judge, reason="test"))
     time.sleep(0.5)  # without the judge's lock the flag commits here, blind to the vote in flight
     release.set()
     for thread in (holder, rater, flagger):
@@ -583,6 +600,191 @@ def test_the_screen_flags_a_judge_who_always_votes_left_and_leaves_honest_ones(t
     assert services.judges_screen(alpha=0.01) == []  # flagged once
     JudgeFlag.objects.update(state=JudgeFlag.State.CLEARED)
     assert services.judges_screen(alpha=0.01) == []  # an admin's clearing stands
+
+
+# Screening addresses: every session's votes from one address, screened as one judge's
+
+VOTE_OUTCOMES = {code: outcome for outcome, code in selectors.OUTCOME_CODES.items()}
+
+
+@pytest.fixture
+def imported_board(db):
+    """Four models, m0 (weakest) to m3, with 8,000 imported battles drawn from a two-tie Davidson model (a spread of strengths like the real board's): the fit
+    every vote below is screened against. Returns the models and the fitted outcome table."""
+    import numpy as np
+
+    from ratings.engine.anomaly import outcome_table_from_counts
+    from ratings.engine.simulate import simulate_tie_model
+
+    models = [make_model(f"m{i}") for i in range(4)]
+    theta, phi = np.linspace(-1.2, 1.2, 4), np.zeros(4)  # about 420 Elo from m0 to m3
+    model_a, model_b, outcome = simulate_tie_model(theta, phi, np.log(0.5), np.log(0.25), 8000, seed=0)
+    services.pair_counts_add(pair_outcome_counts(model_a, model_b, outcome, [m.name for m in models]))
+    return models, outcome_table_from_counts(selectors.pair_counts_load())
+
+
+def cast(model_a, model_b, outcome: int, *, owner: str, ip: str = "") -> Vote:
+    """A vote (engine outcome code) of session `owner` from `ip`, cast a minute after the answers began to
+    appear, as a reader would (the fast-vote test has nothing to say), rated as the task would."""
+    from datetime import timedelta
+
+    from tests.ratings.conftest import addressed_battle
+
+    battle = addressed_battle(model_a=model_a, model_b=model_b, owner=owner, ip=ip)
+    battle.turns.update(version_started=timezone.now() - timedelta(minutes=1))
+    vote = make_vote(battle, outcome=VOTE_OUTCOMES[outcome])
+    services.vote_rate(vote_id=vote.pk)
+    return vote
+
+
+def honest_sessions(board, rng, *, ip: str, sessions: int, votes: int, name: str) -> None:
+    """`sessions` sessions of `votes` votes each from `ip`, every outcome drawn from the fitted table."""
+    from ratings.engine import simulate_judges as sim
+
+    models, table = board
+    model_a, model_b = sim.uniform_battles(rng, len(models), (sessions, votes))
+    outcome = sim.outcomes_from_table(rng, table, model_a, model_b)
+    for session in range(sessions):
+        for a, b, y in zip(model_a[session], model_b[session], outcome[session], strict=True):
+            cast(models[a], models[b], int(y), owner=f"{name}-{session}", ip=ip)
+
+
+def target_sessions(board, rng, *, ip: str, sessions: int, votes: int, name: str) -> None:
+    """A visitor who votes only on battles with m0 and always for it, taking a new session every `votes`."""
+    from ratings.engine import simulate_judges as sim
+    from ratings.engine.counts import A_WINS, B_WINS
+
+    models, _ = board
+    model_a, model_b = sim.target_battles(rng, len(models), 0, (sessions, votes))
+    for session in range(sessions):
+        for a, b in zip(model_a[session], model_b[session], strict=True):
+            cast(models[a], models[b], A_WINS if a == 0 else B_WINS, owner=f"{name}-{session}", ip=ip)
+
+
+def counted() -> int:
+    """Votes in the pair counts, imported ones included."""
+    return sum(sum(row) for row in PairCount.objects.values_list("a_wins", "b_wins", "ties", "both_bad"))
+
+
+def test_a_visitor_taking_a_new_session_every_5_votes_is_flagged_by_its_address_until_an_admin_clears_it(
+    imported_board,
+):
+    import numpy as np
+
+    from battles.services import client_hash
+    from ratings.models import JudgeFlag, RatedVote
+
+    rng = np.random.default_rng(1)
+    honest_sessions(imported_board, rng, ip="203.0.113.20", sessions=2, votes=5, name="honest")
+    target_sessions(imported_board, rng, ip=ATTACKER_IP, sessions=6, votes=5, name="booster")
+    everything = counted()
+    flagged = services.judges_screen(alpha=0.01)
+    assert [(f.kind, f.judge_hash) for f in flagged] == [(JudgeFlag.Kind.ADDRESS, client_hash(ATTACKER_IP))]
+    reason = flagged[0].reason
+    assert reason.startswith("6 sessions from one address") and "voted for m0 in 30 of 30" in reason
+    assert not JudgeFlag.objects.filter(kind=JudgeFlag.Kind.SESSION).exists()  # 5 votes each: never screened
+    attacker = RatedVote.objects.filter(client_hash=client_hash(ATTACKER_IP))
+    assert counted() == everything - 30
+    assert services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False).vote_count == everything - 30
+    assert all(r.left_out_reason.startswith("Address flagged as anomalous: 6 sessions") for r in attacker)
+    cast(*imported_board[0][:2], 0, owner="booster-new", ip=ATTACKER_IP)  # a new session, the same address
+    assert counted() == everything - 30 and attacker.filter(in_counts=False).count() == 31
+    services.judge_clear(kind=JudgeFlag.Kind.ADDRESS, judge_hash=client_hash(ATTACKER_IP), by="admin")
+    assert counted() == everything + 1 and attacker.filter(in_counts=True).count() == 31
+    assert services.judges_screen(alpha=0.01) == []  # an admin's clearing stands
+
+
+def test_honest_sessions_sharing_an_address_are_screened_together_and_not_flagged(imported_board):
+    """Under the null every honest vote is a draw from the fitted table, whoever cast it: an address's
+    sessions together are one honest judge, flagged no more often than the screen's level allows."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    for address in range(6):
+        honest_sessions(imported_board, rng, ip=f"203.0.113.{address}", sessions=4, votes=5, name=f"visitor{address}")
+    screened = selectors.judge_votes().address
+    assert (screened != "").sum() == 120 and np.unique(screened).size == 6  # each address is screened, at 20 votes
+    assert services.judges_screen(alpha=0.01) == []
+    assert counted() == 8000 + 120
+
+
+def test_votes_without_an_address_are_never_flagged_as_one_address(imported_board):
+    """Imported votes and votes of battles started without an address share the empty address: it is no one's."""
+    import numpy as np
+
+    from ratings.models import JudgeFlag
+
+    target_sessions(imported_board, np.random.default_rng(3), ip="", sessions=6, votes=5, name="nowhere")
+    assert services.judges_screen(alpha=0.01) == []
+    assert not JudgeFlag.objects.exists()
+    with pytest.raises(ValueError, match="without an address"):
+        services.judge_flag(kind=JudgeFlag.Kind.ADDRESS, judge_hash="", reason="test")
+    assert counted() == 8000 + 30
+
+
+def test_a_vote_held_out_by_its_session_and_its_address_counts_again_only_when_both_are_cleared(three_models):
+    from battles.services import client_hash, visitor_hash
+    from ratings.models import JudgeFlag, RatedVote
+
+    alpha, bravo, _ = three_models
+    session, address = visitor_hash("judge"), client_hash(ATTACKER_IP)
+    rated_vote(alpha, bravo, owner="judge", ip=ATTACKER_IP)
+    rated_vote(alpha, bravo, owner="another", ip=ATTACKER_IP)
+    services.judge_flag(judge_hash=session, reason="by session")
+    services.judge_flag(kind=JudgeFlag.Kind.ADDRESS, judge_hash=address, reason="by address")
+    assert pair(alpha, bravo) == (0, 0, 0, 0)
+    services.judge_clear(judge_hash=session, by="admin")
+    assert pair(alpha, bravo) == (0, 0, 0, 0)  # the address's flag still holds both
+    assert set(RatedVote.objects.values_list("left_out_reason", flat=True)) == {
+        "Address flagged as anomalous: by address"
+    }
+    services.judge_flag(judge_hash=session, reason="by session")
+    services.judge_clear(kind=JudgeFlag.Kind.ADDRESS, judge_hash=address, by="admin")
+    assert pair(alpha, bravo) == (1, 0, 0, 0)  # the other session's vote; the flagged session's stays out
+    assert RatedVote.objects.get(judge_hash=session).left_out_reason == "Judge flagged as anomalous: by session"
+    services.judge_clear(judge_hash=session, by="admin")
+    assert pair(alpha, bravo) == (2, 0, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_address_flagged_while_one_of_its_sessions_is_cleared_keeps_that_sessions_vote_out(monkeypatch):
+    """Clearing a session asks whether each vote's address is flagged, then counts the vote. An address flag
+    committed in between saw the vote left out and had nothing to take out: the vote came back counted for a
+    flagged address. Flags and clears now take turns."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from battles.services import client_hash, visitor_hash
+    from ratings.models import JudgeFlag, RatedVote
+
+    alpha, bravo = make_model("alpha"), make_model("bravo")
+    rated_vote(alpha, bravo, owner="judge", ip=ATTACKER_IP)
+    services.judge_flag(judge_hash=visitor_hash("judge"), reason="by session")
+    moving, original = threading.Event(), services._pair_count_change
+
+    def slowly(**change):  # the clear's thread only, once it has read that the address is not flagged
+        if threading.current_thread().name == "clear":
+            moving.set()
+            time.sleep(0.5)
+        original(**change)
+
+    monkeypatch.setattr(services, "_pair_count_change", slowly)
+
+    def clear():
+        try:
+            services.judge_clear(judge_hash=visitor_hash("judge"), by="admin")
+        finally:
+            connection.close()
+
+    clearing = threading.Thread(target=clear, name="clear")
+    clearing.start()
+    moving.wait(10)
+    services.judge_flag(kind=JudgeFlag.Kind.ADDRESS, judge_hash=client_hash(ATTACKER_IP), reason="by address")
+    clearing.join()
+    assert RatedVote.objects.get().in_counts is False
+    assert pair(alpha, bravo) == (0, 0, 0, 0)
 
 
 # Each snapshot plans the draw and says how robust the top is
