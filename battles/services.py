@@ -137,7 +137,16 @@ def _answers_leak(turn: Turn, detector) -> str:
     return ""
 
 
+# C0 control characters but tab, newline and carriage return. PostgreSQL cannot store U+0000 at all, and none
+# of them is anything a visitor meant to type (they come with text pasted from a terminal, or a crafted frame).
+_CONTROL_CHARACTERS = dict.fromkeys(c for c in range(0x20) if chr(c) not in "\t\n\r")
+
+
 def prompt_clean(prompt: object) -> str:
+    """The prompt as stored and sent to the models, or BattleError. Control characters are dropped rather than
+    refused: the visitor cannot see them in the box, so a refusal would name nothing they could fix."""
+    if isinstance(prompt, str):
+        prompt = prompt.translate(_CONTROL_CHARACTERS)
     if not isinstance(prompt, str) or not prompt.strip():
         raise BattleError("Please type a prompt first.")
     prompt = well_formed(prompt.strip())  # a browser sends a lone surrogate (a pasted half emoji) escaped
@@ -360,7 +369,9 @@ def turn_finish(*, turn_id: int, version: int, battle_id, stream_id: str, answer
         if side not in SIDES:
             raise ValueError(f"side must be one of {SIDES}")
         fields |= {
-            f"answer_{side}": answer.text,
+            # A model may sample U+0000, which PostgreSQL refuses in text: the whole UPDATE failed, and the
+            # battle stayed held until its lease ran out.
+            f"answer_{side}": answer.text.replace("\x00", ""),
             f"status_{side}": Turn.Status.DONE if answer.done else Turn.Status.FAILED,
             f"timings_{side}": {**answer.timings, "error": answer.error} if answer.error else answer.timings,
         }

@@ -7,10 +7,16 @@
   const sides = ["a", "b"];
   const config = document.getElementById("arena").dataset;
   const promptMaxChars = Number(config.promptMaxChars);
+  // voteable: the answers shown can be voted on now; lastVoteable: whether they could once their turn ended
+  // (a refused follow-up or regenerate changes nothing on the server, so that is what they are again).
   const state = {
     battleId: null, turn: null, version: null, voted: false, busy: false, voting: false, voteable: false,
-    socket: null, current: {}, retryTimer: null, retryUntil: 0,
+    lastVoteable: false, socket: null, current: {}, retryTimer: null, retryUntil: 0,
   };
+  // The C0 control characters the server drops (battles/services.py prompt_clean), so the page counts and
+  // compares the prompt as the server will see it.
+  const controlCharacters = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g;
+  const promptOf = (text) => text.replace(controlCharacters, "").trim();
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -20,6 +26,12 @@
   function notice(text, kind = "error") {
     $("notice").textContent = text || "";
     $("notice").classList.toggle("info", kind === "info");
+  }
+
+  // A screen reader is not made to read two answers at once, a frame at a time: while they stream, the columns
+  // say they are busy (they are not live regions), and the status line says when both are done.
+  function columnsBusy(busy) {
+    for (const side of sides) $(`answer-${side}`).setAttribute("aria-busy", String(busy));
   }
 
   function waiting() {
@@ -72,6 +84,7 @@
         if (!opened) reject(new Error("Could not connect to the arena. Reload the page."));
         if (state.busy) {
           state.busy = false;
+          columnsBusy(false);
           notice(state.voting ? "The connection was lost before your vote was confirmed. Please vote again."
             : "The connection was lost. Regenerate or start a new round.");
           setControls();
@@ -93,6 +106,7 @@
       block.className = "exchange";
       const you = document.createElement("div");
       you.className = "you";
+      you.dir = "auto";  // an Arabic or Hebrew prompt reads right to left, whatever the page's direction
       you.textContent = prompt;
       block.appendChild(you);
       column.appendChild(block);
@@ -101,6 +115,7 @@
     if (old) old.remove();
     const answer = document.createElement("div");
     answer.className = "answer streaming";
+    answer.dir = "auto";
     block.appendChild(answer);
     return answer;
   }
@@ -129,8 +144,9 @@
         state.turn = event.turn;
         state.version = event.version;
         // The prompt leaves the box only now: a start told "busy" or refused keeps it for the next try.
-        if (!event.regenerated && $("prompt").value.trim() === event.prompt) $("prompt").value = "";
+        if (!event.regenerated && promptOf($("prompt").value) === event.prompt) $("prompt").value = "";
         for (const side of sides) state.current[side] = exchangeFor(side, event.prompt, event.regenerated);
+        columnsBusy(true);
         break;
       case "delta":
         // Plain text while streaming (never parsed as HTML); the sanitised Markdown arrives at the end.
@@ -164,16 +180,22 @@
         break;
       case "turn_done":
         state.busy = false;
-        state.voteable = event.voteable;
-        if (!event.voteable) notice("This round can't be voted on because a side failed. Regenerate or start a new round.");
+        state.voteable = state.lastVoteable = event.voteable;
+        columnsBusy(false);
+        if (event.voteable) notice("Both answers are finished; you can vote now.", "info");
+        else notice("This round can't be voted on because a side failed. Regenerate or start a new round.");
         break;
       case "busy":
         state.busy = false;
+        state.voteable = state.lastVoteable;  // nothing was started: the answers shown are as they were
         startRetryCountdown(event.retry_after, event.message);
         break;
       case "error":
         if (state.voting) revealIfVoted();
         state.busy = state.voting = false;
+        // A refused follow-up or regenerate rolled back on the server: the answers shown can still be voted on
+        // (the message may say so).
+        state.voteable = state.lastVoteable;
         notice(event.message);
         break;
     }
@@ -191,6 +213,7 @@
       socket.send(JSON.stringify(message));
     } catch (error) {
       state.busy = false;
+      state.voteable = state.lastVoteable;  // never sent: the answers shown are as they were
       notice(error.message);
       setControls();
     }
@@ -198,9 +221,16 @@
 
   $("send").closest("form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const prompt = $("prompt").value.trim();
+    const prompt = promptOf($("prompt").value);
     if (!prompt) return notice("Please type a prompt first.");
-    if (prompt.length > promptMaxChars) return notice(`Your prompt is too long; the limit is ${promptMaxChars} characters.`);
+    // Counted in characters (code points), as the server counts: .length counts UTF-16 units, an emoji as two.
+    // The box has no maxlength, which cut a long paste short without a word; the text stays for shortening.
+    const length = Array.from(prompt).length;
+    if (length > promptMaxChars) {
+      const number = (n) => n.toLocaleString("en");
+      return notice(`Your prompt is ${number(length)} characters long, ${number(length - promptMaxChars)} over the `
+        + `limit of ${number(promptMaxChars)}. Please shorten it.`);
+    }
     if (state.voted) newRound();
     send(state.battleId ? { type: "continue", battle_id: state.battleId, prompt } : { type: "start", prompt });
   });
@@ -252,13 +282,18 @@
     state.voted = true;
     $("model-a").textContent = `— ${battle.model_a}`;
     $("model-b").textContent = `— ${battle.model_b}`;
-    if (battle.counted) notice("Thanks! Your vote is recorded. Type a new prompt or start a new round.", "info");
-    else notice(`Your vote is recorded but not counted: ${battle.excluded_reason}`, "info");
+    // The names in the status line too: a screen reader announces it, not the headings it would have to find.
+    const names = `Model A was ${battle.model_a}; model B was ${battle.model_b}.`;
+    if (battle.counted) notice(`Thanks! Your vote is recorded. ${names} Type a new prompt or start a new round.`, "info");
+    else notice(`Your vote is recorded but not counted: ${battle.excluded_reason} ${names}`, "info");
   }
 
   function newRound() {
-    Object.assign(state, { battleId: null, turn: null, version: null, voted: false, voteable: false, current: {} });
+    Object.assign(state, {
+      battleId: null, turn: null, version: null, voted: false, voteable: false, lastVoteable: false, current: {},
+    });
     for (const side of sides) { $(`answer-${side}`).replaceChildren(); $(`model-${side}`).textContent = ""; }
+    columnsBusy(false);
     $("blindness").textContent = "";
     notice("");
     setControls();

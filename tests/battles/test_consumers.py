@@ -703,3 +703,35 @@ async def test_a_real_llama_server_killed_mid_answer_fails_only_its_side(own_lla
     assert done["side"] != smollm_side and done["html"].strip()  # the sibling answered in full
     assert received[-1]["type"] == "turn_done" and received[-1]["voteable"] is False
     await communicator.disconnect()
+
+
+async def test_a_prompt_holding_nul_and_control_characters_is_answered_without_them(scripted_api):
+    """PostgreSQL refuses text holding U+0000: such a prompt (a crafted frame, or pasted from a terminal) used to
+    fail the turn's INSERT outside any BattleError, closing the socket after the answer budget was spent."""
+    await register("m1", scripted_api.url("ok"))
+    await register("m2", scripted_api.url("ok"))
+    communicator, received = await start("Hel\x00lo\x07 there\tyou\r\nok\x1b")
+    assert received[0]["type"] == "turn_started", received
+    assert received[0]["prompt"] == "Hello there\tyou\r\nok"  # tab, carriage return and newline kept
+    assert received[-1]["voteable"] is True
+    assert (await load_turn(received[0]["battle_id"])).prompt == "Hello there\tyou\r\nok"
+    # A prompt of nothing but control characters is no prompt at all.
+    await communicator.send_json_to({"type": "start", "prompt": "\x00\x01 \x02"})
+    assert await communicator.receive_json_from() == {"type": "error", "message": "Please type a prompt first."}
+    await communicator.disconnect()
+
+
+async def test_an_answer_holding_nul_is_stored_without_it_and_the_battle_is_freed(scripted_api, monkeypatch):
+    """A model may stream U+0000 (llama.cpp passes through what the model samples): PostgreSQL refused the whole
+    UPDATE of the turn's end, so neither answer was stored and the battle stayed held for the stream lease."""
+    from tests import scripted_api as scripted
+
+    monkeypatch.setattr(scripted, "ANSWER", ["Hello", "\x00", " there", "."])
+    await register("m1", scripted_api.url("ok"))
+    await register("m2", scripted_api.url("ok"))
+    communicator, received = await start()
+    assert received[-1]["voteable"] is True, received
+    turn = await load_turn(received[0]["battle_id"])
+    assert turn.answer_a == turn.answer_b == "Hello there."
+    assert (await database_sync_to_async(Battle.objects.get)(pk=received[0]["battle_id"])).streaming_until is None
+    await communicator.disconnect()

@@ -101,6 +101,147 @@ def answering_models(scripted_api, transactional_db):
     return [make_model(name, base_url=scripted_api.url("ok")) for name in ("m1", "m2")]
 
 
+@pytest.fixture
+def short_context_models(scripted_api, transactional_db):
+    """Models whose context takes a short prompt but not one of 300 characters (battles/services.py
+    _require_room refuses it before anyone is asked)."""
+    from tests.factories import make_model
+
+    return [make_model(name, base_url=scripted_api.url("ok"), context_length=120) for name in ("m1", "m2")]
+
+
+@pytest.fixture
+def roomy_models(scripted_api, transactional_db):
+    """Models with room for any prompt the arena lets through (4,000 emoji are about 5,300 estimated tokens)."""
+    from tests.factories import make_model
+
+    return [make_model(name, base_url=scripted_api.url("ok"), context_length=100_000) for name in ("m1", "m2")]
+
+
+LONG_URL = "https://example.com/" + "a" * 300
+LONG_CODE_LINE = "x = [" + "1, " * 100 + "]"
+
+
+@pytest.fixture
+def long_line_models(scripted_api, transactional_db, monkeypatch):
+    """One model answers with a 300-character URL and a 300-character code line; the other answers briefly."""
+    from tests import scripted_api as scripted
+    from tests.factories import make_model
+
+    monkeypatch.setattr(scripted, "HOSTILE_ANSWER", [f"See {LONG_URL}", f"\n\n```\n{LONG_CODE_LINE}\n```\n"])
+    return [make_model("long", base_url=scripted_api.url("html")), make_model("short", base_url=scripted_api.url("ok"))]
+
+
+def test_a_refused_follow_up_leaves_the_answers_so_far_voteable(short_context_models, live_arena, page):
+    """The server refuses the follow-up and rolls the whole turn back, and its message says to vote on the
+    answers so far: the vote buttons must be enabled for that (they stayed disabled), and the vote counts."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    page.get_by_test_id("prompt").fill("word " * 60)
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("vote on the answers so far", timeout=10_000)
+    expect(page.get_by_test_id("vote-a")).to_be_enabled()
+    page.get_by_test_id("vote-a").click()
+    expect(page.get_by_test_id("model-a")).to_contain_text("— m", timeout=10_000)
+    expect(page.get_by_test_id("notice")).to_contain_text("vote is recorded")
+    assert page.problems == []
+
+
+def test_a_prompt_over_the_limit_is_kept_whole_and_the_visitor_told_by_how_much(roomy_models, live_arena, page):
+    """The box had maxlength=4000, which dropped the rest of a long paste without a word; and the page counted
+    UTF-16 units, so a prompt of 4,000 emoji (4,000 characters to the server) was cut to 2,000."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("x" * 4_100)
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("4,100 characters long, 100 over the limit of 4,000")
+    assert len(page.get_by_test_id("prompt").input_value()) == 4_100
+    assert page.get_by_test_id("answer-a").inner_text() == ""  # nothing was sent
+
+    page.get_by_test_id("prompt").fill("😀" * 4_000)
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    shown = page.get_by_test_id("answer-a").locator(".you").evaluate("node => Array.from(node.textContent).length")
+    assert shown == 4_000
+    assert page.problems == []
+
+
+def test_a_long_unbroken_line_in_one_answer_leaves_both_columns_the_same_width(long_line_models, live_arena, page):
+    """With 1fr columns, a long URL or code line widened its own column and squeezed the other answer; on a
+    phone the two columns stay side by side at about 150 px each."""
+    from playwright.sync_api import expect
+
+    def columns():
+        return [page.get_by_test_id(f"answer-{side}").evaluate(
+            "node => { const r = node.closest('.side').getBoundingClientRect();"
+            " return {left: r.left, top: r.top, bottom: r.bottom, width: r.width}; }") for side in "ab"]  # fmt: skip
+
+    def page_scrolls_sideways():
+        return page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Show me a link and a line of code")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    expect(page.locator(".side pre")).to_have_count(1)
+    a, b = columns()
+    assert abs(a["width"] - b["width"]) < 1 and a["top"] == b["top"], (a, b)
+    assert not page_scrolls_sideways()
+    # Nor does the URL run out of its column over the other answer: it breaks inside.
+    assert page.locator(".side").evaluate_all("nodes => nodes.every(n => n.scrollWidth <= n.clientWidth)")
+    # The code line scrolls inside its own box.
+    assert page.locator(".side pre").evaluate("node => node.scrollWidth > node.clientWidth")
+    # Prompt and answers take their direction from their own text (Arabic, Hebrew).
+    assert page.get_by_test_id("prompt").get_attribute("dir") == "auto"
+    assert page.locator(".side .answer").first.get_attribute("dir") == "auto"
+    # A 16 px box: iOS zooms the page into a smaller one.
+    assert page.get_by_test_id("prompt").evaluate("node => getComputedStyle(node).fontSize") == "16px"
+
+    page.set_viewport_size({"width": 400, "height": 800})
+    a, b = columns()
+    assert b["top"] >= a["bottom"] and a["left"] == b["left"] and abs(a["width"] - b["width"]) < 1, (a, b)
+    assert not page_scrolls_sideways()
+    assert page.problems == []
+
+
+@pytest.fixture
+def slow_models(scripted_api, transactional_db):
+    from tests.factories import make_model
+
+    return [make_model(name, base_url=scripted_api.url("slow")) for name in ("m1", "m2")]
+
+
+def test_a_screen_reader_hears_when_voting_opens_and_who_the_models_were(slow_models, live_arena, page):
+    """Both columns were live regions, so every frame of both answers was announced, interleaved; the status
+    said nothing when voting opened; the prompt box had no label, only a placeholder."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    prompt = page.get_by_label("Your prompt")  # its accessible name, from a <label for>
+    expect(prompt).to_have_attribute("data-testid", "prompt")
+    prompt.fill("Hello")
+    page.get_by_test_id("send").click()
+    # While the answers stream (2.4 s here), the columns say they are busy rather than announce every frame.
+    expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
+    status = page.get_by_test_id("notice")
+    expect(status).to_have_text("Both answers are finished; you can vote now.", timeout=30_000)
+    assert status.get_attribute("role") == "status"  # a live region: announced as it changes
+    for side in "ab":
+        column = page.get_by_test_id(f"answer-{side}")
+        assert column.get_attribute("aria-live") is None
+        expect(column).to_have_attribute("aria-busy", "false")
+    page.get_by_test_id("vote-b").click()
+    expect(status).to_contain_text("vote is recorded", timeout=10_000)
+    said = status.inner_text()
+    assert "m1" in said and "m2" in said, said
+    assert page.problems == []
+
+
 def test_when_every_model_is_busy_the_visitor_sees_a_countdown_and_can_send_again(
     scripted_api, holding_models, live_arena, page
 ):
