@@ -17,7 +17,8 @@ ordered pairs, as the arena draws them. Honest judges vote from the fit; attacke
   fast clicker  votes within 1-5 s, uniformly at random among the four buttons
 Each judge is screened at every checkpoint of the default ladder on its first c votes; votes needed is
 the first checkpoint at which it is flagged. Baseline: the likelihood test alone (the paper's idea) at
-the same level. alpha = 0.01 per judge over its whole life unless stated.
+the same level. alpha = 0.005 per judge over its whole life unless stated: the arena's JUDGE_SCREEN_ALPHA (0.01)
+is split between screening each session and each address (--alpha to change it).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ratings.engine.bradley_terry import elo_units  # noqa: E402
 from ratings.engine.counts import counts_from_pair_counts_json  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "chatbot-arena-20240814" / "pair_counts.json"
-ALPHA = 0.01
+ALPHA = 0.005  # JUDGE_SCREEN_ALPHA 0.01, half to the session look and half to the address look
 JUDGES_SCREENED_TOGETHER = 10_000
 VOTES_PER_HONEST_JUDGE = 50
 TASTE_SD_ELO = 50.0
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--diluted", type=int, default=300, help="attackers per type who vote in every battle")
     parser.add_argument("--long-lived", type=int, default=2000, help="honest judges followed to 500 votes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--alpha", type=float, default=ALPHA, help="level of one look, per judge, lifetime")
     args = parser.parse_args()
 
     pc = counts_from_pair_counts_json(DATA)
@@ -162,21 +164,21 @@ def main() -> None:
     for label, most, make in tqdm(attackers, desc="attackers", mininterval=1.0):
         votes = make()
         checkpoints = ladder[ladder <= most]
-        combined = first_flag(votes, table, checkpoints, alpha=ALPHA, models=pc.models)
-        baseline = first_flag(votes, table, checkpoints, alpha=ALPHA, tests=(anomaly.LIKELIHOOD,))
-        familywise = first_flag(votes, table, checkpoints, alpha=ALPHA / JUDGES_SCREENED_TOGETHER)
+        combined = first_flag(votes, table, checkpoints, alpha=args.alpha, models=pc.models)
+        baseline = first_flag(votes, table, checkpoints, alpha=args.alpha, tests=(anomaly.LIKELIHOOD,))
+        familywise = first_flag(votes, table, checkpoints, alpha=args.alpha / JUDGES_SCREENED_TOGETHER)
         attacker_rows.append((label, votes[0].shape[0], most, combined, baseline, familywise))
 
     honest_checkpoints = ladder[ladder <= VOTES_PER_HONEST_JUDGE]
     honest = honest_votes(args.honest, VOTES_PER_HONEST_JUDGE)
-    honest_flagged = np.isfinite(first_flag(honest, table, honest_checkpoints, alpha=ALPHA))
+    honest_flagged = np.isfinite(first_flag(honest, table, honest_checkpoints, alpha=args.alpha))
     honest_baseline = np.isfinite(
-        first_flag(honest, table, honest_checkpoints, alpha=ALPHA, tests=(anomaly.LIKELIHOOD,))
+        first_flag(honest, table, honest_checkpoints, alpha=args.alpha, tests=(anomaly.LIKELIHOOD,))
     )
     taste = honest_votes(args.honest, VOTES_PER_HONEST_JUDGE, TASTE_SD_ELO * elo_units())
-    taste_flagged = np.isfinite(first_flag(taste, table, honest_checkpoints, alpha=ALPHA))
+    taste_flagged = np.isfinite(first_flag(taste, table, honest_checkpoints, alpha=args.alpha))
     long_lived = honest_votes(args.long_lived, 500)
-    long_flagged = np.isfinite(first_flag(long_lived, table, ladder[ladder <= 500], alpha=ALPHA))
+    long_flagged = np.isfinite(first_flag(long_lived, table, ladder[ladder <= 500], alpha=args.alpha))
 
     # One screening call over 10,000 judges x 50 votes, all four tests: the periodic task's unit of work.
     model_a, model_b, outcome, seconds_to_vote, seconds_to_read = honest_votes(10_000, 50)
@@ -197,7 +199,7 @@ def main() -> None:
     elapsed = time.perf_counter() - start
 
     print(f"Truth and fit: Davidson model of {pc.n_battles:,} real battles, {n_models} models; seed {args.seed}")
-    print(f"Checkpoints: {', '.join(str(c) for c in ladder[ladder <= 5000])}; alpha = {ALPHA} per judge, lifetime")
+    print(f"Checkpoints: {', '.join(str(c) for c in ladder[ladder <= 5000])}; alpha = {args.alpha} per judge, lifetime")
     print()
     print("Votes needed until flagged (median, 90th percentile) and share flagged within 50 votes")
     print(
