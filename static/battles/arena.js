@@ -289,6 +289,16 @@
   }
 
   function newRound() {
+    if (state.busy && !state.voting && state.socket) {
+      // Answers still streaming: leave them (the server stops a stream whose socket closes, as when a visitor
+      // leaves), so that Send works now rather than after the old turn's deadline, and none of its frames
+      // land on the new round's page. The next send opens a new socket.
+      const old = state.socket;
+      old.onclose = old.onmessage = null;
+      old.close();
+      state.socket = null;
+      state.busy = false;
+    }
     Object.assign(state, {
       battleId: null, turn: null, version: null, voted: false, voteable: false, lastVoteable: false, current: {},
     });

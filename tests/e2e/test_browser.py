@@ -242,6 +242,28 @@ def test_a_screen_reader_hears_when_voting_opens_and_who_the_models_were(slow_mo
     assert page.problems == []
 
 
+def test_a_new_round_while_answers_stream_leaves_them_and_sending_works_at_once(slow_models, live_arena, page):
+    """New round mid-stream cleared the page but left it busy: Send stayed disabled until the old turn ended
+    (up to its 3-minute deadline), and the old turn's frames then landed on the new round's page."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("First question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
+    page.get_by_test_id("new-round").click()
+    expect(page.get_by_test_id("send")).to_be_enabled(timeout=1_000)
+    page.get_by_test_id("prompt").fill("Second question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    for side in "ab":  # only the new round's exchange, and none of the old turn's text
+        column = page.get_by_test_id(f"answer-{side}")
+        assert column.locator(".you").all_inner_texts() == ["Second question"]
+    page.get_by_test_id("vote-a").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("vote is recorded", timeout=10_000)
+    assert page.problems == []
+
+
 def test_when_every_model_is_busy_the_visitor_sees_a_countdown_and_can_send_again(
     scripted_api, holding_models, live_arena, page
 ):
