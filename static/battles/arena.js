@@ -11,8 +11,13 @@
   // (a refused follow-up or regenerate changes nothing on the server, so that is what they are again).
   const state = {
     battleId: null, turn: null, version: null, voted: false, busy: false, voting: false, voteable: false,
-    lastVoteable: false, socket: null, current: {}, retryTimer: null, retryUntil: 0,
+    lastVoteable: false, socket: null, current: {}, retryTimer: null, retryUntil: 0, pendingVote: null,
+    voteTimer: null,
   };
+  // A vote sent on a socket that died without a word (a phone asleep, Wi-Fi switched to mobile data) waited
+  // for the browser to notice, which can take minutes: unanswered this long, it goes over HTTP instead, where
+  // sending it again is safe (a battle takes one vote; a refusal then shows the vote already cast).
+  const VOTE_SOCKET_WAIT_MS = 10000;
   // The C0 control characters the server drops (battles/services.py prompt_clean), so the page counts and
   // compares the prompt as the server will see it.
   const controlCharacters = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g;
@@ -82,11 +87,11 @@
       socket.onclose = () => {
         state.socket = null;
         if (!opened) reject(new Error("Could not connect to the arena. Reload the page."));
+        if (state.voting) return voteOverHttpInstead();
         if (state.busy) {
           state.busy = false;
           columnsBusy(false);
-          notice(state.voting ? "The connection was lost before your vote was confirmed. Please vote again."
-            : "The connection was lost. Regenerate or start a new round.");
+          notice("The connection was lost. Regenerate or start a new round.");
           setControls();
         }
         state.voting = false;
@@ -175,6 +180,7 @@
         $("blindness").textContent = event.message;
         break;
       case "voted":
+        voteAnswered();
         state.busy = state.voting = false;
         revealed(event.battle);
         break;
@@ -191,6 +197,7 @@
         startRetryCountdown(event.retry_after, event.message);
         break;
       case "error":
+        voteAnswered();
         if (state.voting) revealIfVoted();
         state.busy = state.voting = false;
         // A refused follow-up or regenerate rolled back on the server: the answers shown can still be voted on
@@ -246,19 +253,44 @@
         // On the socket the battle streamed over ("voted" or "error" comes back on it): half the arena's
         // work of a vote over HTTP.
         state.voting = true;
+        state.pendingVote = vote;
         state.socket.send(JSON.stringify({ type: "vote", battle_id: state.battleId, ...vote }));
+        state.voteTimer = setTimeout(voteOverHttpInstead, VOTE_SOCKET_WAIT_MS);
         return;
       }
-      try {
-        revealed(await postJSON(`/api/battles/${state.battleId}/vote`, vote));
-      } catch (error) {
-        notice(error.message);
-        revealIfVoted();
-      } finally {
-        state.busy = false;
-        setControls();
-      }
+      voteOverHttp(vote);
     });
+  }
+
+  async function voteOverHttp(vote) {
+    try {
+      revealed(await postJSON(`/api/battles/${state.battleId}/vote`, vote));
+    } catch (error) {
+      notice(error.message);
+      revealIfVoted();
+    } finally {
+      state.busy = false;
+      setControls();
+    }
+  }
+
+  function voteAnswered() {
+    clearTimeout(state.voteTimer);
+    state.pendingVote = null;
+  }
+
+  // The socket closed, or stayed silent, before the vote sent on it was answered: the same vote over HTTP
+  // (the socket is dropped first, so that a late answer on it cannot land as well).
+  function voteOverHttpInstead() {
+    const vote = state.pendingVote;
+    voteAnswered();
+    state.voting = false;
+    if (state.socket) {
+      state.socket.onclose = state.socket.onmessage = null;
+      state.socket.close();
+      state.socket = null;
+    }
+    if (vote) voteOverHttp(vote);
   }
 
   // A vote refused because the battle has one already (cast just before the connection dropped, or in
@@ -289,6 +321,7 @@
   }
 
   function newRound() {
+    voteAnswered();  // a vote still on its way is the old round's: no retry of it over HTTP lands on this one
     if (state.busy && !state.voting && state.socket) {
       // Answers still streaming: leave them (the server stops a stream whose socket closes, as when a visitor
       // leaves), so that Send works now rather than after the old turn's deadline, and none of its frames

@@ -288,8 +288,9 @@ def test_when_every_model_is_busy_the_visitor_sees_a_countdown_and_can_send_agai
 
 def test_a_vote_refused_as_the_battle_has_one_already_shows_the_models(answering_models, live_arena, page):
     """The vote goes over the battle's socket; the arena refuses it, the battle having a vote already (cast in
-    another tab here; or just before the connection dropped, when the page asks to vote again): the models
-    are shown as that vote revealed them, where the page used to offer a vote that could never succeed."""
+    another tab here; or on a socket that dropped before answering, when the page sends it again over HTTP):
+    the models are shown as that vote revealed them, where the page used to offer a vote that could never
+    succeed."""
     from django.db import connection
     from playwright.sync_api import expect
 
@@ -320,6 +321,45 @@ def test_a_vote_refused_as_the_battle_has_one_already_shows_the_models(answering
     assert names == {"— m1", "— m2"}
     expect(page.get_by_test_id("notice")).to_contain_text("vote is recorded")
     expect(page.get_by_test_id("vote-a")).to_be_disabled()
+    assert page.problems == []
+
+
+def test_a_vote_sent_into_a_socket_gone_silent_is_recorded_over_http(answering_models, live_arena, page):
+    """A phone asleep or a network switched can leave the socket "open" with nothing getting through: the vote
+    waited, every button but New round disabled, until the browser noticed (minutes). Here the vote frame is
+    swallowed on its way; the page sends the same vote over HTTP after 10 s, and it is recorded once."""
+    from django.db import connection
+    from playwright.sync_api import expect
+
+    from battles.models import Vote
+
+    def silent_for_votes(socket):
+        server = socket.connect_to_server()
+
+        def from_page(message):
+            if '"type":"vote"' not in str(message).replace(" ", ""):
+                server.send(message)  # everything but the vote goes through
+
+        socket.on_message(from_page)
+
+    page.route_web_socket("**/ws/battle/", silent_for_votes)
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    page.get_by_test_id("vote-a").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("vote is recorded", timeout=20_000)
+    names = {page.get_by_test_id(f"model-{side}").inner_text() for side in "ab"}
+    assert names == {"— m1", "— m2"}
+
+    def outcomes():  # on a thread of its own: Playwright's loop runs on this one, and Django refuses
+        try:
+            return list(Vote.objects.values_list("outcome", flat=True))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        assert thread.submit(outcomes).result() == ["a"]
     assert page.problems == []
 
 
