@@ -6,6 +6,7 @@ from django.db import connection
 
 from battles.blindness import Identity, LeakDetector
 from battles.models import Battle, Turn
+from battles.rendering import markdown_to_safe_html
 from inference.chat_format import template_default_system
 from inference.models import ArenaModel
 
@@ -109,24 +110,15 @@ def battle_timings(battle: Battle, side: str, *, turns: list[Turn] | None = None
     return [getattr(turn, f"timings_{side}") for turn in (battle_turns(battle) if turns is None else turns)]
 
 
-def battle_state(battle: Battle, *, turns: list[Turn] | None = None) -> dict:
+def battle_state(battle: Battle, *, turns: list[Turn] | None = None, rendered: bool = False) -> dict:
     """Everything a visitor may see of a battle: model names only once it has a vote. `turns`: the battle's
-    turns, when the caller holds them already (else they are read)."""
+    turns, when the caller holds them already (else they are read). `rendered`: each finished answer also as
+    the sanitised HTML the page shows (for a page restoring the battle after a reload; not on the vote path,
+    which would render every answer again for nothing)."""
     vote = getattr(battle, "vote", None)  # the reverse one-to-one raises AttributeError when absent
     state = {
         "battle_id": str(battle.id),
-        "turns": [
-            {
-                "index": turn.index,
-                "version": turn.version,
-                "prompt": turn.prompt,
-                "answer_a": turn.answer_a,
-                "answer_b": turn.answer_b,
-                "status_a": turn.status_a,
-                "status_b": turn.status_b,
-            }
-            for turn in (battle_turns(battle) if turns is None else turns)
-        ],
+        "turns": [_turn_state(turn, rendered) for turn in (battle_turns(battle) if turns is None else turns)],
         "voted": vote is not None,
     }
     if vote is not None:
@@ -137,4 +129,21 @@ def battle_state(battle: Battle, *, turns: list[Turn] | None = None) -> dict:
             counted=not vote.excluded_reason,
             excluded_reason=vote.excluded_reason,
         )
+    return state
+
+
+def _turn_state(turn: Turn, rendered: bool) -> dict:
+    state = {
+        "index": turn.index,
+        "version": turn.version,
+        "prompt": turn.prompt,
+        "answer_a": turn.answer_a,
+        "answer_b": turn.answer_b,
+        "status_a": turn.status_a,
+        "status_b": turn.status_b,
+    }
+    if rendered:
+        for side in ("a", "b"):
+            if getattr(turn, f"status_{side}") == Turn.Status.DONE:
+                state[f"html_{side}"] = markdown_to_safe_html(getattr(turn, f"answer_{side}"))
     return state

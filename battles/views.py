@@ -70,4 +70,4 @@ def battle_detail(request, battle_id):
         battle = services.battle_owned(battle_id=battle_id, visitor=_visitor(request))
     except services.BattleError as exc:
         return JsonResponse({"error": str(exc)}, status=404)
-    return JsonResponse(battle_state(battle))
+    return JsonResponse(battle_state(battle, rendered=True))

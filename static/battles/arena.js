@@ -146,6 +146,7 @@
     switch (event.type) {
       case "turn_started":
         state.battleId = event.battle_id;
+        remember(event.battle_id);
         state.turn = event.turn;
         state.version = event.version;
         // The prompt leaves the box only now: a start told "busy" or refused keeps it for the next try.
@@ -322,6 +323,7 @@
 
   function newRound() {
     voteAnswered();  // a vote still on its way is the old round's: no retry of it over HTTP lands on this one
+    remember(null);
     if (state.busy && !state.voting && state.socket) {
       // Answers still streaming: leave them (the server stops a stream whose socket closes, as when a visitor
       // leaves), so that Send works now rather than after the old turn's deadline, and none of its frames
@@ -341,6 +343,60 @@
     notice("");
     setControls();
   }
+  // The battle on the page is remembered for this tab (sessionStorage), so that a reload, or coming back from a
+  // link opened in an answer, shows it again from the server rather than an empty arena (its answers spent
+  // the visitor's budget and may still be voted on).
+  const BATTLE_KEY = "arena.battle";
+
+  function remember(battleId) {
+    try {
+      if (battleId) sessionStorage.setItem(BATTLE_KEY, battleId);
+      else sessionStorage.removeItem(BATTLE_KEY);
+    } catch (unavailable) {
+      // Storage refused (a private window's quota, a policy): the page works as before, without the restore.
+    }
+  }
+
+  async function restore() {
+    let battleId = null;
+    try { battleId = sessionStorage.getItem(BATTLE_KEY); } catch (unavailable) { return; }
+    if (!battleId) return;
+    let battle = null;
+    try {
+      const response = await fetch(`/api/battles/${battleId}`, { credentials: "same-origin" });
+      battle = response.ok ? await response.json() : null;
+    } catch (unreachable) {
+      return;
+    }
+    if (state.battleId) return;  // the visitor started another meanwhile
+    if (!battle || !battle.turns.length) return remember(null);  // gone (another session, or deleted)
+    state.battleId = battleId;
+    for (const turn of battle.turns) {
+      for (const side of sides) {
+        const answer = exchangeFor(side, turn.prompt, false);
+        answer.classList.remove("streaming");
+        if (turn[`html_${side}`] !== undefined) {
+          answer.innerHTML = turn[`html_${side}`];  // sanitised by the server, as when it streamed
+        } else {
+          answer.textContent = turn[`answer_${side}`];
+          const error = document.createElement("p");
+          error.className = "error";
+          error.textContent = "This answer did not finish.";
+          answer.appendChild(error);
+        }
+      }
+    }
+    const last = battle.turns[battle.turns.length - 1];
+    state.turn = last.index;
+    state.version = last.version;
+    state.voteable = state.lastVoteable = last.status_a === "done" && last.status_b === "done";
+    if (battle.voted) revealed(battle);
+    else if (state.voteable) notice("Your battle is back as you left it; you can vote now.", "info");
+    else notice("Your battle is back as you left it. Regenerate or start a new round.");
+    setControls();
+  }
+
   $("new-round").addEventListener("click", newRound);
   setControls();
+  restore();
 })();

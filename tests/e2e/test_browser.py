@@ -363,6 +363,28 @@ def test_a_vote_sent_into_a_socket_gone_silent_is_recorded_over_http(answering_m
     assert page.problems == []
 
 
+def test_a_reload_shows_the_battle_again_and_it_can_still_be_voted_on(answering_models, live_arena, page):
+    """The page kept its battle only in memory: a reload (or coming back from a link opened in an answer)
+    showed an empty arena, the answers stored and paid for but out of reach of a vote."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    before = [page.get_by_test_id(f"answer-{side}").inner_html() for side in "ab"]
+    page.reload()
+    expect(page.get_by_test_id("notice")).to_contain_text("back as you left it", timeout=10_000)
+    assert [page.get_by_test_id(f"answer-{side}").inner_html() for side in "ab"] == before
+    page.get_by_test_id("vote-b").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("vote is recorded", timeout=10_000)
+    page.get_by_test_id("new-round").click()
+    page.reload()  # a new round is an empty arena, after a reload too
+    expect(page.get_by_test_id("vote-a")).to_be_disabled()
+    assert page.get_by_test_id("answer-a").inner_text() == ""
+    assert page.problems == []
+
+
 def test_an_expired_page_is_explained_and_the_visitor_can_send_again(answering_models, live_arena, page):
     from playwright.sync_api import expect
 
