@@ -70,4 +70,9 @@ def battle_detail(request, battle_id):
         battle = services.battle_owned(battle_id=battle_id, visitor=_visitor(request))
     except services.BattleError as exc:
         return JsonResponse({"error": str(exc)}, status=404)
-    return JsonResponse(battle_state(battle, rendered=True))
+    state = battle_state(battle, rendered=True)
+    if not state["voted"]:
+        # What the page said as the answers streamed (a name, a maker, an identity question: never which
+        # model), for a page restoring the battle after a reload: its vote will not count.
+        state["not_blind"] = services.vote_exclusion_reason(battle)
+    return JsonResponse(state)

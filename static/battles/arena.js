@@ -390,6 +390,7 @@
     state.turn = last.index;
     state.version = last.version;
     state.voteable = state.lastVoteable = last.status_a === "done" && last.status_b === "done";
+    if (battle.not_blind) $("blindness").textContent = battle.not_blind;  // as the stream said it
     if (battle.voted) revealed(battle);
     else if (state.voteable) notice("Your battle is back as you left it; you can vote now.", "info");
     else notice("Your battle is back as you left it. Regenerate or start a new round.");

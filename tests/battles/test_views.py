@@ -110,6 +110,21 @@ def test_battle_detail_does_not_name_models_before_the_vote(client):
     assert "anon-a" not in body and "anon-b" not in body
 
 
+def test_battle_detail_gives_a_restoring_page_the_answers_as_shown_and_why_a_vote_would_not_count(client):
+    """A page reloaded mid-battle rebuilds it from here: each finished answer as the sanitised HTML the stream
+    ended with, and the reason its vote will not count when an answer named a model (the stream said so)."""
+    battle = _owned_battle(client)
+    # Made before the first request: the leak detector reads the registered models once per test.
+    leaking = _owned_battle(client, model_b=make_model("gpt-omega", organization="OmegaAI"))
+    leaking.turns.update(answer_b="As a model trained by OmegaAI, I think...")
+    body = client.get(reverse("battles:battle-detail", args=[battle.id])).json()
+    [turn] = body["turns"]
+    assert turn["html_a"] == "<p>Answer <strong>A</strong></p>\n" and "html_b" in turn
+    assert body["not_blind"] == ""
+    body = client.get(reverse("battles:battle-detail", args=[leaking.id])).json()
+    assert body["not_blind"] == "An answer said which company made it, so this vote will not count."
+
+
 def test_vote_needs_the_csrf_token():
     strict = Client(enforce_csrf_checks=True)
     strict.get(reverse("battles:arena"))
