@@ -441,6 +441,35 @@ def judge_of(kind: str) -> tuple[str, str]:
     return visitor_hash("judge"), "judge"
 
 
+def _started_moving_counts_slowly(monkeypatch, action):
+    """`action` started on a thread of its own whose pair-count changes take 0.5 s each (a large arena's loop
+    takes seconds), and an Event set when it begins to move counts: the window a race test acts in."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    moving, original = threading.Event(), services._pair_count_change
+
+    def slowly(**change):  # that thread only
+        if threading.current_thread().name == "moving counts":
+            moving.set()
+            time.sleep(0.5)
+        original(**change)
+
+    monkeypatch.setattr(services, "_pair_count_change", slowly)
+
+    def run():
+        try:
+            action()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, name="moving counts")
+    thread.start()
+    return thread, moving
+
+
 @pytest.mark.django_db(transaction=True)
 @JUDGE_KINDS
 def test_a_vote_rated_while_its_judge_is_being_flagged_is_neither_flipped_uncounted_nor_counted_twice(
@@ -450,34 +479,14 @@ def test_a_vote_rated_while_its_judge_is_being_flagged_is_neither_flipped_uncoun
     them out. A vote of that judge rated and committed meanwhile, on another pair, was marked out too
     without its count taken back: still counted, yet a later clear counted it again. Now the vote waits for
     the flag (the judge's lock) and is left out; the clear counts each vote once."""
-    import threading
-    import time
-
-    from django.db import connection
-
     from ratings.models import RatedVote
 
     judge, later_session = judge_of(kind)
     alpha, bravo, charlie = make_model("alpha"), make_model("bravo"), make_model("charlie")
     rated_vote(alpha, bravo, owner="judge", ip=ATTACKER_IP)
-    moving, original = threading.Event(), services._pair_count_change
-
-    def slowly(**change):  # the flag's thread only: a large arena's loop takes seconds
-        if threading.current_thread().name == "flag":
-            moving.set()
-            time.sleep(0.5)
-        original(**change)
-
-    monkeypatch.setattr(services, "_pair_count_change", slowly)
-
-    def flag():
-        try:
-            services.judge_flag(kind=kind, judge_hash=judge, reason="test")
-        finally:
-            connection.close()
-
-    flagging = threading.Thread(target=flag, name="flag")
-    flagging.start()
+    flagging, moving = _started_moving_counts_slowly(
+        monkeypatch, lambda: services.judge_flag(kind=kind, judge_hash=judge, reason="test")
+    )
     moving.wait(10)
     late = rated_vote(alpha, charlie, owner=later_session, ip=ATTACKER_IP)  # while the flag moves votes out
     flagging.join()
@@ -751,35 +760,16 @@ def test_an_address_flagged_while_one_of_its_sessions_is_cleared_keeps_that_sess
     """Clearing a session asks whether each vote's address is flagged, then counts the vote. An address flag
     committed in between saw the vote left out and had nothing to take out: the vote came back counted for a
     flagged address. Flags and clears now take turns."""
-    import threading
-    import time
-
-    from django.db import connection
-
     from battles.services import client_hash, visitor_hash
     from ratings.models import JudgeFlag, RatedVote
 
     alpha, bravo = make_model("alpha"), make_model("bravo")
     rated_vote(alpha, bravo, owner="judge", ip=ATTACKER_IP)
     services.judge_flag(judge_hash=visitor_hash("judge"), reason="by session")
-    moving, original = threading.Event(), services._pair_count_change
-
-    def slowly(**change):  # the clear's thread only, once it has read that the address is not flagged
-        if threading.current_thread().name == "clear":
-            moving.set()
-            time.sleep(0.5)
-        original(**change)
-
-    monkeypatch.setattr(services, "_pair_count_change", slowly)
-
-    def clear():
-        try:
-            services.judge_clear(judge_hash=visitor_hash("judge"), by="admin")
-        finally:
-            connection.close()
-
-    clearing = threading.Thread(target=clear, name="clear")
-    clearing.start()
+    # The clear moves counts once it has read that the address is not flagged.
+    clearing, moving = _started_moving_counts_slowly(
+        monkeypatch, lambda: services.judge_clear(judge_hash=visitor_hash("judge"), by="admin")
+    )
     moving.wait(10)
     services.judge_flag(kind=JudgeFlag.Kind.ADDRESS, judge_hash=client_hash(ATTACKER_IP), reason="by address")
     clearing.join()

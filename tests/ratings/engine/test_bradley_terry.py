@@ -276,28 +276,11 @@ def test_percentile_intervals_are_unbounded_where_enough_rounds_are_infinite_and
 def test_each_round_fits_exactly_the_pairs_whose_two_models_share_a_rated_group_in_it():
     """rated_in_rounds recomputes only the pairs of models whose label some round changed: on random boards
     with thin models (some in two blocks that never met) its pairs are those the labels say, round by round."""
-    from ratings.engine.counts import A_WINS, B_WINS, TIE
-    from ratings.engine.rated_groups import NOT_RATED, sure_links
+    from ratings.engine.rated_groups import NOT_RATED
+    from tests.ratings.engine.conftest import resampled_thin_boards
 
     changed_rounds = 0
-    for seed in range(40):
-        rng = np.random.default_rng(seed)
-        n = int(rng.integers(3, 12))
-        a, b = rng.integers(0, n, 300), rng.integers(0, n, 300)
-        thin = rng.random(n) < 0.4
-        keep = (a != b) & (~(thin[a] | thin[b]) | (rng.random(a.size) < 0.1))
-        if seed % 3 == 0:
-            block = rng.random(n) < 0.5
-            keep &= block[a] == block[b]
-        a, b = a[keep], b[keep]
-        u = rng.random(a.size)
-        outcome = np.where(u < 0.1, TIE, np.where(u < 0.55, A_WINS, B_WINS))
-        data = bt.PairData.from_counts(pair_outcome_counts(a, b, outcome, [f"m{i}" for i in range(n)]))
-        groups = data.rated_groups()
-        cells = np.column_stack([data.a_wins, data.b_wins, data.ties]).astype(np.int64).ravel()
-        draws = bt.multinomial_draws(rng, cells, 30).reshape(30, -1, 3).astype(float)
-        score, totals = draws[:, :, 0] + 0.5 * draws[:, :, 2], draws.sum(axis=2)
-        links = sure_links(groups, data.model_a, data.model_b, data.score_a, data.totals)
+    for seed, data, groups, score, totals, links in resampled_thin_boards(range(40), rounds=30):
         labels, kept = bt.rated_in_rounds(groups, data.model_a, data.model_b, score, totals, links)
         label_a, label_b = labels[:, data.model_a], labels[:, data.model_b]
         assert np.array_equal(kept, (label_a != NOT_RATED) & (label_a == label_b)), seed

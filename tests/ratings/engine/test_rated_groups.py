@@ -6,6 +6,7 @@ from ratings.engine import bradley_terry as bt
 from ratings.engine.counts import A_WINS, B_WINS, TIE, PairCounts, pair_outcome_counts
 from ratings.engine.rated_groups import NOT_RATED, board_note, round_groups, sure_links, unrated_notes
 from ratings.engine.simulate import simulate_battles
+from tests.ratings.engine.conftest import resampled_thin_boards
 
 
 def board(models: list[str], rows: dict[tuple[int, int], list[int]]) -> PairCounts:
@@ -93,30 +94,8 @@ def test_notes_say_why_a_model_is_not_rated_and_the_board_note_counts_them():
 def test_the_search_around_the_models_that_lost_a_sure_arrow_agrees_with_the_whole_search():
     """Random boards with thin models (and some with blocks that never meet), resampled: the search that
     looks only around the models whose paths lost a sure arrow gives every round the whole search's labels."""
-    from ratings.engine.counts import pair_outcome_counts
-
     differing = 0
-    for seed in range(80):
-        rng = np.random.default_rng(seed)
-        n = int(rng.integers(3, 14))
-        a, b = rng.integers(0, n, 400), rng.integers(0, n, 400)
-        thin = rng.random(n) < 0.4
-        keep = (a != b) & (~(thin[a] | thin[b]) | (rng.random(a.size) < 0.1))
-        if seed % 3 == 0:  # two blocks that never meet
-            block = rng.random(n) < 0.5
-            keep &= block[a] == block[b]
-        a, b = a[keep], b[keep]
-        strengths = rng.normal(0.0, 1.0, n)
-        u = rng.random(a.size)
-        outcome = np.where(
-            u < 0.1, TIE, np.where(u < 0.1 + 0.9 / (1 + np.exp(strengths[b] - strengths[a])), A_WINS, B_WINS)
-        )
-        data = bt.PairData.from_counts(pair_outcome_counts(a, b, outcome, [f"m{i}" for i in range(n)]))
-        groups = data.rated_groups()
-        cells = np.column_stack([data.a_wins, data.b_wins, data.ties]).astype(np.int64).ravel()
-        draws = bt.multinomial_draws(rng, cells, 40).reshape(40, -1, 3).astype(float)
-        score, totals = draws[:, :, 0] + 0.5 * draws[:, :, 2], draws.sum(axis=2)
-        links = sure_links(groups, data.model_a, data.model_b, data.score_a, data.totals)
+    for seed, data, groups, score, totals, links in resampled_thin_boards(range(80), rounds=40):
         whole = round_groups(groups, data.model_a, data.model_b, score, totals)
         assert np.array_equal(round_groups(groups, data.model_a, data.model_b, score, totals, links), whole), seed
         differing += int((whole != groups.label).any(axis=1).sum())
