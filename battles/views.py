@@ -9,7 +9,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from battles import services
-from battles.selectors import battle_state
+from battles.selectors import battle_state, battle_turns
 from battles.visitors import SessionRefused, session_issue, session_key_issued, session_recently_issued
 
 
@@ -70,9 +70,10 @@ def battle_detail(request, battle_id):
         battle = services.battle_owned(battle_id=battle_id, visitor=_visitor(request))
     except services.BattleError as exc:
         return JsonResponse({"error": str(exc)}, status=404)
-    state = battle_state(battle, rendered=True)
+    turns = battle_turns(battle)  # read once for both
+    state = battle_state(battle, turns=turns, rendered=True)
     if not state["voted"]:
         # What the page said as the answers streamed (a name, a maker, an identity question: never which
         # model), for a page restoring the battle after a reload: its vote will not count.
-        state["not_blind"] = services.vote_exclusion_reason(battle)
+        state["not_blind"] = services.vote_exclusion_reason(battle, turns=turns)
     return JsonResponse(state)
