@@ -222,13 +222,28 @@ class _Board:
     anchor: tuple[str, float] | None
     data: bt.PairData
     groups: RatedGroups  # which models have a rating on this board, and which compare
-    theta: np.ndarray
     slot_offset: int  # first of its 2 * pairs slots: (score, battles) per side-merged pair
+    # Set by `_fit_board`:
+    theta: np.ndarray | None = None  # full-data strengths
+    ratings: np.ndarray | None = None  # full-data Elo ratings
+    sandwich: tuple[np.ndarray, np.ndarray] | None = None  # sandwich interval bounds
 
     @property
     def anchor_index(self) -> tuple[int, float] | None:
         """Anchor as (model index, rating), as `to_elo` takes it."""
         return None if self.anchor is None else (self.counts.models.index(self.anchor[0]), float(self.anchor[1]))
+
+
+def _fit_board(board: _Board, level: float, bootstrap: bool) -> _Refit | None:
+    """Fit the board to its counts, with sandwich intervals; and what its bootstrap refits need, if asked."""
+    # Each full fit starts from zero, as `fit_ratings` does, so a board equals the plain board of its
+    # counts bit for bit (a warm start from the overall fit would save a step but not that).
+    board.theta = bt.fit_theta(board.data, groups=board.groups)
+    board.ratings = bt.to_elo(board.theta, board.groups, board.anchor_index, bt.elo_units(), 1000.0)[0]
+    board.sandwich = bt.sandwich_intervals(
+        board.counts, board.ratings, level=level, anchor=board.anchor, groups=board.groups
+    )
+    return _Refit.of(board) if bootstrap else None
 
 
 def category_boards(
@@ -250,25 +265,26 @@ def category_boards(
         pc = category.counts(lpc)
         data = bt.PairData.from_counts(pc)
         groups = data.rated_groups()
-        # Each full fit starts from zero, as `fit_ratings` does, so a board equals the plain board of its
-        # counts bit for bit (a warm start from the overall fit would save a step but not that).
-        theta = bt.fit_theta(data, groups=groups)
-        boards.append(_Board(category, pc, _board_anchor(pc, anchor, groups), data, groups, theta, slot_offset))
+        boards.append(_Board(category, pc, _board_anchor(pc, anchor, groups), data, groups, slot_offset))
         slot_offset += 2 * data.model_a.size
-    samples = _shared_bootstrap(lpc, boards, rounds, seed, refit_steps, joint, threads, progress) if rounds else None
+    workers = threads if threads is not None else min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        # The boards' fits run on the pool while this thread draws the bootstrap's weights: one after the
+        # other they were a third of the wall time, with a core idle.
+        fitting = [pool.submit(_fit_board, board, level, rounds > 0) for board in boards]
+        weights = _BootstrapWeights.draw(lpc, boards, rounds, seed, joint) if rounds else None
+        refits = [future.result() for future in fitting]
+        samples = _shared_bootstrap(pool, weights, refits, rounds, refit_steps, progress) if rounds else None
     result = {}
     for index, board in enumerate(boards):
         pc = board.counts
-        ratings = bt.to_elo(board.theta, board.groups, board.anchor_index, bt.elo_units(), 1000.0)[0]
-        sandwich_lower, sandwich_upper = bt.sandwich_intervals(
-            pc, ratings, level=level, anchor=board.anchor, groups=board.groups
-        )
+        sandwich_lower, sandwich_upper = board.sandwich
         if samples is None:
             ci_lower, ci_upper = sandwich_lower, sandwich_upper
         else:
             ci_lower, ci_upper = bt.percentile_intervals(samples[index], level)
         rows, _ = model_rows(
-            pc, ratings, ci_lower, ci_upper, sandwich_lower, sandwich_upper, data=board.data, groups=board.groups
+            pc, board.ratings, ci_lower, ci_upper, sandwich_lower, sandwich_upper, data=board.data, groups=board.groups
         )
         dropped = anchor[0] if anchor and anchor[0] in pc.models and board.anchor is None else None
         result[board.category.name] = {
@@ -477,30 +493,47 @@ class _Refit:
         return theta
 
 
+@dataclass
+class _BootstrapWeights:
+    """Every round's Poisson weights of the drawn cells (`balanced_poisson_pools`) and the sparse map that
+    sums them into the boards' slots."""
+
+    pools: np.ndarray
+    starts: np.ndarray
+    aggregate: sparse.csr_matrix  # (slots, cells) float32
+
+    @classmethod
+    def draw(
+        cls, lpc: LabelledPairCounts, boards: list[_Board], rounds: int, seed: int, joint: bool
+    ) -> _BootstrapWeights:
+        """The weights of `rounds` rounds, drawn from `seed`."""
+        drawn_counts, aggregate = _draw_cells(lpc, boards, joint)
+        pools, starts = balanced_poisson_pools(drawn_counts, rounds, np.random.default_rng(seed))
+        # Float32 sums of integer weights are exact below 2**24, far above any board's battles per pair.
+        return cls(pools, starts, aggregate.astype(np.float32))
+
+    def chunk(self, first: int, size: int) -> np.ndarray:
+        """The slots (score, battles per board pair) of rounds first..first+size-1: (slots, size)."""
+        # Each cell's window of `size` weights, copied row by row from the pools: (cells, size).
+        weights = np.lib.stride_tricks.sliding_window_view(self.pools, size)[self.starts + first]
+        return self.aggregate @ weights  # float32: sums of integer weights, exact below 2**24
+
+
 def _shared_bootstrap(
-    lpc: LabelledPairCounts,
-    boards: list[_Board],
+    pool: ThreadPoolExecutor,
+    weights: _BootstrapWeights,
+    refits: list[_Refit],
     rounds: int,
-    seed: int,
     refit_steps: int | None,
-    joint: bool,
-    threads: int | None,
     progress: Callable[[int, int], None] | None,
 ) -> list[np.ndarray]:
     """Bootstrap ratings (rounds, M) per board, all boards refitted on the same Poisson weights each round."""
-    drawn_counts, aggregate = _draw_cells(lpc, boards, joint)
-    # Float32 sums of integer weights are exact below 2**24, far above any board's battles per pair.
-    aggregate = aggregate.astype(np.float32)
-    pools, starts = balanced_poisson_pools(drawn_counts, rounds, np.random.default_rng(seed))
-    refits = [_Refit.of(board) for board in boards]
     chunk_starts = list(range(0, rounds, bt.BOOTSTRAP_CHUNK))
     chunk_sizes = [min(bt.BOOTSTRAP_CHUNK, rounds - start) for start in chunk_starts]
 
     def run_chunk(first: int, size: int) -> list[np.ndarray]:
-        """Weights for rounds first..first+size-1, summed into every board's slots, each board refitted."""
-        # Each cell's window of `size` weights, copied row by row from the pools: (cells, size).
-        weights = np.lib.stride_tricks.sliding_window_view(pools, size)[starts + first]
-        slots = aggregate @ weights  # float32: sums of integer weights, exact below 2**24
+        """Rounds first..first+size-1 summed into every board's slots, each board refitted."""
+        slots = weights.chunk(first, size)
         out = []
         for refit in refits:
             board = refit.board
@@ -519,15 +552,13 @@ def _shared_bootstrap(
             out.append(bt.with_unrated_rounds(ratings, labels, board.groups, model_a, model_b, score.T, battles.T))
         return out
 
-    samples = [np.empty((rounds, b.data.n_models)) for b in boards]
-    workers = threads if threads is not None else min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        futures = [pool.submit(run_chunk, f, s) for f, s in zip(chunk_starts, chunk_sizes, strict=True)]
-        for future, first, size in zip(futures, chunk_starts, chunk_sizes, strict=True):
-            for index, chunk in enumerate(future.result()):
-                samples[index][first : first + size] = chunk
-            if progress is not None:
-                progress(first + size, rounds)
+    samples = [np.empty((rounds, refit.board.data.n_models)) for refit in refits]
+    futures = [pool.submit(run_chunk, f, s) for f, s in zip(chunk_starts, chunk_sizes, strict=True)]
+    for future, first, size in zip(futures, chunk_starts, chunk_sizes, strict=True):
+        for index, chunk in enumerate(future.result()):
+            samples[index][first : first + size] = chunk
+        if progress is not None:
+            progress(first + size, rounds)
     return samples
 
 
