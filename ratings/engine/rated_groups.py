@@ -61,6 +61,9 @@ def _scored_graph(n_models: int, model_a: np.ndarray, model_b: np.ndarray, score
     backward = totals - score_a > 0
     rows = np.concatenate([model_a[forward], model_b[backward]])
     cols = np.concatenate([model_b[forward], model_a[backward]])
+    # Built from (row, col) pairs, which sums repeated arrows into one entry. Keep it so: scipy 1.17.1's strong
+    # connected_components never returns on a CSR graph that stores an arrow twice (a three-node graph will
+    # do), so a faster hand-built CSR must not carry duplicates.
     return sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_models, n_models))
 
 
