@@ -458,7 +458,7 @@ class _Refit:
         # Pairs x rounds layout: the sparse products run along contiguous rows of R values. Per-pair work
         # is float32 (half the memory traffic): residuals of up to ~10^4 battles then carry ~10^-3 absolute
         # error, which moves a step by ~10^-6 natural units; strengths and steps stay float64 (cast to float32
-        # only for their differences: ~10^-7 relative, on the real battles 3e-5 Elo at most in any bound).
+        # only for their differences: ~10^-7 relative; 3e-5 Elo at most in any bound of bench/categories.py).
         n = self.board.data.n_models
         model_a, model_b = self.board.data.model_a, self.board.data.model_b
         theta = np.repeat(self.board.theta[:, None], score.shape[1], axis=1)

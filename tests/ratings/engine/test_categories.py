@@ -7,7 +7,7 @@ import pytest
 
 from ratings.engine import bradley_terry as bt
 from ratings.engine import categories as cat
-from ratings.engine.counts import BOTH_BAD, TIE, PairCounts, pair_outcome_counts
+from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE, PairCounts, pair_outcome_counts
 from ratings.engine.leaderboard import compute_leaderboard
 from ratings.engine.simulate import simulate_battles
 from tests.ratings.engine.conftest import ANCHOR
@@ -78,6 +78,17 @@ def test_categories_under_the_minimum_are_skipped_but_the_overall_board_stays(ar
     assert names[0] == "overall" and names[1] == "exclude_ties"
     assert [c.name for c in cat.category_definitions(lpc, min_votes=10**9)] == ["overall"]
     assert "language:de" in cat.category_counts(lpc, min_votes=german)
+
+
+def test_the_exclude_ties_board_is_counted_by_its_decisive_battles(arena):
+    lpc, (_, _, outcome), *_ = arena
+    decisive = int(np.isin(outcome, [A_WINS, B_WINS]).sum())
+    assert 0 < decisive < outcome.size  # the arena has ties of both kinds
+    assert cat.Category(cat.EXCLUDE_TIES, decisive_only=True).battles(lpc) == decisive
+    assert cat.Category(cat.OVERALL).battles(lpc) == outcome.size
+    names = [c.name for c in cat.category_definitions(lpc, min_votes=decisive + 1)]
+    assert "exclude_ties" not in names and names[0] == "overall"
+    assert "exclude_ties" in [c.name for c in cat.category_definitions(lpc, min_votes=decisive)]
 
 
 def test_overall_board_equals_the_plain_default_board_exactly(real_counts):
