@@ -334,15 +334,15 @@ def _draw_cells(lpc: LabelledPairCounts, boards: list[_Board], joint: bool) -> t
         groups = [(0, language_group, everyone)]
         groups += [(g, np.zeros(len(lpc.keys), np.int64), labels[f]) for g, f in enumerate(flag_boards, start=1)]
     n_blocks = 16 * n_groups
-    ids, values = [], []
-    for group, block, member in groups:
-        # Ordered by group, then pair, then block: a board slot's cells lie next to each other in memory.
-        base = ((group * n * n + merged_pair[member]) * n_blocks + block[member]) * 3
-        for outcome in range(3):
-            ids.append(base + outcome)
-            values.append(merged[member, outcome])
-    drawn, inverse = np.unique(np.concatenate(ids), return_inverse=True)
-    drawn_counts = np.bincount(inverse, np.concatenate(values), drawn.size).astype(np.int64)
+    # Ordered by group, then pair, then block, then outcome: a board slot's cells lie next to each other in
+    # memory. The fine cells are merged per (group, pair, block) first and the three outcomes added after:
+    # sorting a third as many keys (np.unique was 49 of a snapshot draw's 127 ms).
+    keys = [(group * n * n + merged_pair[member]) * n_blocks + block[member] for group, block, member in groups]
+    cell_counts = np.concatenate([merged[member] for _, _, member in groups])
+    places, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    by_outcome = np.column_stack([np.bincount(inverse, cell_counts[:, k], places.size) for k in range(3)])
+    drawn = (places[:, None] * 3 + np.arange(3)).ravel()
+    drawn_counts = by_outcome.ravel().astype(np.int64)
     drawn, drawn_counts = drawn[drawn_counts > 0], drawn_counts[drawn_counts > 0]
     outcome = drawn % 3
     block = (drawn // 3) % n_blocks
