@@ -500,7 +500,7 @@ class _BootstrapWeights:
 
     pools: np.ndarray
     starts: np.ndarray
-    aggregate: sparse.csr_matrix  # (slots, cells) float32
+    aggregate: sparse.csc_matrix  # (slots, cells) float32
 
     @classmethod
     def draw(
@@ -509,8 +509,10 @@ class _BootstrapWeights:
         """The weights of `rounds` rounds, drawn from `seed`."""
         drawn_counts, aggregate = _draw_cells(lpc, boards, joint)
         pools, starts = balanced_poisson_pools(drawn_counts, rounds, np.random.default_rng(seed))
-        # Float32 sums of integer weights are exact below 2**24, far above any board's battles per pair.
-        return cls(pools, starts, aggregate.astype(np.float32))
+        # Float32 sums of integer weights are exact below 2**24, far above any board's battles per pair. By
+        # columns: each cell's weights are read once and added to its few slots (9.4 against 12.6 ms a chunk
+        # by rows, the same sums).
+        return cls(pools, starts, aggregate.astype(np.float32).tocsc())
 
     def chunk(self, first: int, size: int) -> np.ndarray:
         """The slots (score, battles per board pair) of rounds first..first+size-1: (slots, size)."""
