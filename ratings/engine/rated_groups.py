@@ -264,9 +264,12 @@ def _search_around(
     whole. On category boards thin models leave some sure arrow in nearly every round, and the whole search
     over every pair was 2.5 s of a snapshot's 3.9 s."""
     rounds, n = uncertain.shape
-    pairs = np.flatnonzero(groups.within(model_a, model_b))
+    # Pairs with an uncertain side: the only ones searched (those of a model uncertain in any round, then
+    # in each round; a lone thin model has a few dozen of a board's thousands).
+    anywhere = uncertain.any(axis=0)
+    pairs = np.flatnonzero(groups.within(model_a, model_b) & (anywhere[model_a] | anywhere[model_b]))
     a, b = model_a[pairs], model_b[pairs]
-    touched = uncertain[:, a] | uncertain[:, b]  # pairs with an uncertain side: the only ones searched
+    touched = uncertain[:, a] | uncertain[:, b]
     node = np.where(uncertain, np.arange(n), links.roots)  # a certain model is its root's node
     offsets = np.arange(rounds) * n
     rows, cols = np.nonzero(touched)
