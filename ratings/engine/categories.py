@@ -458,7 +458,8 @@ class _Refit:
         # Pairs x rounds layout: the sparse products run along contiguous rows of R values. Per-pair work
         # is float32 (half the memory traffic): residuals of up to ~10^4 battles then carry ~10^-3 absolute
         # error, which moves a step by ~10^-6 natural units; strengths and steps stay float64 (cast to float32
-        # only for their differences: ~10^-7 relative; 3e-5 Elo at most in any bound of bench/categories.py).
+        # only for their differences: each rounded to ~1e-7 of itself, so a difference carries ~1e-6 natural units
+        # at most; 3.4e-5 Elo at most in any bound of bench/categories.py).
         n = self.board.data.n_models
         model_a, model_b = self.board.data.model_a, self.board.data.model_b
         theta = np.repeat(self.board.theta[:, None], score.shape[1], axis=1)
@@ -509,7 +510,7 @@ class _BootstrapWeights:
         """The weights of `rounds` rounds, drawn from `seed`."""
         drawn_counts, aggregate = _draw_cells(lpc, boards, joint)
         pools, starts = balanced_poisson_pools(drawn_counts, rounds, np.random.default_rng(seed))
-        # Float32 sums of integer weights are exact below 2**24, far above any board's battles per pair. By
+        # Float32 sums of weights times 1 or 1/2 are exact below 2**23, far above any board's battles per pair. By
         # columns: each cell's weights are read once and added to its few slots (9.4 against 12.6 ms a chunk
         # by rows, the same sums).
         return cls(pools, starts, aggregate.astype(np.float32).tocsc())
@@ -518,7 +519,7 @@ class _BootstrapWeights:
         """The slots (score, battles per board pair) of rounds first..first+size-1: (slots, size)."""
         # Each cell's window of `size` weights, copied row by row from the pools: (cells, size).
         weights = np.lib.stride_tricks.sliding_window_view(self.pools, size)[self.starts + first]
-        return self.aggregate @ weights  # float32: sums of integer weights, exact below 2**24
+        return self.aggregate @ weights  # float32, exact (above)
 
 
 def _shared_bootstrap(
