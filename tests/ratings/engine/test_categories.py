@@ -1,9 +1,11 @@
 """Category boards from labelled pair counts, and their shared bootstrap."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
 from ratings.engine import bradley_terry as bt
 from ratings.engine import categories as cat
@@ -300,3 +302,14 @@ def test_a_model_with_only_coding_wins_is_not_rated_there_and_leaves_that_board_
     for row, alone in zip(booted["models"][:-1], booted_without["models"], strict=True):
         assert row["ci_lower"] < row["rating"] < row["ci_upper"]
         assert abs(row["ci_lower"] - alone["ci_lower"]) < 3.0 and abs(row["ci_upper"] - alone["ci_upper"]) < 3.0
+
+
+def test_the_float32_logistic_matches_float64_to_rounding_and_saturates_cleanly():
+    x = np.concatenate([np.linspace(-30.0, 30.0, 100_001), [-1000.0, -89.0, -88.0, 88.0, 1000.0, 0.0]])
+    exact = expit(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning escapes where exp(-x) is inf
+        got = cat._logistic_inplace(x.astype(np.float32))
+    assert got.dtype == np.float32
+    assert np.abs(got - exact).max() < 1.5e-7  # float32 rounding of values in [0, 1]
+    assert got[-6] == 0.0 and got[-2] == 1.0 and got[-1] == 0.5
