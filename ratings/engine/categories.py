@@ -234,6 +234,18 @@ class _Board:
         return None if self.anchor is None else (self.counts.models.index(self.anchor[0]), float(self.anchor[1]))
 
 
+def _boards_to_fit(lpc: LabelledPairCounts, *, min_votes: int, anchor: tuple[str, float] | None) -> list[_Board]:
+    """Every category's board with its counts and place among the slots, not yet fitted."""
+    boards, slot_offset = [], 0
+    for category in category_definitions(lpc, min_votes=min_votes):
+        pc = category.counts(lpc)
+        data = bt.PairData.from_counts(pc)
+        groups = data.rated_groups()
+        boards.append(_Board(category, pc, _board_anchor(pc, anchor, groups), data, groups, slot_offset))
+        slot_offset += 2 * data.model_a.size
+    return boards
+
+
 def _fit_board(board: _Board, level: float, bootstrap: bool) -> _Refit | None:
     """Fit the board to its counts, with sandwich intervals; and what its bootstrap refits need, if asked."""
     # Each full fit starts from zero, as `fit_ratings` does, so a board equals the plain board of its
@@ -260,13 +272,7 @@ def category_boards(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict]:
     """Every category's board (rows as in `compute_leaderboard`); rounds=0 gives sandwich intervals only."""
-    boards, slot_offset = [], 0
-    for category in category_definitions(lpc, min_votes=min_votes):
-        pc = category.counts(lpc)
-        data = bt.PairData.from_counts(pc)
-        groups = data.rated_groups()
-        boards.append(_Board(category, pc, _board_anchor(pc, anchor, groups), data, groups, slot_offset))
-        slot_offset += 2 * data.model_a.size
+    boards = _boards_to_fit(lpc, min_votes=min_votes, anchor=anchor)
     workers = threads if threads is not None else min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         # The boards' fits run on the pool while this thread draws the bootstrap's weights: one after the

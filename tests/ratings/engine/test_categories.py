@@ -122,15 +122,10 @@ def drawn_by_hand(lpc: cat.LabelledPairCounts, boards: list, joint: bool) -> lis
 @pytest.mark.parametrize("joint", [False, True])
 def test_the_drawn_cells_and_their_order_match_a_count_by_hand(arena, joint):
     lpc, *_ = arena
-    boards, offset = [], 0
-    for category in cat.category_definitions(lpc):
-        pc = category.counts(lpc)
-        data = bt.PairData.from_counts(pc)
-        boards.append(cat._Board(category, pc, None, data, data.rated_groups(), offset))
-        offset += 2 * data.model_a.size
+    boards = cat._boards_to_fit(lpc, min_votes=cat.DEFAULT_MIN_VOTES, anchor=None)
     drawn_counts, aggregate = cat._draw_cells(lpc, boards, joint)
     assert drawn_counts.tolist() == drawn_by_hand(lpc, boards, joint)
-    assert aggregate.shape == (offset, drawn_counts.size)
+    assert aggregate.shape == (sum(2 * b.data.model_a.size for b in boards), drawn_counts.size)
 
 
 def test_overall_board_equals_the_plain_default_board_exactly(real_counts):
