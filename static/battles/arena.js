@@ -103,6 +103,21 @@
     });
   }
 
+  // A side's answer as it ends: the sanitised HTML of a finished one (rendered by the server), or the text so
+  // far and why it stopped.
+  function answerDone(answer, html) {
+    answer.classList.remove("streaming");
+    answer.innerHTML = html;
+  }
+
+  function answerFailed(answer, message) {
+    const error = document.createElement("p");
+    error.className = "error";
+    error.textContent = message;
+    answer.classList.remove("streaming");
+    answer.appendChild(error);
+  }
+
   function exchangeFor(side, prompt, regenerated) {
     const column = $(`answer-${side}`);
     let block = column.lastElementChild;
@@ -166,17 +181,11 @@
         state.current[event.side].dataset.restarted = "true";
         break;
       case "side_done":
-        state.current[event.side].classList.remove("streaming");
-        state.current[event.side].innerHTML = event.html;
+        answerDone(state.current[event.side], event.html);
         break;
-      case "side_error": {
-        const error = document.createElement("p");
-        error.className = "error";
-        error.textContent = event.message;
-        state.current[event.side].classList.remove("streaming");
-        state.current[event.side].appendChild(error);
+      case "side_error":
+        answerFailed(state.current[event.side], event.message);
         break;
-      }
       case "blind_broken":
         $("blindness").textContent = event.message;
         break;
@@ -286,12 +295,17 @@
     const vote = state.pendingVote;
     voteAnswered();
     state.voting = false;
-    if (state.socket) {
-      state.socket.onclose = state.socket.onmessage = null;
-      state.socket.close();
-      state.socket = null;
-    }
+    dropSocket();
     if (vote) voteOverHttp(vote);
+  }
+
+  // Close the socket without hearing from it again: nothing it still sends lands on the page.
+  function dropSocket() {
+    const socket = state.socket;
+    if (!socket) return;
+    socket.onclose = socket.onmessage = null;
+    socket.close();
+    state.socket = null;
   }
 
   // A vote refused because the battle has one already (cast just before the connection dropped, or in
@@ -328,10 +342,7 @@
       // Answers still streaming: leave them (the server stops a stream whose socket closes, as when a visitor
       // leaves), so that Send works now rather than after the old turn's deadline, and none of its frames
       // land on the new round's page. The next send opens a new socket.
-      const old = state.socket;
-      old.onclose = old.onmessage = null;
-      old.close();
-      state.socket = null;
+      dropSocket();
       state.busy = false;
     }
     Object.assign(state, {
@@ -374,15 +385,11 @@
     for (const turn of battle.turns) {
       for (const side of sides) {
         const answer = exchangeFor(side, turn.prompt, false);
-        answer.classList.remove("streaming");
         if (turn[`html_${side}`] !== undefined) {
-          answer.innerHTML = turn[`html_${side}`];  // sanitised by the server, as when it streamed
+          answerDone(answer, turn[`html_${side}`]);
         } else {
           answer.textContent = turn[`answer_${side}`];
-          const error = document.createElement("p");
-          error.className = "error";
-          error.textContent = "This answer did not finish.";
-          answer.appendChild(error);
+          answerFailed(answer, "This answer did not finish.");
         }
       }
     }
