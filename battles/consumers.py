@@ -11,7 +11,7 @@ from django.conf import settings
 from arena import metrics
 from arena.db import off_loop
 from arena.overload import loop_lag, overloaded, turn_delays
-from battles import events, services
+from battles import events, services, stream_stops
 from battles.streaming import TurnPlan, turn_answer_both, turn_plan_of
 from battles.visitors import session_key_issued, session_recently_issued
 from inference import routing
@@ -174,6 +174,8 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
                 turn = await off_loop(services.turn_regenerate)(
                     battle_id=content.get("battle_id"), visitor=self.visitor
                 )
+                if turn.replaced_stream:  # from a socket that dropped unnoticed, or another tab: it ends now
+                    await stream_stops.stream_stop(turn.replaced_stream)
                 return turn, None, None
             await self.send_json(events.error("Unknown message type."))
         except services.BattleBusy as exc:

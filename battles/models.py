@@ -57,8 +57,9 @@ class Turn(models.Model):
     # {"ttft", "tokens", "total", "finish_reason", "error"} per side.
     timings_a = models.JSONField(default=dict, blank=True)
     timings_b = models.JSONField(default=dict, blank=True)
-    # Why a version the visitor saw before a regeneration was not blind ('' if each was): regenerating until
-    # an answer no longer names its model must not make the vote count.
+    # Why text the visitor saw in this turn was not blind ('' if all was), noted as soon as a stream shows it:
+    # regenerating until an answer no longer names its model must not make the vote count, nor taking the
+    # battle over before the stream that showed it could store its answers.
     earlier_leak = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 

@@ -218,13 +218,17 @@ def _streaming(battle: Battle) -> bool:
     return battle.streaming_until is not None and battle.streaming_until > timezone.now()
 
 
-def _take_stream(battle: Battle) -> None:
-    """Hold the (locked) battle for one stream, or refuse: one stream per battle, whatever the socket."""
-    if _streaming(battle):
+def _take_stream(battle: Battle, *, take_over: bool = False) -> str:
+    """Hold the (locked) battle for one stream: one stream per battle, whatever the socket. A battle another
+    stream holds is refused, or with `take_over` taken from it (that stream's end then changes nothing, see
+    turn_finish). Returns the id of the stream taken over, or ''."""
+    held_by = battle.stream_id if _streaming(battle) else ""
+    if held_by and not take_over:
         raise BattleError("Please wait until both answers have finished.")
     battle.stream_id = uuid.uuid4().hex
     battle.streaming_until = timezone.now() + timedelta(seconds=STREAM_LEASE_SECONDS)
     battle.save(update_fields=["stream_id", "streaming_until"])
+    return held_by
 
 
 @dataclass(frozen=True)
@@ -240,10 +244,13 @@ class TurnStream:
     # The turn itself, with its battle and both models as the service left them (to plan the turn without
     # reading it back).
     turn: Turn | None = field(default=None, repr=False, compare=False)
+    # The stream this one took the battle from, still running somewhere, to be stopped ('' if none).
+    replaced_stream: str = ""
 
     @classmethod
-    def of(cls, turn: Turn, battle: Battle) -> "TurnStream":
-        return cls(turn.pk, str(battle.pk), turn.index, turn.version, turn.prompt, battle.stream_id, turn)
+    def of(cls, turn: Turn, battle: Battle, replaced_stream: str = "") -> "TurnStream":
+        return cls(turn.pk, str(battle.pk), turn.index, turn.version, turn.prompt, battle.stream_id, turn,
+                   replaced_stream)  # fmt: skip
 
 
 def _require_room(prompt: str, models: list[ArenaModel], *, history: bool) -> None:
@@ -306,10 +313,16 @@ def battle_continue(*, battle_id, visitor: Visitor, prompt: object) -> TurnStrea
 
 @transaction.atomic
 def turn_regenerate(*, battle_id, visitor: Visitor) -> TurnStream:
-    """A new version of the last answer pair: both sides answer the same prompt again."""
+    """A new version of the last answer pair: both sides answer the same prompt again.
+
+    A battle still streaming is taken over: its visitor asks from another socket only when the page lost
+    the one it streamed over (or from another tab), and a silently dropped socket is noticed by the web
+    server only when its pings time out, tens of seconds later. The caller stops the stream replaced
+    (TurnStream.replaced_stream). What that stream showed and found not blind is on the turn already
+    (turn_leak_seen), so the takeover keeps the vote uncounted as the regenerate of a finished turn does."""
     battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True)
     _require_open(battle)
-    _take_stream(battle)
+    replaced = _take_stream(battle, take_over=True)
     turn = turn_last(battle)
     if turn.version > settings.REGENERATIONS_PER_TURN:
         raise BattleError(
@@ -318,15 +331,27 @@ def turn_regenerate(*, battle_id, visitor: Visitor) -> TurnStream:
         )
     _spend_answers(visitor)
     # The answers about to be replaced were seen: if they named a model, the vote stays uncounted.
-    turn.earlier_leak = turn.earlier_leak or _answers_leak(turn, leak_detector())
+    leak = turn.earlier_leak or _answers_leak(turn, leak_detector())
     turn.version += 1
     turn.version_started = timezone.now()
     for side in SIDES:
         setattr(turn, f"answer_{side}", "")
         setattr(turn, f"status_{side}", Turn.Status.PENDING)
         setattr(turn, f"timings_{side}", {})
-    turn.save()
-    return TurnStream.of(turn, battle)
+    # Every field but earlier_leak: the stream replaced may note a leak meanwhile (turn_leak_seen), which
+    # saving the turn as read would wipe out.
+    turn.save(update_fields=[f.name for f in Turn._meta.concrete_fields if f.name not in ("id", "earlier_leak")])
+    if leak and not turn.earlier_leak:
+        turn_leak_seen(turn_id=turn.pk, reason=leak)
+        turn.earlier_leak = leak
+    return TurnStream.of(turn, battle, replaced_stream=replaced)
+
+
+def turn_leak_seen(*, turn_id: int, reason: str) -> None:
+    """Keep, as soon as a stream shows it, why text the visitor saw was not blind: the answers may yet be
+    replaced before their stream stores them (a regenerate that takes the battle over), and the vote on
+    whatever replaces them must not count either. The first reason seen stays."""
+    Turn.objects.filter(pk=turn_id, earlier_leak="").update(earlier_leak=reason)
 
 
 @dataclass(frozen=True)

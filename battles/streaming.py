@@ -19,7 +19,7 @@ from django.conf import settings
 from arena import metrics
 from arena.db import off_loop
 from arena.overload import frame_pacer, turn_delays
-from battles import events, services
+from battles import events, services, stream_stops
 from battles.blindness import Leak, LeakDetector, prompt_not_blind
 from battles.models import Turn
 from battles.rendering import markdown_to_safe_html
@@ -45,6 +45,11 @@ _FAILURE_TEXT = {
 }
 # How long a side waits for a free slot when its model filled up between the draw and the stream.
 SLOT_WAIT_SECONDS = 5.0
+# What a socket whose battle was taken over by another (services.turn_regenerate) is told.
+REPLACED_SIDE = "This answer was stopped: the battle was regenerated in another window."
+REPLACED_MESSAGE = (
+    "This battle was regenerated in another window or tab, and its answers go on there. Start a new round here."
+)
 
 
 def failure_message(side: str, kind: str) -> str:
@@ -230,9 +235,14 @@ async def answer_side(
     leaks: list[str] = []  # reasons, for text the visitor saw (even text later discarded by a restart)
 
     async def note(leak: Leak | None) -> None:
-        """The first leak in text the visitor saw is kept (for the stored timings) and told at once."""
+        """The first leak in text the visitor saw is kept (for the stored timings), noted on the turn (these
+        answers may be replaced before they are stored) and told at once."""
         if leak is not None and not leaks:
             leaks.append(leak.reason)
+            try:
+                await off_loop(services.turn_leak_seen)(turn_id=plan.turn_id, reason=leak.reason)
+            except Exception:  # noqa: BLE001 - the stored timings still carry it when the turn ends
+                logger.exception("could not note the leak seen in battle %s", plan.battle_id)
             await watch.tell(leak.reason)
 
     async def on_text(text: str) -> None:
@@ -338,11 +348,18 @@ def _observe_speed(model: str, endpoint_id: int, stats: StreamStats) -> None:
 
 
 async def _keep_stream(battle_id: str, stream_id: str) -> None:
-    """Renew the stream's hold on its battle while it runs (a third of the lease at a time)."""
+    """Renew the stream's hold on its battle while it runs (a third of the lease at a time); stop the stream
+    once the hold is found gone (another stream took the battle over and its stop never came: see
+    battles/stream_stops.py)."""
     while True:
         await asyncio.sleep(services.STREAM_LEASE_SECONDS / 3)
-        with contextlib.suppress(Exception):
-            await off_loop(services.stream_renew)(battle_id=battle_id, stream_id=stream_id)
+        try:
+            held = await off_loop(services.stream_renew)(battle_id=battle_id, stream_id=stream_id)
+        except Exception:  # noqa: BLE001 - the database is away: the hold lasts its lease, the stream goes on
+            continue
+        if not held:
+            stream_stops.stop_here(stream_id)
+            return
 
 
 async def turn_answer_both(
@@ -367,6 +384,15 @@ async def turn_answer_both(
     coalescer = None
     voteable = False
     answers: dict[str, services.SideAnswer] = {}
+    this_stream = asyncio.current_task()
+    replaced = False
+
+    def stop() -> None:  # the battle was taken over by another stream: this one ends at once
+        nonlocal replaced
+        replaced = True
+        this_stream.cancel()
+
+    stream_stops.stream_running(stream_id, stop)
     try:
         plan = planned if planned is not None else await off_loop(turn_plan)(turn_id)
         if ticket is not None:
@@ -386,13 +412,20 @@ async def turn_answer_both(
         await asyncio.gather(*(answer(side) for side in plan.sides))
         await coalescer.close()
     except asyncio.CancelledError:
-        raise
+        if not replaced:
+            raise
+        this_stream.uncancel()  # our own stop, not the socket's: the turn still ends, and says why
+        for side in services.SIDES:
+            if side not in answers:
+                with contextlib.suppress(Exception):
+                    await send(events.side_error(side, REPLACED_SIDE))
     except Exception:  # noqa: BLE001 - a fault before the sides started: both fail, the turn still ends
         logger.exception("turn %s could not be answered", turn_id)
         for side in services.SIDES:
             with contextlib.suppress(Exception):
                 await send(events.side_error(side, failure_message(side, "unexpected")))
     finally:
+        stream_stops.stream_ended(stream_id)  # first, before any wait: a stop from now on would cut the end short
         if keeper is not None:
             keeper.cancel()
         if coalescer is not None:
@@ -409,6 +442,8 @@ async def turn_answer_both(
             battle_id = plan.battle_id if plan else ""
     metrics.TURNS_FINISHED.labels(voteable=str(voteable).lower()).inc()
     await send(events.turn_done(battle_id, voteable))
+    if replaced:
+        await send(events.error(REPLACED_MESSAGE))
     return voteable
 
 

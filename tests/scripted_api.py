@@ -10,6 +10,7 @@ Behaviour is chosen by the first path segment of the base URL:
   /leak      an answer that names the model it comes from (SmolLM, by Hugging Face)
   /longline  a token, then an SSE line that grows to 300 kB, 10 kB at a time, and never ends
   /hold      like /ok, but holds the stream open until `release()` (a slot stays busy meanwhile)
+  /leakonce  the first request: the /leak answer's first tokens, then held open until `release()`; later: /ok
 """
 
 import contextlib
@@ -38,6 +39,7 @@ class ScriptedHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     requests: list[dict] = []
     holding = threading.Event()
+    leaked = False  # /leakonce: whether its first request came
 
     def _json(self, status: int, body: bytes) -> None:
         self.send_response(status)
@@ -97,6 +99,14 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             return
         if mode == "hold":
             ScriptedHandler.holding.wait(30)
+        if mode == "leakonce" and not ScriptedHandler.leaked:
+            ScriptedHandler.leaked = True
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the arena stopped reading
+                for piece in LEAKING_ANSWER[:5]:  # enough for the name to be read as one
+                    self.wfile.write(_chunk(piece))
+                    self.wfile.flush()
+                ScriptedHandler.holding.wait(30)
+            return
         script = {"html": HOSTILE_ANSWER, "leak": LEAKING_ANSWER}.get(mode, ANSWER)
         for index, piece in enumerate(script):
             if mode == "drop" and index == 3:
@@ -135,6 +145,7 @@ class ScriptedAPI:
     def __enter__(self):
         ScriptedHandler.requests = []
         ScriptedHandler.holding = threading.Event()
+        ScriptedHandler.leaked = False
         self.thread.start()
         return self
 

@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from arena.asgi import application
 from battles.models import Battle, Turn, Vote
+from battles.streaming import REPLACED_MESSAGE, REPLACED_SIDE
 from battles.visitors import ISSUED
 from inference import health
 from inference.models import Endpoint
@@ -302,21 +303,91 @@ async def test_continue_and_regenerate_on_another_sessions_battle_are_refused(sc
     await intruder.disconnect()
 
 
-async def test_a_second_socket_of_the_same_session_cannot_regenerate_while_the_first_streams(scripted_api):
-    await register("m1", scripted_api.url("hold"))
-    await register("m2", scripted_api.url("hold"))
+async def receive_until(communicator: WebsocketCommunicator, kind: str, timeout: float = 10) -> list[dict]:
+    """Every event up to and including the first of `kind`."""
+    received = []
+    deadline = time.monotonic() + timeout
+    while not received or received[-1]["type"] != kind:
+        received.append(await communicator.receive_json_from(timeout=max(0.1, deadline - time.monotonic())))
+    return received
+
+
+async def test_a_regenerate_from_a_second_socket_takes_the_battle_over_and_the_first_is_told(scripted_api):
+    """A page whose socket dropped unnoticed by the server (its pings time out only after tens of seconds)
+    reconnects and regenerates: it was refused "Please wait until both answers have finished" until the old
+    stream ended, which held both models' only slots meanwhile."""
+    await register("m1", scripted_api.url("hold"), max_concurrency=1)
+    await register("m2", scripted_api.url("hold"), max_concurrency=1)
     session_key = await issued_session_key()
     first = await connect(session_key)
     await first.send_json_to({"type": "start", "prompt": "Hi"})
     battle_id = (await first.receive_json_from())["battle_id"]
+    await asyncio.sleep(0.3)  # both sides have asked their model, and hold its one slot
     second = await connect(session_key)
     await second.send_json_to({"type": "regenerate", "battle_id": battle_id})
-    assert (await second.receive_json_from())["message"] == "Please wait until both answers have finished."
-    scripted_api.release()  # the first socket's answers may finish now
-    done = await collect_turn(first)
-    assert done[-1]["voteable"] is True
-    await second.send_json_to({"type": "regenerate", "battle_id": battle_id})  # once it ended: fine
-    assert (await collect_turn(second))[-1]["type"] == "turn_done"
+    started = await second.receive_json_from(timeout=5)
+    assert started["type"] == "turn_started" and started["version"] == 2
+    told = await collect_turn(first, timeout=5)  # at once, not when its answers would have ended
+    assert sorted(e["side"] for e in side_events(told, "side_error")) == ["a", "b"]
+    assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
+    assert told[-1] == {"type": "turn_done", "battle_id": battle_id, "voteable": False}
+    assert await first.receive_json_from(timeout=5) == {"type": "error", "message": REPLACED_MESSAGE}
+    # The new sides asked their models while the old requests were still held: the old stream gave the slots
+    # back as it stopped (else the new sides would wait for them, up to 5 s, then fail as busy).
+    deadline = time.monotonic() + 4
+    while len(scripted_api.requests) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(scripted_api.requests) == 4
+    scripted_api.release()
+    done = await collect_turn(second)
+    assert done[-1]["voteable"] is True, done
+    turn = await load_turn(battle_id)
+    assert turn.version == 2 and turn.answer_a == turn.answer_b == "Hello from the scripted API."
+    await second.send_json_to({"type": "vote", "battle_id": battle_id, "outcome": "a", "turn": 0, "version": 2})
+    assert (await second.receive_json_from())["type"] == "voted"
+    assert await first.receive_nothing(timeout=0.5)  # the stopped stream says nothing more, nor stores anything
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_stream_whose_battle_was_taken_over_unannounced_stops_at_its_next_renewal(scripted_api, monkeypatch):
+    """The stop of a stream taken over is published through Redis; lost on the way (Redis down, a process not
+    yet listening), the stream still stops once its renewal finds the battle held by another stream."""
+    from battles import services
+
+    monkeypatch.setattr(services, "STREAM_LEASE_SECONDS", 0.6)  # renewals every 0.2 s
+    await register("m1", scripted_api.url("hold"))
+    await register("m2", scripted_api.url("hold"))
+    communicator = await connect(await issued_session_key())
+    await communicator.send_json_to({"type": "start", "prompt": "Hi"})
+    battle_id = (await communicator.receive_json_from())["battle_id"]
+    await asyncio.sleep(0.3)
+    await database_sync_to_async(Battle.objects.filter(pk=battle_id).update)(stream_id="taken-over-elsewhere")
+    told = await collect_turn(communicator, timeout=5)
+    assert told[-1]["voteable"] is False
+    assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
+    assert await communicator.receive_json_from(timeout=5) == {"type": "error", "message": REPLACED_MESSAGE}
+    await communicator.disconnect()
+
+
+async def test_text_that_gave_a_model_away_keeps_the_vote_uncounted_after_a_takeover(scripted_api):
+    """The stream replaced never stores its answers (it lost the battle), so what it showed is noted on the
+    turn as it is seen: else a visitor shown a name could regenerate from another socket and vote as blind."""
+    await register("SmolLM2-135M-Instruct", scripted_api.url("leakonce"), organization="HuggingFaceTB")
+    await register("other-model", scripted_api.url("ok"))
+    session_key = await issued_session_key()
+    first = await connect(session_key)
+    await first.send_json_to({"type": "start", "prompt": "Hi"})
+    battle_id = (await first.receive_json_from())["battle_id"]
+    assert (await receive_until(first, "blind_broken"))[-1]["type"] == "blind_broken"
+    second = await connect(session_key)
+    await second.send_json_to({"type": "regenerate", "battle_id": battle_id})
+    done = await collect_turn(second)
+    assert done[-1]["voteable"] is True and not side_events(done, "blind_broken")  # clean answers this time
+    await second.send_json_to({"type": "vote", "battle_id": battle_id, "outcome": "b", "turn": 0, "version": 2})
+    assert (await second.receive_json_from())["type"] == "voted"
+    vote = await database_sync_to_async(Vote.objects.get)(battle_id=battle_id)
+    assert vote.excluded_reason == "An answer named an AI model, so this vote will not count."
     await first.disconnect()
     await second.disconnect()
 

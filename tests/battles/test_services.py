@@ -238,18 +238,55 @@ def test_an_old_versions_late_answer_cannot_overwrite_the_new_version():
     assert Turn.objects.get(pk=regenerated.turn_id).answer_a == ""
 
 
-def test_no_vote_continue_or_regenerate_while_a_stream_holds_the_battle():
+def test_no_vote_or_continue_while_a_stream_holds_the_battle_and_a_regenerate_takes_it_over():
+    """A regenerate while a stream runs comes from a page that lost the socket it streamed over (or another
+    tab): it takes the battle, names the stream to stop, and that stream's end changes nothing."""
     battle = make_battle(owner="owner")
     started = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    assert started.replaced_stream == ""  # nothing was streaming
     for attempt in (
         lambda: cast_vote(battle, owner="owner"),
         lambda: services.battle_continue(battle_id=battle.id, visitor=visitor("owner"), prompt="more"),
-        lambda: services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner")),
     ):
         with pytest.raises(services.BattleError, match="still being written|wait until both answers"):
             attempt()
-    assert finish(started) is True
-    assert cast_vote(battle, owner="owner").turn_version == 2
+    again = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    assert again.replaced_stream == started.stream_id and again.stream_id != started.stream_id
+    assert again.version == 3
+    assert finish(started, answer="the stream replaced") is False
+    assert Turn.objects.get(battle=battle).answer_a == ""
+    with pytest.raises(services.BattleError, match="still being written"):
+        cast_vote(battle, owner="owner")  # the new stream holds the battle
+    assert finish(again) is True
+    assert cast_vote(battle, owner="owner").turn_version == 3
+
+
+def test_a_leak_a_stream_showed_stays_noted_through_the_regenerate_that_replaces_it():
+    battle = make_battle(owner="owner")
+    started = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    services.turn_leak_seen(turn_id=started.turn_id, reason="An answer named an AI model, so this vote will not count.")
+    services.turn_leak_seen(turn_id=started.turn_id, reason="a later reason")  # the first seen stays
+    services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    turn = Turn.objects.get(battle=battle)
+    assert turn.version == 3
+    assert turn.earlier_leak == "An answer named an AI model, so this vote will not count."
+
+
+def test_a_leak_noted_while_a_regenerate_takes_the_battle_over_is_not_wiped_by_it(monkeypatch):
+    """The stream replaced notes its leak on its own database thread, possibly between the regenerate's read of
+    the turn and its write: saving the turn as read wiped the note, and the vote on the new answers counted."""
+    battle = make_battle(owner="owner")
+    started = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    spend = services._spend_answers
+
+    def spend_while_the_old_stream_notes_a_leak(who):
+        spend(who)
+        services.turn_leak_seen(turn_id=started.turn_id, reason="An answer named an AI model.")
+
+    monkeypatch.setattr(services, "_spend_answers", spend_while_the_old_stream_notes_a_leak)
+    again = services.turn_regenerate(battle_id=battle.id, visitor=visitor("owner"))
+    assert finish(again) is True
+    assert cast_vote(battle, owner="owner").excluded_reason == "An answer named an AI model."
 
 
 def test_a_turn_is_voteable_only_when_its_stream_ends_with_both_sides_answered(two_models):

@@ -363,6 +363,92 @@ def test_a_vote_sent_into_a_socket_gone_silent_is_recorded_over_http(answering_m
     assert page.problems == []
 
 
+def test_after_the_socket_drops_unnoticed_mid_answer_regenerate_works_at_once(
+    scripted_api, holding_models, live_arena, page
+):
+    """The page loses its socket mid-answer while the server's end stays open (a network switched: the web
+    server notices only when its pings time out). Regenerate was refused ("Please wait until both answers have
+    finished") for up to ~40 s, the old stream holding both models' only slots; now it takes the battle over,
+    the old stream stops and gives the slots back, and the new answers can be voted on."""
+    from playwright.sync_api import expect
+
+    sockets = []
+
+    def drop_later(socket):
+        socket.dropped = False
+        server = socket.connect_to_server()
+        sockets.append(socket)
+        socket.on_close(lambda code, reason: None)  # the page's side closing is not passed on to the server
+        server.on_close(lambda code, reason: None)
+        server.on_message(lambda message: None if socket.dropped else socket.send(message))
+
+    page.route_web_socket("**/ws/battle/", drop_later)
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
+    time.sleep(0.5)  # both sides hold their model's one slot
+    sockets[0].dropped = True
+    sockets[0].close()
+    expect(page.get_by_test_id("notice")).to_contain_text("The connection was lost", timeout=10_000)
+    page.get_by_test_id("regenerate").click()
+    expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
+    # Both new requests reach the models while the old ones are still held: the old stream gave its slots back
+    # (else the new sides would wait for them, up to 5 s, then fail as busy).
+    deadline = time.monotonic() + 4
+    while len(scripted_api.requests) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(scripted_api.requests) == 4, scripted_api.requests
+    scripted_api.release()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    for side in "ab":
+        assert page.get_by_test_id(f"answer-{side}").inner_text().endswith("Hello from the scripted API.")
+    page.get_by_test_id("vote-a").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Thanks! Your vote is recorded", timeout=10_000)
+    assert len(sockets) == 2
+    assert page.problems == []
+
+
+@pytest.fixture
+def one_failing_model(scripted_api, transactional_db):
+    from tests.factories import make_model
+
+    return [make_model("m1", base_url=scripted_api.url("ok")), make_model("m2", base_url=scripted_api.url("error"))]
+
+
+def test_a_side_that_failed_says_why_and_the_round_cannot_be_voted_on_also_after_a_reload(
+    one_failing_model, live_arena, page
+):
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    notice = page.get_by_test_id("notice")
+    expect(notice).to_have_text(
+        "This round can't be voted on because a side failed. Regenerate or start a new round.", timeout=30_000
+    )
+    failed = page.locator(".answer .error")
+    expect(failed).to_have_count(1)
+    assert failed.inner_text() in {
+        f"Model {side} could not answer: the model's server returned an error. You can regenerate or start a new round."
+        for side in "AB"
+    }
+    answered = page.locator(".answer:not(:has(.error))")
+    expect(answered).to_have_text("Hello from the scripted API.")
+    for outcome in ("vote-a", "vote-b", "vote-tie", "vote-bothbad"):
+        expect(page.get_by_test_id(outcome)).to_be_disabled()
+    expect(page.get_by_test_id("regenerate")).to_be_enabled()
+    page.reload()
+    expect(notice).to_have_text("Your battle is back as you left it. Regenerate or start a new round.",
+                                timeout=10_000)  # fmt: skip
+    expect(page.locator(".answer .error")).to_have_text("This answer did not finish.")
+    expect(page.locator(".answer:not(:has(.error))")).to_have_text("Hello from the scripted API.")
+    expect(page.get_by_test_id("vote-a")).to_be_disabled()
+    expect(page.get_by_test_id("regenerate")).to_be_enabled()
+    assert page.problems == []
+
+
 def test_a_reload_shows_the_battle_again_and_it_can_still_be_voted_on(answering_models, live_arena, page):
     """The page kept its battle only in memory: a reload (or coming back from a link opened in an answer)
     showed an empty arena, the answers stored and paid for but out of reach of a vote."""
