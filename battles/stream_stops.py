@@ -94,7 +94,7 @@ async def _listen(streams: _LoopStreams) -> None:
             async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
                 await pubsub.subscribe(channel())
                 async for message in pubsub.listen():
-                    stop = streams.stops.pop(message["data"].decode(), None)
+                    stop = streams.stops.pop(message["data"].decode(errors="replace"), None)
                     if stop is not None:
                         stop()
         except asyncio.CancelledError:

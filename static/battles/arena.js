@@ -22,6 +22,10 @@
   // compares the prompt as the server will see it.
   const controlCharacters = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g;
   const promptOf = (text) => text.replace(controlCharacters, "").trim();
+  // The visitor's session and the form token are cookies: with cookies blocked, no battle can start, and
+  // "reload the page" would not help. Said plainly instead.
+  const COOKIES_NEEDED = "This arena needs cookies to battle: one keeps your battle and your vote together. "
+    + "Please allow cookies for this site, then press Send again.";
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -68,6 +72,7 @@
       data = await response.json();
     } catch (notJson) {
       // An HTML error page (a proxy, or a CSRF refusal after the cookie expired).
+      if (response.status === 403 && !navigator.cookieEnabled) throw new Error(COOKIES_NEEDED);
       throw new Error(response.status === 403
         ? "Your page has expired. Please reload it and try again."
         : `The arena answered with an error (${response.status}). Please try again.`);
@@ -83,10 +88,13 @@
       const socket = new WebSocket(`${scheme}://${location.host}/ws/battle/`);
       let opened = false;
       socket.onopen = () => { opened = true; resolve(socket); };
-      socket.onerror = () => { if (!opened) reject(new Error("Could not connect to the arena. Reload the page.")); };
+      // Refused before it opened: the server is down or unreachable, or the session cookie never came back.
+      const refused = () => new Error("Could not connect to the arena. Please try again in a moment; if your "
+        + "browser blocks cookies for this site, allow them first (a battle needs one).");
+      socket.onerror = () => { if (!opened) reject(refused()); };
       socket.onclose = () => {
         state.socket = null;
-        if (!opened) reject(new Error("Could not connect to the arena. Reload the page."));
+        if (!opened) reject(refused());
         if (state.voting) return voteOverHttpInstead();
         if (state.busy) {
           state.busy = false;
@@ -220,6 +228,7 @@
   }
 
   async function send(message) {
+    if (!navigator.cookieEnabled) return notice(COOKIES_NEEDED);
     notice("");
     state.busy = true;
     state.voteable = false;

@@ -483,6 +483,45 @@ def test_an_expired_page_is_explained_and_the_visitor_can_send_again(answering_m
     assert page.get_by_test_id("model-a").inner_text() == ""
 
 
+def test_with_cookies_blocked_the_visitor_is_told_to_allow_them_not_to_reload(answering_models, live_arena, page):
+    """The session and the form token are cookies. With cookies blocked the page said "Your page has expired.
+    Please reload it", which no reload could mend."""
+    from playwright.sync_api import expect
+
+    page.add_init_script("Object.defineProperty(Navigator.prototype, 'cookieEnabled', { get: () => false })")
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_have_text(
+        "This arena needs cookies to battle: one keeps your battle and your vote together. "
+        "Please allow cookies for this site, then press Send again."
+    )
+    expect(page.get_by_test_id("send")).to_be_enabled()
+    expect(page.get_by_test_id("prompt")).to_have_value("Hello")
+    assert page.problems == []
+
+
+def test_a_session_cookie_that_never_comes_back_is_explained(answering_models, live_arena, page):
+    """Cookies allowed as far as the page can tell, yet the session cookie is dropped (a privacy extension):
+    the battle socket is refused, and the page names cookies among the causes rather than asking for a reload."""
+    from playwright.sync_api import expect
+
+    def without_cookie(route):  # the session is issued, and its cookie dropped on the way
+        route.fulfill(status=200, content_type="application/json", body='{"ok": true}')
+
+    page.route("**/api/session", without_cookie)
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_have_text(
+        "Could not connect to the arena. Please try again in a moment; if your browser blocks cookies for this "
+        "site, allow them first (a battle needs one).",
+        timeout=10_000,
+    )
+    expect(page.get_by_test_id("send")).to_be_enabled()
+    expect(page.get_by_test_id("prompt")).to_have_value("Hello")
+
+
 @pytest.fixture
 def rated_board(transactional_db):
     """Three models, rated votes with a coding board, and a snapshot: made before `page` (see above)."""
