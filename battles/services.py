@@ -378,13 +378,16 @@ def stream_renew(*, battle_id, stream_id: str) -> bool:
     return bool(held.update(streaming_until=until))
 
 
-def turn_finish(*, turn_id: int, version: int, battle_id, stream_id: str, answers: dict[str, SideAnswer]) -> bool:
+def turn_finish(
+    *, turn_id: int, version: int, battle_id, stream_id: str, answers: dict[str, SideAnswer], leak: str = ""
+) -> bool:
     """A stream's end: store the answers it got (`answers` may lack a side, or both, when the stream was cut
     short) and end its hold on the battle, noting the endpoint that answered each side. Two statements, in one
     trip from the event loop (it was a trip per side and one to let go: 24.1/24.3 against 25.5/24.6 ms of web
     CPU per battle, bench/load.py, one process at 250 at once).
     A stream that lost its hold (another stream took the battle, and with it any newer answers) changes
-    nothing; neither does a late stream of a version a regenerate replaced.
+    nothing; neither does a late stream of a version a regenerate replaced. But `leak` (why text the stream
+    showed was not blind, '' if it was) is noted on the turn whatever the stream held (turn_leak_seen).
 
     Returns whether the battle can now be voted on: this turn is answered on both sides and the stream still
     held its battle. The turns before it need no reading: a turn is only added once the last one is answered
@@ -406,6 +409,11 @@ def turn_finish(*, turn_id: int, version: int, battle_id, stream_id: str, answer
     quote, key = connection.ops.quote_name, Battle._meta.pk.get_db_prep_value(battle_id, connection)
     turns, battles = quote(Turn._meta.db_table), quote(Battle._meta.db_table)
     with connection.cursor() as cursor:
+        if leak:  # rare: a third statement only for a turn whose answers named a model
+            column = quote(Turn._meta.get_field("earlier_leak").column)
+            cursor.execute(
+                f"UPDATE {turns} SET {column} = %s WHERE {quote('id')} = %s AND {column} = ''", [leak, turn_id]
+            )
         stored = False
         if fields:
             prepared = {Turn._meta.get_field(name): value for name, value in fields.items()}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
+import socket
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
@@ -41,13 +41,17 @@ class _LoopStreams:
         self.listener: asyncio.Task | None = None
 
 
-_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopStreams] = weakref.WeakKeyDictionary()
+# By loop: one in a web process; many in tests, or in code run with asyncio.run. (Not weakly keyed: an
+# entry's listener task holds its loop. A closed loop's entry goes when the next loop's comes.)
+_loops: dict[asyncio.AbstractEventLoop, _LoopStreams] = {}
 
 
 def _here() -> _LoopStreams:
     loop = asyncio.get_running_loop()
     streams = _loops.get(loop)
     if streams is None:
+        for closed in [other for other in _loops if other.is_closed()]:
+            del _loops[closed]
         streams = _loops[loop] = _LoopStreams()
     return streams
 
@@ -83,16 +87,28 @@ async def stream_stop(stream_id: str) -> None:
         await shared_state.run(lambda client: client.publish(channel(), stream_id))
 
 
+# A subscription waits on its connection with no timeout, and redis-py checks its health only before a
+# read: a connection dropped without a word (a NAT or proxy timing it out, a failover) would leave the
+# process deaf to stops for good. TCP keepalive finds it gone within about 25 s (Linux's options).
+KEEPALIVE = {
+    getattr(socket, name): value
+    for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+    if hasattr(socket, name)
+}
+
+
 async def _listen(streams: _LoopStreams) -> None:
     """Stop this loop's streams as their stops are published, reconnecting after Redis goes away."""
+    warned = False
     while True:
-        # A client of its own: a subscription holds its connection, and waits on it with no timeout.
         client = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=shared_state.TIMEOUT_SECONDS, health_check_interval=30
-        )
+            settings.REDIS_URL, socket_connect_timeout=shared_state.TIMEOUT_SECONDS, health_check_interval=30,
+            socket_keepalive=True, socket_keepalive_options=KEEPALIVE,
+        )  # fmt: skip
         try:
             async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
                 await pubsub.subscribe(channel())
+                warned = False
                 async for message in pubsub.listen():
                     stop = streams.stops.pop(message["data"].decode(errors="replace"), None)
                     if stop is not None:
@@ -100,7 +116,9 @@ async def _listen(streams: _LoopStreams) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - Redis went away: stops fall back on renewals meanwhile
-            logger.warning("not listening for stream stops (Redis: %s); retrying", exc)
+            if not warned:  # once an outage, not every few seconds of it
+                logger.warning("not listening for stream stops (Redis: %s); retrying", exc)
+                warned = True
         finally:
             with contextlib.suppress(Exception):
                 await client.aclose()

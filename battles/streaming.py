@@ -78,16 +78,23 @@ class TurnPlan:
     version: int
     sides: list[SidePlan]
     detector: LeakDetector
-    prompt_not_blind: str  # why the prompt alone makes the vote not count ('' if it does not)
+    # Why the vote will not count before any answer streams ('' if it may): the prompt, or text that an
+    # earlier version of this turn showed (a regenerate; a stream taken over).
+    not_blind_before: str
 
 
 class BlindnessWatch:
     """Watches both sides' text as it streams and tells the visitor, once, as soon as the round stops
-    being blind, so nobody votes believing the vote will count."""
+    being blind, so nobody votes believing the vote will count. Keeps the first reason an answer gave, for
+    the turn's end to note on the turn however the stream ends (services.turn_finish)."""
 
     def __init__(self, send: Send):
         self.send = send
         self.told = False
+        self.answer_leak = ""
+
+    def saw(self, reason: str) -> None:
+        self.answer_leak = self.answer_leak or reason
 
     async def tell(self, message: str) -> None:
         if not self.told:
@@ -124,8 +131,8 @@ def turn_plan_of(turn: Turn, turns: list[Turn]) -> TurnPlan:
                   "stop": template_stops(model.chat_template)}  # fmt: skip
         sides.append(SidePlan(side, model.name, replicas.get(model.pk, []), messages, shortest, params, dropped))
     detector = leak_detector()
-    prompt_verdict = prompt_not_blind(turn.prompt, detector, prompt_detector())
-    return TurnPlan(turn.pk, str(battle.pk), turn.version, sides, detector, prompt_verdict)
+    verdict = prompt_not_blind(turn.prompt, detector, prompt_detector()) or turn.earlier_leak
+    return TurnPlan(turn.pk, str(battle.pk), turn.version, sides, detector, verdict)
 
 
 class DeltaCoalescer:
@@ -235,13 +242,15 @@ async def answer_side(
     leaks: list[str] = []  # reasons, for text the visitor saw (even text later discarded by a restart)
 
     async def note(leak: Leak | None) -> None:
-        """The first leak in text the visitor saw is kept (for the stored timings), noted on the turn (these
-        answers may be replaced before they are stored) and told at once."""
+        """The first leak in text the visitor saw is kept (for the stored timings), noted on the turn at once
+        (these answers may be replaced before they are stored: a takeover whose stop is lost lets this stream
+        run on, unstored, while the new answers are voted on) and told."""
         if leak is not None and not leaks:
             leaks.append(leak.reason)
+            watch.saw(leak.reason)  # the turn's end notes it too, should this write be cut short
             try:
                 await off_loop(services.turn_leak_seen)(turn_id=plan.turn_id, reason=leak.reason)
-            except Exception:  # noqa: BLE001 - the stored timings still carry it when the turn ends
+            except Exception:  # noqa: BLE001 - the turn's end notes it
                 logger.exception("could not note the leak seen in battle %s", plan.battle_id)
             await watch.tell(leak.reason)
 
@@ -321,6 +330,11 @@ async def answer_side(
             await send(events.side_done(side.side, markdown_to_safe_html(answer)))
             return services.SideAnswer(answer, timings, endpoint_id=served_by)
     except asyncio.CancelledError:
+        # Stopped (socket gone, battle taken over): the text sent may end in a name the scanner holds back
+        # until its word ends ("I am SmolLM"). Judged as it stands, for the turn's end to note.
+        leak = scanner.finish()
+        if leak is not None:
+            watch.saw(leak.reason)
         raise
     except Exception:  # noqa: BLE001 - whatever it was, this side fails and the turn still ends
         logger.exception("battle %s side %s failed unexpectedly", plan.battle_id, side.side)
@@ -382,6 +396,7 @@ async def turn_answer_both(
     plan = None
     keeper = None
     coalescer = None
+    watch = None
     voteable = False
     answers: dict[str, services.SideAnswer] = {}
     this_stream = asyncio.current_task()
@@ -394,24 +409,32 @@ async def turn_answer_both(
 
     stream_stops.stream_running(stream_id, stop)
     try:
-        plan = planned if planned is not None else await off_loop(turn_plan)(turn_id)
-        if ticket is not None:
-            turn_delays().end(ticket)
-        keeper = asyncio.ensure_future(_keep_stream(plan.battle_id, stream_id))
-        watch = BlindnessWatch(send)
-        if plan.prompt_not_blind:
-            await watch.tell(plan.prompt_not_blind)
-        coalescer = DeltaCoalescer(
-            send, frame_pacer(settings.STREAM_FRAME_INTERVAL, settings.STREAM_FRAME_INTERVAL_BUSY)
-        )
+        try:
+            plan = planned if planned is not None else await off_loop(turn_plan)(turn_id)
+            if ticket is not None:
+                turn_delays().end(ticket)
+            keeper = asyncio.ensure_future(_keep_stream(plan.battle_id, stream_id))
+            watch = BlindnessWatch(send)
+            if plan.not_blind_before:
+                await watch.tell(plan.not_blind_before)
+            coalescer = DeltaCoalescer(
+                send, frame_pacer(settings.STREAM_FRAME_INTERVAL, settings.STREAM_FRAME_INTERVAL_BUSY)
+            )
 
-        async def answer(side: SidePlan) -> None:
-            # Kept as each side ends: a turn cut short still stores the side that finished.
-            answers[side.side] = await answer_side(plan, side, send, watch, coalescer, seen)
+            async def answer(side: SidePlan) -> None:
+                # Kept as each side ends: a turn cut short still stores the side that finished.
+                answers[side.side] = await answer_side(plan, side, send, watch, coalescer, seen)
 
-        await asyncio.gather(*(answer(side) for side in plan.sides))
-        await coalescer.close()
-    except asyncio.CancelledError:
+            await asyncio.gather(*(answer(side) for side in plan.sides))
+            await coalescer.close()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a fault before the sides started: both fail, the turn still ends
+            logger.exception("turn %s could not be answered", turn_id)
+            for side in services.SIDES:
+                with contextlib.suppress(Exception):
+                    await send(events.side_error(side, failure_message(side, "unexpected")))
+    except asyncio.CancelledError:  # wherever our own stop landed, the sends above included
         if not replaced:
             raise
         this_stream.uncancel()  # our own stop, not the socket's: the turn still ends, and says why
@@ -419,11 +442,6 @@ async def turn_answer_both(
             if side not in answers:
                 with contextlib.suppress(Exception):
                     await send(events.side_error(side, REPLACED_SIDE))
-    except Exception:  # noqa: BLE001 - a fault before the sides started: both fail, the turn still ends
-        logger.exception("turn %s could not be answered", turn_id)
-        for side in services.SIDES:
-            with contextlib.suppress(Exception):
-                await send(events.side_error(side, failure_message(side, "unexpected")))
     finally:
         stream_stops.stream_ended(stream_id)  # first, before any wait: a stop from now on would cut the end short
         if keeper is not None:
@@ -434,7 +452,7 @@ async def turn_answer_both(
             battle_id = plan.battle_id if plan else await off_loop(_battle_of)(turn_id)
             finish = off_loop(services.turn_finish)(
                 turn_id=turn_id, version=plan.version if plan else 0, battle_id=battle_id, stream_id=stream_id,
-                answers=answers,
+                answers=answers, leak=watch.answer_leak if watch else "",
             )  # fmt: skip
             voteable = await asyncio.shield(finish)  # a closed socket still stores what it got and frees its battle
         except Exception:  # noqa: BLE001 - the hold lapses on its own; the visitor must still hear the end

@@ -11,6 +11,7 @@ Behaviour is chosen by the first path segment of the base URL:
   /longline  a token, then an SSE line that grows to 300 kB, 10 kB at a time, and never ends
   /hold      like /ok, but holds the stream open until `release()` (a slot stays busy meanwhile)
   /leakonce  the first request: the /leak answer's first tokens, then held open until `release()`; later: /ok
+  /leakcut   as /leakonce, holding open right after "I am SmolLM" (the name's word not yet known to be over)
 """
 
 import contextlib
@@ -99,10 +100,11 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             return
         if mode == "hold":
             ScriptedHandler.holding.wait(30)
-        if mode == "leakonce" and not ScriptedHandler.leaked:
+        if mode in ("leakonce", "leakcut") and not ScriptedHandler.leaked:
             ScriptedHandler.leaked = True
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the arena stopped reading
-                for piece in LEAKING_ANSWER[:5]:  # enough for the name to be read as one
+                # /leakonce: enough for the name to be read as one; /leakcut: up to the name, no further
+                for piece in LEAKING_ANSWER[: 5 if mode == "leakonce" else 3]:
                     self.wfile.write(_chunk(piece))
                     self.wfile.flush()
                 ScriptedHandler.holding.wait(30)

@@ -383,13 +383,67 @@ async def test_text_that_gave_a_model_away_keeps_the_vote_uncounted_after_a_take
     second = await connect(session_key)
     await second.send_json_to({"type": "regenerate", "battle_id": battle_id})
     done = await collect_turn(second)
-    assert done[-1]["voteable"] is True and not side_events(done, "blind_broken")  # clean answers this time
+    assert done[-1]["voteable"] is True
+    # Clean answers this time, and the new socket is told at once that the vote will not count all the same.
+    assert done[1] == {"type": "blind_broken", "message": "An answer named an AI model, so this vote will not count."}
     await second.send_json_to({"type": "vote", "battle_id": battle_id, "outcome": "b", "turn": 0, "version": 2})
     assert (await second.receive_json_from())["type"] == "voted"
     vote = await database_sync_to_async(Vote.objects.get)(battle_id=battle_id)
     assert vote.excluded_reason == "An answer named an AI model, so this vote will not count."
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_a_name_sent_just_before_the_stream_is_stopped_keeps_the_vote_uncounted(scripted_api):
+    """The scanner holds a word back until it ends, and the visitor sees the text before that: "I am SmolLM",
+    then the stream taken over (or its socket closed) before the next token. The name was shown yet never
+    judged, the stream stored nothing, and the vote on the regenerated answers counted."""
+    await register("SmolLM2-135M-Instruct", scripted_api.url("leakcut"), organization="HuggingFaceTB")
+    await register("other-model", scripted_api.url("ok"))
+    session_key = await issued_session_key()
+    first = await connect(session_key)
+    await first.send_json_to({"type": "start", "prompt": "Hi"})
+    battle_id = (await first.receive_json_from())["battle_id"]
+    shown = []
+    while "SmolLM" not in "".join(answer_text(shown, side) for side in "ab"):
+        shown.append(await first.receive_json_from(timeout=10))
+    assert not side_events(shown, "blind_broken")  # not judged yet: the word may go on
+    second = await connect(session_key)
+    await second.send_json_to({"type": "regenerate", "battle_id": battle_id})
+    done = await collect_turn(second)
+    assert done[-1]["voteable"] is True
+    await second.send_json_to({"type": "vote", "battle_id": battle_id, "outcome": "b", "turn": 0, "version": 2})
+    assert (await second.receive_json_from())["type"] == "voted"
+    vote = await database_sync_to_async(Vote.objects.get)(battle_id=battle_id)
+    assert vote.excluded_reason == "An answer named an AI model, so this vote will not count."
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_stop_published_from_another_process_ends_the_stream_it_names(scripted_api, settings):
+    """The takeover's stop reaches a stream in another web process through Redis (here: published by a plain
+    client, as that process would, for a battle taken over in the database)."""
+    import redis
+
+    from battles import stream_stops
+
+    await register("m1", scripted_api.url("hold"))
+    await register("m2", scripted_api.url("hold"))
+    communicator = await connect(await issued_session_key())
+    await communicator.send_json_to({"type": "start", "prompt": "Hi"})
+    battle_id = (await communicator.receive_json_from())["battle_id"]
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + 5
+    while not client.pubsub_numsub(stream_stops.channel())[0][1]:  # this process listens once it streams
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    battle = await database_sync_to_async(Battle.objects.get)(pk=battle_id)
+    await database_sync_to_async(Battle.objects.filter(pk=battle_id).update)(stream_id="taken-over-elsewhere")
+    client.publish(stream_stops.channel(), battle.stream_id)
+    told = await collect_turn(communicator, timeout=3)  # not at its renewal, 15 s on
+    assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
+    assert await communicator.receive_json_from(timeout=3) == {"type": "error", "message": REPLACED_MESSAGE}
+    await communicator.disconnect()
 
 
 async def test_continue_and_regenerate_stream_new_answers(scripted_api):

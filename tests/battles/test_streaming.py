@@ -103,3 +103,32 @@ async def test_a_long_answer_keeps_renewing_its_hold_on_the_battle(scripted_api,
     scripted_api.release()
     assert (await collect_turn(communicator))[-1]["voteable"] is True
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stop_that_lands_while_a_failed_turn_says_so_still_ends_the_turn(monkeypatch):
+    """A turn that could not be planned tells the visitor both sides failed; a takeover's stop landing during
+    those sends escaped as a cancellation, and the page was never told the turn was over (busy for good)."""
+    from battles import stream_stops, streaming
+
+    battle = await database_sync_to_async(factories.make_battle)(owner="owner")
+    started = await database_sync_to_async(services.turn_regenerate)(
+        battle_id=battle.pk, visitor=factories.visitor("owner")
+    )
+
+    def unplannable(turn_id):
+        raise RuntimeError("the fleet could not be read")
+
+    monkeypatch.setattr(streaming, "turn_plan", unplannable)
+    sent = []
+
+    async def send(event):
+        sent.append(event)
+        if len(sent) == 1:  # the takeover's stop arrives as the first failure goes out
+            stream_stops.stop_here(started.stream_id)
+            await asyncio.sleep(0)
+
+    voteable = await streaming.turn_answer_both(turn_id=started.turn_id, stream_id=started.stream_id, send=send)
+    assert voteable is False
+    assert sent[-2] == {"type": "turn_done", "battle_id": str(battle.pk), "voteable": False}
+    assert sent[-1] == {"type": "error", "message": streaming.REPLACED_MESSAGE}
