@@ -319,7 +319,8 @@ def turn_regenerate(*, battle_id, visitor: Visitor) -> TurnStream:
     the one it streamed over (or from another tab), and a silently dropped socket is noticed by the web
     server only when its pings time out, tens of seconds later. The caller stops the stream replaced
     (TurnStream.replaced_stream). What that stream showed and found not blind is on the turn already
-    (turn_leak_seen), so the takeover keeps the vote uncounted as the regenerate of a finished turn does."""
+    (turn_leak_seen), or is noted there as it stops (turn_finish's `leak`), so the takeover keeps the vote
+    uncounted as the regenerate of a finished turn does."""
     battle = battle_owned(battle_id=battle_id, visitor=visitor, for_update=True)
     _require_open(battle)
     replaced = _take_stream(battle, take_over=True)

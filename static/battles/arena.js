@@ -72,7 +72,6 @@
       data = await response.json();
     } catch (notJson) {
       // An HTML error page (a proxy, or a CSRF refusal after the cookie expired).
-      if (response.status === 403 && !navigator.cookieEnabled) throw new Error(COOKIES_NEEDED);
       throw new Error(response.status === 403
         ? "Your page has expired. Please reload it and try again."
         : `The arena answered with an error (${response.status}). Please try again.`);
