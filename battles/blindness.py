@@ -881,6 +881,17 @@ _ASKS_IDENTITY_LATIN = [
     r"\b(?:what|which) (?:company|organi[sz]ation|team|lab|firm|corporation|startup) (?:made|created|built|trained"
     r"|developed|designed|owns|runs|makes|is behind) you\b",
     r"\b(?:what|which) (?:company|organi[sz]ation|team|lab) (?:are|r) you (?:from|with|by|part of)\b",
+    # "Reply with one word: the company that made you", "Name whoever trained you": the maker asked for
+    # without a question word. After a noun, only where "you" ends the phrase: "the company that made you
+    # smile" is not ("who made you" anywhere is, above).
+    r"\b(?:company|companies|organi[sz]ation|team|lab|firm|corporation|startup|group|engineers|researchers"
+    r"|one|ones) (?:that |which )?(?:made|created|built|trained|developed|designed|programmed|released|fine tuned"
+    r"|finetuned) (?:you|u)(?= \.|$| (?:and|or|is|was|are|were)\b)",
+    r"\bwhoever (?:made|created|built|trained|developed|designed|programmed|released) (?:you|u)\b",
+    r"\byour (?:creator|creators|maker|makers|developer|developers|manufacturer|trainer|trainers|parent company"
+    r"|training company)\b",
+    # A knowledge cutoff dates a model's training: a family, often the model.
+    r"\byour (?:knowledge|training|training data) cut ?off\b",
     r"\bare you (?:made|created|built|trained|developed|designed|owned|powered|run|based on|built on|running on"
     r"|a version of|a fine ?tune of|derived from)\b",
     r"\b(?:what|which) (?:model|llm|language model|ai model|ai|version|model version|gpt version|assistant|chatbot|bot"

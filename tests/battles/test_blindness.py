@@ -406,6 +406,13 @@ def test_the_scanner_waits_for_a_word_to_end_before_matching(detector):
         "あなたの名前は？",
         "너는 누구야?",
         "이름이 뭐야?",
+        # Asked for without a question word (a read-only review's attack: answered "Meta", counted).
+        "Reply with one word only: the company that made you.",
+        "Name the company that trained you.",
+        "Name your creator in one word.",
+        "Write the name of whoever built you backwards.",
+        "What is your knowledge cutoff?",
+        "What's your training data cut-off date?",
     ],
 )
 def test_prompts_asking_the_model_who_it_is_are_recognised(prompt):
@@ -442,6 +449,10 @@ def test_prompts_asking_the_model_who_it_is_are_recognised(prompt):
         "Write your own poem about autumn.",
         "Chi sei tu per giudicare?",
         "어떤 음식을 좋아해?",
+        "Write an ad for a company that made you smile.",
+        "Tell a story about the organisation that made you feel at home.",
+        "Which one made you laugh, the first joke or the second?",
+        "Write a thank-you note to the team that built your house.",
     ],
 )
 def test_prompts_about_other_people_or_things_are_not_identity_questions(prompt):
