@@ -34,6 +34,7 @@ from battles.signals import vote_recorded
 from inference.client import well_formed
 from inference.context import prompt_fits
 from inference.models import ArenaModel
+from inference.selectors import drawable_candidates
 from inference.services import NotEnoughModels, battle_pair_draw
 
 SIDES = ("a", "b")
@@ -254,8 +255,12 @@ class TurnStream:
 
 
 def _require_room(prompt: str, models: list[ArenaModel], *, history: bool) -> None:
-    """Refuse, before asking anyone, a prompt that cannot fit a model's context even on its own."""
-    for model in models:
+    """Refuse, before asking anyone, a prompt that cannot fit a model's context even on its own: the battle's
+    models, and every drawable one. Were only the drawn pair checked, a refusal (free, and repeatable) would
+    tell the visitor something of which models were drawn where contexts differ: a follow-up grown until it
+    is refused measures the pair's smaller context, and a long start re-sent until accepted draws only
+    long-context models."""
+    for model in [*models, *drawable_candidates()]:
         if not prompt_fits(prompt, system_prompt=model.system_prompt, context_length=model.context_length,
                            max_new_tokens=model.max_new_tokens):  # fmt: skip
             raise BattleError(

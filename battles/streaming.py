@@ -108,28 +108,41 @@ def turn_plan(turn_id: int) -> TurnPlan:
     return turn_plan_of(turn, battle_turns(turn.battle))  # the turns read once, for both sides' messages
 
 
+def _shortest(messages: list[dict]) -> list[dict]:
+    """The system prompt and the newest prompt alone."""
+    return [m for m in messages[:1] if m["role"] == "system"] + messages[-1:]
+
+
 def turn_plan_of(turn: Turn, turns: list[Turn]) -> TurnPlan:
     """The plan for `turn` (its battle and both models loaded) given its battle's turns: no query of its own
     but the fleet's cached views."""
     battle = turn.battle
     replicas = replicas_of_models([battle.model_a_id, battle.model_b_id])
+    asked = {side: battle_request_messages(battle, side, turn_index=turn.index, turns=turns) for side in services.SIDES}
+
+    def fitted(side: str, min_dropped: int = 0) -> tuple[list[dict], int, int]:
+        model = getattr(battle, f"model_{side}")
+        overhead = template_overhead_tokens(model.chat_template)
+        try:
+            fit = fit_to_context(asked[side], context_length=model.context_length - overhead,
+                                 max_new_tokens=model.max_new_tokens, min_dropped=min_dropped)  # fmt: skip
+            return fit.messages, fit.max_tokens, fit.dropped_turns
+        except ContextTooSmall:
+            # Refused before the turn was made (services._require_room); kept as a last line of defence.
+            return _shortest(asked[side]), model.max_new_tokens, 0
+
+    fits = {side: fitted(side) for side in services.SIDES}
+    # Both sides answer the same conversation: a side that kept turns the other had to drop would remember
+    # what the other forgot, and show the visitor which side has the smaller context (often, which model).
+    dropped = max(fit[2] for fit in fits.values())
     sides = []
     for side in services.SIDES:
         model = getattr(battle, f"model_{side}")
-        messages = battle_request_messages(battle, side, turn_index=turn.index, turns=turns)
-        shortest = [m for m in messages[:1] if m["role"] == "system"] + messages[-1:]
-        overhead = template_overhead_tokens(model.chat_template)
-        try:
-            fitted = fit_to_context(
-                messages, context_length=model.context_length - overhead, max_new_tokens=model.max_new_tokens
-            )
-            messages, max_tokens, dropped = fitted.messages, fitted.max_tokens, fitted.dropped_turns
-        except ContextTooSmall:
-            # Refused before the turn was made (services._require_room); kept as a last line of defence.
-            messages, max_tokens, dropped = shortest, model.max_new_tokens, 0
+        messages, max_tokens, side_dropped = fits[side] if fits[side][2] == dropped else fitted(side, dropped)
         params = {"temperature": model.temperature, "top_p": model.top_p, "max_tokens": max_tokens,
                   "stop": template_stops(model.chat_template)}  # fmt: skip
-        sides.append(SidePlan(side, model.name, replicas.get(model.pk, []), messages, shortest, params, dropped))
+        sides.append(SidePlan(side, model.name, replicas.get(model.pk, []), messages, _shortest(asked[side]), params,
+                              side_dropped))  # fmt: skip
     detector = leak_detector()
     verdict = prompt_not_blind(turn.prompt, detector, prompt_detector()) or turn.earlier_leak
     return TurnPlan(turn.pk, str(battle.pk), turn.version, sides, detector, verdict)

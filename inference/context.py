@@ -32,8 +32,10 @@ class ContextTooSmall(ValueError):
     """Even the newest prompt alone does not fit the model's context."""
 
 
-def fit_to_context(messages: list[dict], *, context_length: int, max_new_tokens: int) -> Fitted:
-    """The messages with the oldest exchanges dropped until the prompt and the answer fit the context.
+def fit_to_context(messages: list[dict], *, context_length: int, max_new_tokens: int, min_dropped: int = 0) -> Fitted:
+    """The messages with the oldest exchanges dropped until the prompt and the answer fit the context, and at
+    least `min_dropped` of them (as many as there are before the newest prompt, at most): both sides of a
+    battle answer the same conversation, whichever of them needed it shorter.
 
     The system message and the newest user prompt are always kept. The answer keeps its full budget when
     the conversation allows, and never less than MIN_ANSWER_TOKENS.
@@ -45,7 +47,8 @@ def fit_to_context(messages: list[dict], *, context_length: int, max_new_tokens:
     while True:
         kept = system + turns
         room = context_length - estimate_tokens(kept)
-        if room >= max_new_tokens or (room >= answer_floor and len(turns) <= 1):
+        fits = room >= max_new_tokens or (room >= answer_floor and len(turns) <= 1)
+        if fits and (dropped >= min_dropped or len(turns) <= 1):
             return Fitted(kept, min(max_new_tokens, room), dropped)
         if len(turns) <= 1:
             raise ContextTooSmall(

@@ -67,6 +67,20 @@ def test_a_prompt_too_long_for_a_models_context_is_refused_before_anyone_is_aske
     assert not Battle.objects.exists()
 
 
+def test_a_prompt_too_long_for_any_drawable_model_is_refused_whichever_pair_is_drawn():
+    """Refusing by the drawn pair alone told the visitor which pair it was, where contexts differ (and cost
+    nothing, so a long start re-sent until accepted drew only long-context models)."""
+    roomy = [make_model("roomy-1"), make_model("roomy-2")]
+    make_model("tiny", context_length=120)  # takes "word " * 10, not "word " * 60
+    with pytest.raises(services.BattleError, match="too long for one of the models"):
+        services.battle_start(visitor=visitor("s1"), prompt="word " * 60, ready={model.pk for model in roomy})
+    assert not Battle.objects.exists()
+    started = services.battle_start(visitor=visitor("s1"), prompt="word " * 10, ready={model.pk for model in roomy})
+    assert finish(started) is True
+    with pytest.raises(services.BattleError, match="too long for one of the models"):  # a follow-up, as well
+        services.battle_continue(battle_id=started.battle_id, visitor=visitor("s1"), prompt="word " * 60)
+
+
 def test_battle_start_without_two_models_explains_what_is_missing():
     make_model("lonely")
     with pytest.raises(services.BattleError, match="Not enough models are available"):

@@ -38,3 +38,13 @@ def test_a_prompt_that_cannot_fit_alone_is_refused():
         fit_to_context([{"role": "user", "content": "word " * 3000}], context_length=2048, max_new_tokens=256)
     assert not prompt_fits("word " * 3000, system_prompt="", context_length=2048, max_new_tokens=256)
     assert prompt_fits("Hello?", system_prompt="Be brief.", context_length=2048, max_new_tokens=256)
+
+
+def test_a_roomy_context_drops_as_many_exchanges_as_asked_and_never_the_newest_prompt():
+    """A battle's two sides answer the same conversation: the side with room drops what the other had to."""
+    messages = [SYSTEM, *exchange(0), *exchange(1), {"role": "user", "content": "Last?"}]
+    assert fit_to_context(messages, context_length=32768, max_new_tokens=256).dropped_turns == 0
+    fitted = fit_to_context(messages, context_length=32768, max_new_tokens=256, min_dropped=1)
+    assert fitted.dropped_turns == 1 and fitted.messages == [SYSTEM, *exchange(1), {"role": "user", "content": "Last?"}]
+    everything = fit_to_context(messages, context_length=32768, max_new_tokens=256, min_dropped=5)
+    assert everything.dropped_turns == 2 and everything.messages == [SYSTEM, {"role": "user", "content": "Last?"}]
