@@ -312,6 +312,14 @@ async def receive_until(communicator: WebsocketCommunicator, kind: str, timeout:
     return received
 
 
+async def requests_reach(scripted_api, count: int, timeout: float = 10) -> None:
+    """Wait until the scripted server has been asked `count` times (both sides of a turn hold their slots)."""
+    deadline = time.monotonic() + timeout
+    while len(scripted_api.requests) < count:
+        assert time.monotonic() < deadline, scripted_api.requests
+        await asyncio.sleep(0.02)
+
+
 async def test_a_regenerate_from_a_second_socket_takes_the_battle_over_and_the_first_is_told(scripted_api):
     """A page whose socket dropped unnoticed by the server (its pings time out only after tens of seconds)
     reconnects and regenerates: it was refused "Please wait until both answers have finished" until the old
@@ -322,21 +330,19 @@ async def test_a_regenerate_from_a_second_socket_takes_the_battle_over_and_the_f
     first = await connect(session_key)
     await first.send_json_to({"type": "start", "prompt": "Hi"})
     battle_id = (await first.receive_json_from())["battle_id"]
-    await asyncio.sleep(0.3)  # both sides have asked their model, and hold its one slot
+    await requests_reach(scripted_api, 2)  # both sides have asked their model, and hold its one slot
     second = await connect(session_key)
     await second.send_json_to({"type": "regenerate", "battle_id": battle_id})
     started = await second.receive_json_from(timeout=5)
     assert started["type"] == "turn_started" and started["version"] == 2
-    told = await collect_turn(first, timeout=5)  # at once, not when its answers would have ended
+    told = await collect_turn(first, timeout=10)  # at once, not when its answers would have ended (nor at 15 s)
     assert sorted(e["side"] for e in side_events(told, "side_error")) == ["a", "b"]
     assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
     assert told[-1] == {"type": "turn_done", "battle_id": battle_id, "voteable": False}
     assert await first.receive_json_from(timeout=5) == {"type": "error", "message": REPLACED_MESSAGE}
     # The new sides asked their models while the old requests were still held: the old stream gave the slots
-    # back as it stopped (else the new sides would wait for them, up to 5 s, then fail as busy).
-    deadline = time.monotonic() + 4
-    while len(scripted_api.requests) < 4 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    # back as it stopped (else the new sides would wait for them, up to 5 s, then fail as busy, asking nobody).
+    await requests_reach(scripted_api, 4)
     assert len(scripted_api.requests) == 4
     scripted_api.release()
     done = await collect_turn(second)
@@ -361,7 +367,7 @@ async def test_a_stream_whose_battle_was_taken_over_unannounced_stops_at_its_nex
     communicator = await connect(await issued_session_key())
     await communicator.send_json_to({"type": "start", "prompt": "Hi"})
     battle_id = (await communicator.receive_json_from())["battle_id"]
-    await asyncio.sleep(0.3)
+    await requests_reach(scripted_api, 2)
     await database_sync_to_async(Battle.objects.filter(pk=battle_id).update)(stream_id="taken-over-elsewhere")
     told = await collect_turn(communicator, timeout=5)
     assert told[-1]["voteable"] is False

@@ -387,15 +387,18 @@ def test_after_the_socket_drops_unnoticed_mid_answer_regenerate_works_at_once(
     page.get_by_test_id("prompt").fill("Hello")
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
-    time.sleep(0.5)  # both sides hold their model's one slot
+    deadline = time.monotonic() + 10
+    while len(scripted_api.requests) < 2:  # both sides hold their model's one slot
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     sockets[0].dropped = True
     sockets[0].close()
     expect(page.get_by_test_id("notice")).to_contain_text("The connection was lost", timeout=10_000)
     page.get_by_test_id("regenerate").click()
     expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
     # Both new requests reach the models while the old ones are still held: the old stream gave its slots back
-    # (else the new sides would wait for them, up to 5 s, then fail as busy).
-    deadline = time.monotonic() + 4
+    # (else the new sides would wait for them, up to 5 s, then fail as busy, asking nobody).
+    deadline = time.monotonic() + 10
     while len(scripted_api.requests) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(scripted_api.requests) == 4, scripted_api.requests
