@@ -263,6 +263,8 @@ def _require_room(prompt: str, models: list[ArenaModel], *, history: bool) -> No
     for model in [*models, *drawable_candidates()]:
         if not prompt_fits(prompt, system_prompt=model.system_prompt, context_length=model.context_length,
                            max_new_tokens=model.max_new_tokens):  # fmt: skip
+            if model not in models:  # the operator's to know: this model's context sets the arena's prompt limit
+                logger.info("a prompt was refused for %s, a drawable model outside the battle", model.name)
             raise BattleError(
                 "This prompt is too long for one of the models to answer"
                 + ("; vote on the answers so far or start a new round." if history else "; please shorten it.")

@@ -29,6 +29,11 @@ def template_overhead_tokens(name: str) -> int:
     return TEMPLATE_OVERHEAD_TOKENS.get(name, 0)
 
 
+def chat_template_names() -> list[str]:
+    """The templates a model may name (the .jinja files in inference/chat_templates/)."""
+    return sorted(path.stem for path in CHAT_TEMPLATES_DIR.glob("*.jinja"))
+
+
 def chat_template_path(name: str) -> Path:
     path = CHAT_TEMPLATES_DIR / f"{name}.jinja"
     if not name or "/" in name or not path.is_file():

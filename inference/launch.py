@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from arena.processes import Program, python_module, wait_for_http
-from inference.chat_format import chat_template_path
+from inference.chat_format import chat_template_names, chat_template_path
 from inference.gpu_fit import GpuFit, gpu_fit
 from inference.models import ArenaModel, Endpoint, no_control_characters
 
@@ -206,6 +206,11 @@ def model_servers(*, host: str | None = None, inventory: GpuInventory | None = N
             servers.append(ModelServer(label, None, endpoint.base_url, endpoint.port, refused))
             continue
         ports[endpoint.port] = model.name
+        if model.chat_template and model.chat_template not in chat_template_names():
+            # Saved around the admin's check (a shell, an old database): this model waits, the arena starts.
+            reason = f"no chat template named {model.chat_template!r} in inference/chat_templates/"
+            servers.append(ModelServer(label, None, endpoint.base_url, endpoint.port, reason))
+            continue
         if model.hosting == ArenaModel.Hosting.VLLM:
             program = vllm_program(
                 model, name=name, port=endpoint.port, host=host, served_model_id=endpoint.served_model_id

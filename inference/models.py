@@ -6,12 +6,25 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from inference.chat_format import chat_template_names
+from inference.context import MIN_ANSWER_TOKENS, estimate_tokens
 from inference.fields import EncryptedTextField
 
 # Values that become a model server's command line (and a line of supervisord's configuration): a line break
 # there would end the line and start a section of the admin's choosing.
 no_control_characters = RegexValidator(r"\A[^\x00-\x1f\x7f]*\Z", "No line breaks or other control characters.")
 LOCAL_HOSTING = ("vllm", "llamacpp")
+# A context below this is a slip (8 or 128 typed for 8K or 128K): every prompt would be refused, the arena's
+# prompts being checked against every drawable model (battles.services._require_room).
+MIN_CONTEXT_LENGTH = 512
+
+
+def chat_template_known(name: str) -> None:
+    """A chat template name must be one in inference/chat_templates/: `make run` builds the servers' command
+    lines from it, and an unknown name stopped the whole arena from starting."""
+    known = chat_template_names()
+    if name and name not in known:
+        raise ValidationError(f"No chat template named {name!r}; known: {', '.join(known) or 'none'}.")
 
 
 class ArenaModel(models.Model):
@@ -39,8 +52,10 @@ class ArenaModel(models.Model):
     system_prompt = models.TextField(blank=True)
     temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0)])
     top_p = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
-    max_new_tokens = models.PositiveIntegerField(default=512)
-    context_length = models.PositiveIntegerField(default=2048)
+    max_new_tokens = models.PositiveIntegerField(default=512, validators=[MinValueValidator(1)])
+    context_length = models.PositiveIntegerField(
+        default=2048, validators=[MinValueValidator(MIN_CONTEXT_LENGTH)], help_text="In tokens (8K is 8192)."
+    )
     sampling_weight = models.FloatField(
         default=1.0, validators=[MinValueValidator(0.0)], help_text="Relative chance of being drawn."
     )
@@ -61,10 +76,13 @@ class ArenaModel(models.Model):
         max_length=500, blank=True, validators=[no_control_characters], help_text="Local path or hub id of the weights."
     )
     chat_template = models.CharField(
-        max_length=120, blank=True, help_text="Name of a template in inference/chat_templates/, e.g. vicuna_v1.1."
+        max_length=120, blank=True, validators=[chat_template_known],
+        help_text="Name of a template in inference/chat_templates/, e.g. vicuna_v1.1.",
+    )  # fmt: skip
+    tensor_parallel_size = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    gpu_memory_utilization = models.FloatField(
+        default=0.9, validators=[MinValueValidator(0.05), MaxValueValidator(1.0)], help_text="A fraction: 0.9, not 90."
     )
-    tensor_parallel_size = models.PositiveSmallIntegerField(default=1)
-    gpu_memory_utilization = models.FloatField(default=0.9)
     quantization = models.CharField(
         max_length=20, choices=Quantization.choices, blank=True, help_text="Passed to vllm serve --quantization."
     )
@@ -84,6 +102,22 @@ class ArenaModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    # Room a short prompt needs beside the system prompt and the shortest answer, for the check below.
+    SHORT_PROMPT_TOKENS = 64
+
+    def clean(self) -> None:
+        """The system prompt must leave room for a short prompt and an answer: else every prompt of the arena
+        is refused (each is checked against every drawable model), with nothing to say why."""
+        if not self.context_length or self.context_length < MIN_CONTEXT_LENGTH:
+            return  # the field's own check says so
+        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        needed = estimate_tokens(system) + self.SHORT_PROMPT_TOKENS + MIN_ANSWER_TOKENS
+        if needed > self.context_length:
+            raise ValidationError(
+                {"system_prompt": f"This system prompt takes about {estimate_tokens(system)} of the model's "
+                 f"{self.context_length}-token context, leaving no room for a prompt and an answer."}
+            )  # fmt: skip
 
 
 class Endpoint(models.Model):

@@ -41,14 +41,16 @@ def model_register(
 ) -> ArenaModel:
     """Register a model with one endpoint, or add the endpoint as a replica of an existing model."""
     no_control_characters(weights)
-    model, created = ArenaModel.objects.get_or_create(
-        name=name,
-        defaults=dict(
-            organization=organization, license=license, system_prompt=system_prompt, temperature=temperature,
-            top_p=top_p, max_new_tokens=max_new_tokens, context_length=context_length,
+    model = ArenaModel.objects.filter(name=name).first()
+    created = model is None
+    if created:
+        model = ArenaModel(
+            name=name, organization=organization, license=license, system_prompt=system_prompt,
+            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, context_length=context_length,
             sampling_weight=sampling_weight, hosting=hosting, weights=weights, chat_template=chat_template,
-        ),
-    )  # fmt: skip
+        )  # fmt: skip
+        model.full_clean()  # as the admin checks it: a chat template that exists, a context that is one
+        model.save()
     if not created and model.is_historical:
         # An imported historical model becomes live once an admin gives it an endpoint.
         model.is_historical = False

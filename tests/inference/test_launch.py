@@ -172,6 +172,37 @@ def test_a_local_endpoint_must_have_a_port_of_its_own_named_by_its_base_url():
 
 
 @pytest.mark.django_db
+def test_settings_that_would_break_every_battle_or_the_start_are_refused_where_an_admin_registers_them():
+    """A template name with a typo stopped `make run` before anything started (a traceback); a context typed
+    as 8 for 8K, or a system prompt filling the context, had every prompt of the arena refused."""
+    from django.core.exceptions import ValidationError
+
+    common = dict(base_url="http://127.0.0.1:9683/v1", served_model_id="m", hosting="llamacpp", weights="m.gguf",
+                  port=9683)  # fmt: skip
+    for fields, refusal in [
+        ({"chat_template": "vicuna"}, "No chat template named 'vicuna'; known: vicuna_v1.1"),
+        ({"context_length": 8}, "greater than or equal to 512"),
+        ({"system_prompt": "Be careful. " * 600}, "leaving no room for a prompt and an answer"),
+    ]:
+        with pytest.raises(ValidationError, match=refusal):
+            model_register(name="M", **common, **fields)
+    assert not ArenaModel.objects.exists()
+    model = model_register(name="M", **common, chat_template="vicuna_v1.1", system_prompt="Be careful.")
+    model.gpu_memory_utilization = 90  # meant 90%
+    with pytest.raises(ValidationError, match="less than or equal to 1.0"):
+        model.full_clean()
+
+
+@pytest.mark.django_db
+def test_a_model_whose_template_is_gone_waits_with_a_reason_and_the_others_start():
+    default_models_register(base_port=9781)
+    ArenaModel.objects.filter(name="SmolLM2-135M-Instruct").update(chat_template="vicuna")  # around the check
+    reasons = {s.label.split(" (")[0]: s.skip_reason for s in model_servers(inventory=GpuInventory(0, None, None))}
+    assert reasons["SmolLM2-135M-Instruct"] == "no chat template named 'vicuna' in inference/chat_templates/"
+    assert [reason for name, reason in reasons.items() if name != "SmolLM2-135M-Instruct"] == [""]
+
+
+@pytest.mark.django_db
 def test_endpoints_saved_around_the_checks_are_not_started_and_the_rest_are():
     """Rows from a shell or an older database: `make run` names what it leaves out and starts the others."""
     default_models_register(base_port=9581)
