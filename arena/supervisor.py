@@ -157,8 +157,10 @@ password={rpc_password}
     return head + "\n" + "\n\n".join(_program_section(p, log_dir=log_dir, port=port) for p in programs) + "\n"
 
 
-def model_programs() -> list[Program]:
-    """One program per local model endpoint that can run here; the others are reported with the reason."""
+def model_programs(*, for_here: bool = True) -> list[Program]:
+    """One program per local model endpoint that can run here; the others are reported with the reason (on
+    stderr: a printed configuration is stdout). `for_here=False` (a configuration printed for a supervisord
+    to start later) leaves out the check that each port is free now: the running arena holds them."""
     import django
 
     django.setup()
@@ -166,9 +168,11 @@ def model_programs() -> list[Program]:
 
     programs = []
     for server in model_servers():
-        reason = server.skip_reason or ("" if port_is_free(server.port) else f"port {server.port} is already in use")
+        reason = server.skip_reason
+        if not reason and for_here and not port_is_free(server.port):
+            reason = f"port {server.port} is already in use"
         if reason:
-            print(f"supervisor | not starting {server.label}: {reason}", flush=True)
+            print(f"supervisor | not starting {server.label}: {reason}", file=sys.stderr, flush=True)
         else:
             programs.append(server.program)
     return programs
@@ -307,14 +311,15 @@ def _stopped_with_parent() -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int) -> list[Program]:
+def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int, for_here: bool = True) -> list[Program]:
     programs = []
     if not env.get("REDIS_URL"):
-        redis_port = free_port(int(env.get("EMBEDDED_REDIS_PORT") or 6390))
+        wanted = int(env.get("EMBEDDED_REDIS_PORT") or 6390)
+        redis_port = free_port(wanted) if for_here else wanted  # printed: the port it will have, not a free one now
         (var_dir / "redis").mkdir(parents=True, exist_ok=True)
         programs.append(redis_program(port=redis_port, data_dir=var_dir / "redis", persist=True))
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    programs += model_programs()  # sets Django up
+    programs += model_programs(for_here=for_here)  # sets Django up
     from django.conf import settings
 
     programs += [
@@ -394,7 +399,8 @@ def run(*, models_only: bool = False, print_config: bool = False) -> int:
         if models_only:
             programs = model_programs()
         else:
-            programs = arena_programs(var_dir=var_dir, env=env, web_processes=web_processes, port=port)
+            programs = arena_programs(var_dir=var_dir, env=env, web_processes=web_processes, port=port,
+                                      for_here=not print_config)  # fmt: skip
     except DatabaseError as exc:  # the model servers to run are read from the database
         print(f"supervisor | could not read the registered models from the database ({exc}); is it reachable,"
               " and migrated (`python manage.py migrate`)?", file=sys.stderr)  # fmt: skip

@@ -73,6 +73,41 @@ def test_a_printed_configuration_gives_every_program_the_redis_and_metrics_direc
     assert "(FATAL) stays down here" in run.stdout
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_configuration_printed_while_the_arena_runs_keeps_its_model_servers_and_stays_readable(tmp_path, child_env):
+    """Printed on a host where the arena runs (its model servers hold their ports) or where a model is skipped,
+    the notes went to stdout ahead of the configuration (supervisord cannot read it), and every model server
+    whose port was in use was left out."""
+    import socket
+    from configparser import RawConfigParser
+
+    from inference.services import default_models_register, model_register
+
+    with socket.socket() as running_server:
+        running_server.bind(("127.0.0.1", 0))
+        running_server.listen()
+        port = running_server.getsockname()[1]
+        default_models_register(base_port=port)  # SmolLM2's server "running" on its port
+        model_register(
+            name="vicuna-7b",
+            base_url="http://127.0.0.1:8100/v1",
+            served_model_id="vicuna-7b",
+            hosting="vllm",
+            weights="lmsys/vicuna-7b-v1.5",
+            port=8100,
+        )  # skipped: no vLLM/GPU here
+        env = {key: value for key, value in child_env.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+        env.update(ARENA_VAR_DIR=str(tmp_path))
+        run = subprocess.run([sys.executable, "-m", "arena.supervisor", "--print-config"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    config = RawConfigParser()
+    config.read_string(run.stdout)  # no note ahead of the first section
+    commands = [config.get(section, "command") for section in config.sections() if section.startswith("program:model")]
+    assert any(f"--port {port}" in command for command in commands), commands
+    assert "not starting vicuna-7b" in run.stderr
+
+
 def test_a_run_empties_only_its_own_metrics_directory_never_one_named_in_the_environment(tmp_path):
     """PROMETHEUS_MULTIPROC_DIR set host-wide (/tmp, say) was deleted whole by `make run`."""
     shared = tmp_path / "shared"
