@@ -159,3 +159,20 @@ def test_a_pooled_connection_postgresql_dropped_is_replaced_before_it_is_handed_
         assert cursor.fetchall(), "the pool held no idle connection to drop"
     with pool.connection() as pooled:
         assert pooled.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_log_level_is_read_in_any_case_and_a_wrong_one_is_named(tmp_path):
+    """LOG_LEVEL=debug crashed every process at start ("Unable to configure root logger", a traceback)."""
+    code = "import django, logging; django.setup(); print(logging.getLevelName(logging.getLogger().level))"
+    for value, level in (("debug", "DEBUG"), (" Warning ", "WARNING"), ("verbose", None)):
+        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "arena.settings", "ARENA_VAR_DIR": str(tmp_path),
+                       "LOG_LEVEL": value}  # fmt: skip
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
+        if level:
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.strip() == level
+        else:
+            assert result.returncode != 0
+            assert (
+                "ImproperlyConfigured: LOG_LEVEL='verbose' is not a log level; use one of DEBUG, INFO" in result.stderr
+            )
