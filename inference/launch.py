@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -201,7 +202,7 @@ def model_servers(*, host: str | None = None, inventory: GpuInventory | None = N
         # Rows saved around the model's checks (a shell, an old database) are refused here, so that `make run`
         # starts the rest: another server on the same port, or a base URL naming another port, would have this
         # model's battles answered, and counted, by whatever listens there.
-        refused = _endpoint_refusal(endpoint, ports)
+        refused = _endpoint_refusal(endpoint, ports) or _bind_refusal(endpoint, host)
         if refused:
             servers.append(ModelServer(label, None, endpoint.base_url, endpoint.port, refused))
             continue
@@ -250,6 +251,20 @@ def _endpoint_refusal(endpoint: Endpoint, ports: dict[int, str]) -> str:
     except ValidationError:
         return "its served model id or weights hold a line break or another control character"
     return ""
+
+
+_ANY_ADDRESS = {"", "0.0.0.0", "::"}
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _bind_refusal(endpoint: Endpoint, host: str) -> str:
+    """Why a server bound on `host` (LLAMACPP_HOST) could not be reached at its endpoint's base URL, or ''.
+    The base URL is stored when the model is registered; LLAMACPP_HOST changed later moved the servers, and
+    the arena, still asking the old address, found every local model down."""
+    named = urlsplit(endpoint.base_url).hostname or ""
+    if host in _ANY_ADDRESS or named == host or (named in _LOOPBACK and host in _LOOPBACK):
+        return ""
+    return f"it would listen on {host} (LLAMACPP_HOST) while its base URL names {named}: the arena could not reach it"
 
 
 def wait_until_ready(base_url: str, *, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:

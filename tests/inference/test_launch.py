@@ -203,6 +203,21 @@ def test_a_model_whose_template_is_gone_waits_with_a_reason_and_the_others_start
 
 
 @pytest.mark.django_db
+def test_servers_bound_where_their_base_url_does_not_point_are_not_started_and_say_why(settings):
+    """LLAMACPP_HOST set after the models were registered moved the servers; the arena still asked the address
+    stored in each base URL and found every local model down, with nothing said."""
+    default_models_register(base_port=9881)  # base URLs on 127.0.0.1
+    for host, reason in [
+        ("192.168.1.10", "it would listen on 192.168.1.10 (LLAMACPP_HOST) while its base URL names 127.0.0.1: "
+                         "the arena could not reach it"),
+        ("0.0.0.0", ""),  # every address, 127.0.0.1 among them
+        ("localhost", ""),
+    ]:  # fmt: skip
+        settings.LLAMACPP_HOST = host
+        assert {s.skip_reason for s in model_servers(inventory=GpuInventory(0, None, None))} == {reason}
+
+
+@pytest.mark.django_db
 def test_endpoints_saved_around_the_checks_are_not_started_and_the_rest_are():
     """Rows from a shell or an older database: `make run` names what it leaves out and starts the others."""
     default_models_register(base_port=9581)
