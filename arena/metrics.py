@@ -9,10 +9,11 @@ at scrape time. Labels name models and endpoints: /metrics is for staff, a beare
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 BATTLES_STARTED = Counter("arena_battles_started_total", "Battles started (first turn accepted).")
 TURNS_FINISHED = Counter(
@@ -83,10 +84,36 @@ class DatabaseFigures:
         )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def forget_dead_processes(directory: str) -> list[int]:
+    """Drop the live gauges (lag, CPU, in-flight streams, turn delay) of processes that are gone: kept, a
+    web process that crashed or was killed under load reported its last values in every scrape until the
+    next `make run` (an alert stuck on). prometheus-client leaves this to the caller (mark_process_dead);
+    supervisord restarts processes without telling anyone, so each scrape looks. Returns the pids dropped."""
+    gone = set()
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            gone.add(int(pid))
+    for pid in gone:
+        mark_process_dead(pid, directory)
+    return sorted(gone)
+
+
 def exposition() -> bytes:
     """The text a Prometheus scrape reads: every process's metrics plus the database's figures."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        forget_dead_processes(os.environ["PROMETHEUS_MULTIPROC_DIR"])
         MultiProcessCollector(registry)
         output = generate_latest(registry)
     else:

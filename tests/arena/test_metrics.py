@@ -1,5 +1,8 @@
 """/metrics: Prometheus text for operators only, with exact vote figures from the database."""
 
+import os
+from pathlib import Path
+
 import pytest
 from django.test import Client
 
@@ -7,6 +10,7 @@ from arena import metrics
 from tests.factories import make_battle, make_vote
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_metrics_are_refused_to_a_visitor_from_elsewhere_and_served_to_staff_and_the_token(admin_user, settings):
@@ -58,3 +62,26 @@ def test_behind_a_proxy_a_client_cannot_pass_for_the_machine_itself(child_env):
         through_the_proxy = {"X-Forwarded-For": "127.0.0.1, 203.0.113.7"}  # the client's claim, then the proxy's
         assert httpx.get(url + "/metrics", headers=through_the_proxy).status_code == 403
         assert httpx.get(url + "/metrics", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 403
+
+
+def test_a_web_process_that_died_stops_reporting_its_live_gauges(tmp_path, monkeypatch):
+    """Each process writes its gauges to files of its own; prometheus-client drops a dead process's live ones
+    only when told. A web process killed under load kept reporting its loop lag and its streams in flight in
+    every scrape until the next `make run`."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    killed = "from arena import metrics; metrics.IN_FLIGHT.labels(model='gone').inc(3); metrics.LOOP_LAG.set(9.5)"
+    subprocess.run([sys.executable, "-c", killed], cwd=ROOT, env=env, check=True)
+    running = (
+        "from arena import metrics; metrics.IN_FLIGHT.labels(model='here').inc(); print('ready', flush=True); input()"
+    )
+    with subprocess.Popen([sys.executable, "-c", running], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as alive:  # fmt: skip
+        assert alive.stdout.readline().strip() == "ready"
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        text = metrics.exposition().decode()
+        alive.communicate("")
+    assert 'arena_streams_in_flight{model="here"} 1.0' in text
+    assert 'model="gone"' not in text and "9.5" not in text
