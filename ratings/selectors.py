@@ -74,6 +74,16 @@ def pair_counts_load() -> PairCounts:
     return labelled_pair_counts_load().total()
 
 
+def votes_unrated_ids(*, created_before: datetime):
+    """The ids of the votes not rated yet that were cast before `created_before`, oldest first (read through
+    the partial index of the votes still to rate, battles.Vote.Meta)."""
+    return (
+        Vote.objects.filter(rated_at__isnull=True, created__lte=created_before)
+        .order_by("created")
+        .values_list("pk", flat=True)
+    )
+
+
 def votes_rated_cutoff() -> datetime | None:
     """Time of the newest vote now in the pair counts."""
     return RatedVote.objects.filter(in_counts=True).aggregate(newest=Max("voted_at"))["newest"]

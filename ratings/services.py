@@ -316,10 +316,7 @@ def judges_screen(*, alpha: float) -> list[JudgeFlag]:
 
 def votes_rate_pending(*, older_than_seconds: float) -> int:
     """Rate every vote still unrated after `older_than_seconds`; returns how many this call applied."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    pending = (
-        Vote.objects.filter(rated_at__isnull=True, created__lte=cutoff).order_by("created").values_list("pk", flat=True)
-    )
+    pending = selectors.votes_unrated_ids(created_before=timezone.now() - timedelta(seconds=older_than_seconds))
     return sum(vote_rate(vote_id=vote_id) for vote_id in list(pending))
 
 
