@@ -16,7 +16,7 @@ def test_forwarded_for_headers_are_believed_only_from_the_proxies_named(monkeypa
     """PROXY_HEADERS=1 trusts the addresses in FORWARDED_ALLOW_IPS, never every sender ("*")."""
     from arena.supervisor import arena_programs
 
-    monkeypatch.setattr("arena.supervisor.model_programs", lambda: [])  # no model servers: the web program's line
+    monkeypatch.setattr("arena.supervisor.model_programs", lambda **_: [])  # no model servers: the web program's line
     for proxies, expected in ((["127.0.0.1", "::1"], "127.0.0.1,::1"), (["10.0.0.0/8"], "10.0.0.0/8")):
         settings.PROXY_HEADERS, settings.FORWARDED_ALLOW_IPS = True, proxies
         [web] = [p for p in arena_programs(var_dir=tmp_path, env={"REDIS_URL": "redis://x"}, web_processes=1, port=8000)
