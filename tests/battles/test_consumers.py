@@ -376,54 +376,53 @@ async def test_a_stream_whose_battle_was_taken_over_unannounced_stops_at_its_nex
     await communicator.disconnect()
 
 
-async def test_text_that_gave_a_model_away_keeps_the_vote_uncounted_after_a_takeover(scripted_api):
-    """The stream replaced never stores its answers (it lost the battle), so what it showed is noted on the
-    turn as it is seen: else a visitor shown a name could regenerate from another socket and vote as blind."""
-    await register("SmolLM2-135M-Instruct", scripted_api.url("leakonce"), organization="HuggingFaceTB")
+async def leaking_battle_started(scripted_api, mode: str) -> tuple[WebsocketCommunicator, str, str]:
+    """A battle whose SmolLM2 side streams from the scripted server's /`mode` (its first answer leaks), on a
+    first socket; returns that socket, its session key and the battle's id."""
+    await register("SmolLM2-135M-Instruct", scripted_api.url(mode), organization="HuggingFaceTB")
     await register("other-model", scripted_api.url("ok"))
     session_key = await issued_session_key()
     first = await connect(session_key)
     await first.send_json_to({"type": "start", "prompt": "Hi"})
-    battle_id = (await first.receive_json_from())["battle_id"]
-    assert (await receive_until(first, "blind_broken"))[-1]["type"] == "blind_broken"
+    return first, session_key, (await first.receive_json_from())["battle_id"]
+
+
+async def regenerated_and_voted_from_a_second_socket(session_key: str, battle_id: str) -> tuple[list[dict], Vote]:
+    """The battle taken over from a second socket of the same session, its new answers, and the vote on them."""
     second = await connect(session_key)
     await second.send_json_to({"type": "regenerate", "battle_id": battle_id})
     done = await collect_turn(second)
     assert done[-1]["voteable"] is True
-    # Clean answers this time, and the new socket is told at once that the vote will not count all the same.
-    assert done[1] == {"type": "blind_broken", "message": "An answer named an AI model, so this vote will not count."}
     await second.send_json_to({"type": "vote", "battle_id": battle_id, "outcome": "b", "turn": 0, "version": 2})
     assert (await second.receive_json_from())["type"] == "voted"
-    vote = await database_sync_to_async(Vote.objects.get)(battle_id=battle_id)
+    await second.disconnect()
+    return done, await database_sync_to_async(Vote.objects.get)(battle_id=battle_id)
+
+
+async def test_text_that_gave_a_model_away_keeps_the_vote_uncounted_after_a_takeover(scripted_api):
+    """The stream replaced never stores its answers (it lost the battle), so what it showed is noted on the
+    turn as it is seen: else a visitor shown a name could regenerate from another socket and vote as blind."""
+    first, session_key, battle_id = await leaking_battle_started(scripted_api, "leakonce")
+    assert (await receive_until(first, "blind_broken"))[-1]["type"] == "blind_broken"
+    done, vote = await regenerated_and_voted_from_a_second_socket(session_key, battle_id)
+    # Clean answers this time, and the new socket is told at once that the vote will not count all the same.
+    assert done[1] == {"type": "blind_broken", "message": "An answer named an AI model, so this vote will not count."}
     assert vote.excluded_reason == "An answer named an AI model, so this vote will not count."
     await first.disconnect()
-    await second.disconnect()
 
 
 async def test_a_name_sent_just_before_the_stream_is_stopped_keeps_the_vote_uncounted(scripted_api):
     """The scanner holds a word back until it ends, and the visitor sees the text before that: "I am SmolLM",
     then the stream taken over (or its socket closed) before the next token. The name was shown yet never
     judged, the stream stored nothing, and the vote on the regenerated answers counted."""
-    await register("SmolLM2-135M-Instruct", scripted_api.url("leakcut"), organization="HuggingFaceTB")
-    await register("other-model", scripted_api.url("ok"))
-    session_key = await issued_session_key()
-    first = await connect(session_key)
-    await first.send_json_to({"type": "start", "prompt": "Hi"})
-    battle_id = (await first.receive_json_from())["battle_id"]
+    first, session_key, battle_id = await leaking_battle_started(scripted_api, "leakcut")
     shown = []
     while "SmolLM" not in "".join(answer_text(shown, side) for side in "ab"):
         shown.append(await first.receive_json_from(timeout=10))
     assert not side_events(shown, "blind_broken")  # not judged yet: the word may go on
-    second = await connect(session_key)
-    await second.send_json_to({"type": "regenerate", "battle_id": battle_id})
-    done = await collect_turn(second)
-    assert done[-1]["voteable"] is True
-    await second.send_json_to({"type": "vote", "battle_id": battle_id, "outcome": "b", "turn": 0, "version": 2})
-    assert (await second.receive_json_from())["type"] == "voted"
-    vote = await database_sync_to_async(Vote.objects.get)(battle_id=battle_id)
+    _, vote = await regenerated_and_voted_from_a_second_socket(session_key, battle_id)
     assert vote.excluded_reason == "An answer named an AI model, so this vote will not count."
     await first.disconnect()
-    await second.disconnect()
 
 
 async def test_a_stop_published_from_another_process_ends_the_stream_it_names(scripted_api, settings):
