@@ -94,6 +94,15 @@ class ErrorEvent(TypedDict):
     message: str
 
 
+class ReplacedEvent(TypedDict):
+    """This socket's battle was taken over by another socket of the same visitor (a regenerate in another
+    tab): its turn has ended here, and the page should leave the battle to that tab."""
+
+    type: Literal["replaced"]
+    battle_id: str
+    message: str
+
+
 class BusyEvent(TypedDict):
     """Every model that could answer is at capacity: nothing was started; try again after retry_after."""
 
@@ -139,6 +148,10 @@ def turn_done(battle_id: str, voteable: bool) -> TurnDoneEvent:
 
 def error(message: str) -> ErrorEvent:
     return {"type": "error", "message": message}
+
+
+def replaced(battle_id: str, message: str) -> ReplacedEvent:
+    return {"type": "replaced", "battle_id": battle_id, "message": message}
 
 
 def busy(message: str, retry_after: int) -> BusyEvent:

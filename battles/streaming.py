@@ -474,7 +474,7 @@ async def turn_answer_both(
     metrics.TURNS_FINISHED.labels(voteable=str(voteable).lower()).inc()
     await send(events.turn_done(battle_id, voteable))
     if replaced:
-        await send(events.error(REPLACED_MESSAGE))
+        await send(events.replaced(battle_id, REPLACED_MESSAGE))
     return voteable
 
 

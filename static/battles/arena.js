@@ -12,7 +12,7 @@
   const state = {
     battleId: null, turn: null, version: null, voted: false, busy: false, voting: false, voteable: false,
     lastVoteable: false, socket: null, current: {}, retryTimer: null, retryUntil: 0, pendingVote: null,
-    voteTimer: null,
+    voteTimer: null, voteInFlight: false,
   };
   // A vote sent on a socket that died without a word (a phone asleep, Wi-Fi switched to mobile data) waited
   // for the browser to notice, which can take minutes: unanswered this long, it goes over HTTP instead, where
@@ -52,6 +52,8 @@
     for (const id of ["vote-a", "vote-b", "vote-tie", "vote-bothbad"]) $(id).disabled = !canVote;
     $("regenerate").disabled = !state.battleId || state.voted || state.busy || waiting();
     $("send").disabled = state.busy || waiting();
+    // A vote on its way belongs to this round: a new round now would show its answer (the names) on the new one.
+    $("new-round").disabled = state.voteInFlight;
   }
 
   // POST JSON; resolves to the parsed body, or rejects with an Error whose message is safe to show.
@@ -198,7 +200,7 @@
         break;
       case "voted":
         voteAnswered();
-        state.busy = state.voting = false;
+        state.busy = state.voting = state.voteInFlight = false;
         revealed(event.battle);
         break;
       case "turn_done":
@@ -208,6 +210,16 @@
         if (event.voteable) notice("Both answers are finished; you can vote now.", "info");
         else notice("This round can't be voted on because a side failed. Regenerate or start a new round.");
         break;
+      case "replaced":
+        // Another tab of this visitor regenerated the battle and its answers go on there: this tab lets the
+        // battle go (Send starts a new one) rather than pull it back and forth with that tab.
+        if (event.battle_id === state.battleId) {
+          remember(null);
+          Object.assign(state, { battleId: null, voteable: false, lastVoteable: false });
+        }
+        state.busy = false;
+        notice(event.message);
+        break;
       case "busy":
         state.busy = false;
         state.voteable = state.lastVoteable;  // nothing was started: the answers shown are as they were
@@ -216,7 +228,7 @@
       case "error":
         voteAnswered();
         if (state.voting) revealIfVoted();
-        state.busy = state.voting = false;
+        state.busy = state.voting = state.voteInFlight = false;
         // A refused follow-up or regenerate rolled back on the server: the answers shown can still be voted on
         // (the message may say so).
         state.voteable = state.lastVoteable;
@@ -266,6 +278,7 @@
     $(id).addEventListener("click", async (event) => {
       const vote = { outcome: event.currentTarget.dataset.outcome, turn: state.turn, version: state.version };
       state.busy = true;
+      state.voteInFlight = true;  // by either way, until it is answered
       setControls();
       if (state.socket && state.socket.readyState === WebSocket.OPEN) {
         // On the socket the battle streamed over ("voted" or "error" comes back on it): half the arena's
@@ -287,7 +300,7 @@
       notice(error.message);
       revealIfVoted();
     } finally {
-      state.busy = false;
+      state.busy = state.voteInFlight = false;
       setControls();
     }
   }

@@ -339,7 +339,11 @@ async def test_a_regenerate_from_a_second_socket_takes_the_battle_over_and_the_f
     assert sorted(e["side"] for e in side_events(told, "side_error")) == ["a", "b"]
     assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
     assert told[-1] == {"type": "turn_done", "battle_id": battle_id, "voteable": False}
-    assert await first.receive_json_from(timeout=5) == {"type": "error", "message": REPLACED_MESSAGE}
+    assert await first.receive_json_from(timeout=5) == {
+        "type": "replaced",
+        "battle_id": battle_id,
+        "message": REPLACED_MESSAGE,
+    }
     # The new sides asked their models while the old requests were still held: the old stream gave the slots
     # back as it stopped (else the new sides would wait for them, up to 5 s, then fail as busy, asking nobody).
     await requests_reach(scripted_api, 4)
@@ -372,7 +376,11 @@ async def test_a_stream_whose_battle_was_taken_over_unannounced_stops_at_its_nex
     told = await collect_turn(communicator, timeout=5)
     assert told[-1]["voteable"] is False
     assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
-    assert await communicator.receive_json_from(timeout=5) == {"type": "error", "message": REPLACED_MESSAGE}
+    assert await communicator.receive_json_from(timeout=5) == {
+        "type": "replaced",
+        "battle_id": battle_id,
+        "message": REPLACED_MESSAGE,
+    }
     await communicator.disconnect()
 
 
@@ -447,7 +455,11 @@ async def test_a_stop_published_from_another_process_ends_the_stream_it_names(sc
     client.publish(stream_stops.channel(), battle.stream_id)
     told = await collect_turn(communicator, timeout=3)  # not at its renewal, 15 s on
     assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
-    assert await communicator.receive_json_from(timeout=3) == {"type": "error", "message": REPLACED_MESSAGE}
+    assert await communicator.receive_json_from(timeout=3) == {
+        "type": "replaced",
+        "battle_id": battle_id,
+        "message": REPLACED_MESSAGE,
+    }
     await communicator.disconnect()
 
 

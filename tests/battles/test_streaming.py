@@ -131,4 +131,4 @@ async def test_a_stop_that_lands_while_a_failed_turn_says_so_still_ends_the_turn
     voteable = await streaming.turn_answer_both(turn_id=started.turn_id, stream_id=started.stream_id, send=send)
     assert voteable is False
     assert sent[-2] == {"type": "turn_done", "battle_id": str(battle.pk), "voteable": False}
-    assert sent[-1] == {"type": "error", "message": streaming.REPLACED_MESSAGE}
+    assert sent[-1] == {"type": "replaced", "battle_id": str(battle.pk), "message": streaming.REPLACED_MESSAGE}

@@ -348,7 +348,11 @@ def test_a_vote_sent_into_a_socket_gone_silent_is_recorded_over_http(answering_m
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
     page.get_by_test_id("vote-a").click()
+    # While the vote is on its way, New round waits: its answer (the names) would land on the new round, and
+    # the 10 s fall-back to HTTP was cancelled with it, losing the vote.
+    expect(page.get_by_test_id("new-round")).to_be_disabled()
     expect(page.get_by_test_id("notice")).to_contain_text("vote is recorded", timeout=20_000)
+    expect(page.get_by_test_id("new-round")).to_be_enabled()
     names = {page.get_by_test_id(f"model-{side}").inner_text() for side in "ab"}
     assert names == {"— m1", "— m2"}
 
@@ -409,6 +413,46 @@ def test_after_the_socket_drops_unnoticed_mid_answer_regenerate_works_at_once(
     page.get_by_test_id("vote-a").click()
     expect(page.get_by_test_id("notice")).to_contain_text("Thanks! Your vote is recorded", timeout=10_000)
     assert len(sockets) == 2
+    assert page.problems == []
+
+
+@pytest.fixture
+def holding_roomy_models(scripted_api, transactional_db):
+    from tests.factories import make_model
+
+    return [make_model(name, base_url=scripted_api.url("hold"), max_concurrency=4) for name in ("m1", "m2")]
+
+
+def test_a_tab_whose_battle_another_tab_regenerated_lets_it_go(scripted_api, holding_roomy_models, live_arena, page):
+    """A tab duplicated (its battle copied with it) regenerates while the first tab streams: the first is told
+    why its answers stopped, and leaves the battle to the other, so its Send starts a new battle instead of
+    pulling that one back and forth (each pull a regeneration and an answer pair of the visitor's budget)."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("First question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
+    battle_id = page.evaluate("sessionStorage.getItem('arena.battle')")
+    other = page.context.browser.new_page()
+    other.context.add_cookies(page.context.cookies())  # the same visitor: the same session
+    other.goto(live_arena + "/")
+    other.evaluate("id => sessionStorage.setItem('arena.battle', id)", battle_id)
+    other.reload()
+    expect(other.get_by_test_id("notice")).to_contain_text("back as you left it", timeout=10_000)
+    other.get_by_test_id("regenerate").click()
+    expect(page.get_by_test_id("notice")).to_have_text(
+        "This battle was regenerated in another window or tab, and its answers go on there. Start a new round here.",
+        timeout=10_000,
+    )
+    assert page.evaluate("sessionStorage.getItem('arena.battle')") is None
+    scripted_api.release()
+    expect(other.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    page.get_by_test_id("prompt").fill("Second question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    assert page.evaluate("sessionStorage.getItem('arena.battle')") not in (None, battle_id)  # a battle of its own
+    expect(other.get_by_test_id("vote-a")).to_be_enabled()  # the other tab's answers stand, still voteable
     assert page.problems == []
 
 
