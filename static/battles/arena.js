@@ -127,12 +127,16 @@
     answer.appendChild(error);
   }
 
-  function exchangeFor(side, prompt, regenerated) {
+  // The answer element for turn `turn` on one side: a regenerated turn's block is reused, but only if it is
+  // that turn's (a follow-up whose turn_started was lost with the socket, then regenerated, is a new block,
+  // not the previous turn's answers replaced under the previous prompt).
+  function exchangeFor(side, prompt, regenerated, turn) {
     const column = $(`answer-${side}`);
     let block = column.lastElementChild;
-    if (!regenerated || !block) {
+    if (!regenerated || !block || block.dataset.turn !== String(turn)) {
       block = document.createElement("div");
       block.className = "exchange";
+      block.dataset.turn = String(turn);
       const you = document.createElement("div");
       you.className = "you";
       you.dir = "auto";  // an Arabic or Hebrew prompt reads right to left, whatever the page's direction
@@ -175,7 +179,7 @@
         state.version = event.version;
         // The prompt leaves the box only now: a start told "busy" or refused keeps it for the next try.
         if (!event.regenerated && promptOf($("prompt").value) === event.prompt) $("prompt").value = "";
-        for (const side of sides) state.current[side] = exchangeFor(side, event.prompt, event.regenerated);
+        for (const side of sides) state.current[side] = exchangeFor(side, event.prompt, event.regenerated, event.turn);
         columnsBusy(true);
         break;
       case "delta":
@@ -405,7 +409,7 @@
     state.battleId = battleId;
     for (const turn of battle.turns) {
       for (const side of sides) {
-        const answer = exchangeFor(side, turn.prompt, false);
+        const answer = exchangeFor(side, turn.prompt, false, turn.index);
         if (turn[`html_${side}`] !== undefined) {
           answerDone(answer, turn[`html_${side}`]);
         } else {

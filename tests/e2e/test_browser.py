@@ -416,6 +416,47 @@ def test_after_the_socket_drops_unnoticed_mid_answer_regenerate_works_at_once(
     assert page.problems == []
 
 
+def test_a_follow_up_whose_start_was_lost_with_the_socket_is_regenerated_as_its_own_turn(
+    answering_models, live_arena, page
+):
+    """The socket died just after a follow-up was sent: the server started the turn, the page never heard.
+    Regenerate then streamed the follow-up's answers over the previous turn's, under the previous prompt,
+    and the follow-up itself was never shown (yet voted on)."""
+    from playwright.sync_api import expect
+
+    def lose_the_follow_up(socket):
+        server = socket.connect_to_server()
+        socket.dropped = False
+
+        def from_page(message):
+            server.send(message)
+            if '"type":"continue"' in str(message).replace(" ", ""):
+                socket.dropped = True  # the follow-up reached the server; nothing more reaches the page
+                socket.close()
+
+        socket.on_message(from_page)
+        socket.on_close(lambda code, reason: None)
+        server.on_close(lambda code, reason: None)
+        server.on_message(lambda message: None if socket.dropped else socket.send(message))
+
+    page.route_web_socket("**/ws/battle/", lose_the_follow_up)
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("First question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    first_answers = [page.get_by_test_id(f"answer-{side}").locator(".answer").inner_html() for side in "ab"]
+    page.get_by_test_id("prompt").fill("Follow-up question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("The connection was lost", timeout=10_000)
+    page.get_by_test_id("regenerate").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    for side, first in zip("ab", first_answers, strict=True):
+        column = page.get_by_test_id(f"answer-{side}")
+        assert column.locator(".you").all_inner_texts() == ["First question", "Follow-up question"]
+        assert column.locator(".answer").first.inner_html() == first  # the first turn's answers stand
+    assert page.problems == []
+
+
 @pytest.fixture
 def holding_roomy_models(scripted_api, transactional_db):
     from tests.factories import make_model
