@@ -54,6 +54,9 @@
     $("send").disabled = state.busy || waiting();
     // A vote on its way belongs to this round: a new round now would show its answer (the names) on the new one.
     $("new-round").disabled = state.voteInFlight;
+    // A button disabled under the keyboard's focus drops it to the top of the page: it goes to the prompt box,
+    // where the next thing to do is typed.
+    if (document.activeElement && document.activeElement.disabled) $("prompt").focus();
   }
 
   // POST JSON; resolves to the parsed body, or rejects with an Error whose message is safe to show.
@@ -181,6 +184,7 @@
         if (!event.regenerated && promptOf($("prompt").value) === event.prompt) $("prompt").value = "";
         for (const side of sides) state.current[side] = exchangeFor(side, event.prompt, event.regenerated, event.turn);
         columnsBusy(true);
+        notice("Both models are answering…", "info");  // the columns are not read as they stream: say so once
         break;
       case "delta":
         // Plain text while streaming (never parsed as HTML); the sanitised Markdown arrives at the end.

@@ -242,6 +242,21 @@ def test_a_screen_reader_hears_when_voting_opens_and_who_the_models_were(slow_mo
     assert page.problems == []
 
 
+def test_a_keyboard_user_keeps_the_focus_and_hears_that_the_models_are_answering(slow_models, live_arena, page):
+    """Send, disabled under the keyboard's focus as the answers stream, dropped it to the top of the page, and
+    the status line said nothing until both answers were done."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("notice")).to_have_text("Both models are answering…", timeout=10_000)
+    expect(page.get_by_test_id("prompt")).to_be_focused()
+    expect(page.get_by_test_id("notice")).to_have_text("Both answers are finished; you can vote now.", timeout=30_000)
+    assert page.problems == []
+
+
 def test_a_new_round_while_answers_stream_leaves_them_and_sending_works_at_once(slow_models, live_arena, page):
     """New round mid-stream cleared the page but left it busy: Send stayed disabled until the old turn ended
     (up to its 3-minute deadline), and the old turn's frames then landed on the new round's page."""
