@@ -276,7 +276,8 @@
       return notice(`Your prompt is ${number(length)} characters long, ${number(length - promptMaxChars)} over the `
         + `limit of ${number(promptMaxChars)}. Please shorten it.`);
     }
-    if (state.voted) newRound();
+    // A battle voted on, or let go to another tab: what is on the page is not this prompt's conversation.
+    if (state.voted || !state.battleId) newRound();
     send(state.battleId ? { type: "continue", battle_id: state.battleId, prompt } : { type: "start", prompt });
   });
 

@@ -508,6 +508,8 @@ def test_a_tab_whose_battle_another_tab_regenerated_lets_it_go(scripted_api, hol
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
     assert page.evaluate("sessionStorage.getItem('arena.battle')") not in (None, battle_id)  # a battle of its own
+    for side in "ab":  # shown alone, not under the stopped answers as if it continued them
+        assert page.get_by_test_id(f"answer-{side}").locator(".you").all_inner_texts() == ["Second question"]
     expect(other.get_by_test_id("vote-a")).to_be_enabled()  # the other tab's answers stand, still voteable
     assert page.problems == []
 
