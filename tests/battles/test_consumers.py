@@ -320,6 +320,12 @@ async def requests_reach(scripted_api, count: int, timeout: float = 10) -> None:
         await asyncio.sleep(0.02)
 
 
+async def told_replaced(communicator: WebsocketCommunicator, battle_id: str, timeout: float = 5) -> None:
+    """The event that ends a socket's turn after another socket took its battle over."""
+    replaced = await communicator.receive_json_from(timeout=timeout)
+    assert replaced == {"type": "replaced", "battle_id": battle_id, "message": REPLACED_MESSAGE}
+
+
 async def test_a_regenerate_from_a_second_socket_takes_the_battle_over_and_the_first_is_told(scripted_api):
     """A page whose socket dropped unnoticed by the server (its pings time out only after tens of seconds)
     reconnects and regenerates: it was refused "Please wait until both answers have finished" until the old
@@ -339,11 +345,7 @@ async def test_a_regenerate_from_a_second_socket_takes_the_battle_over_and_the_f
     assert sorted(e["side"] for e in side_events(told, "side_error")) == ["a", "b"]
     assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
     assert told[-1] == {"type": "turn_done", "battle_id": battle_id, "voteable": False}
-    assert await first.receive_json_from(timeout=5) == {
-        "type": "replaced",
-        "battle_id": battle_id,
-        "message": REPLACED_MESSAGE,
-    }
+    await told_replaced(first, battle_id)
     # The new sides asked their models while the old requests were still held: the old stream gave the slots
     # back as it stopped (else the new sides would wait for them, up to 5 s, then fail as busy, asking nobody).
     await requests_reach(scripted_api, 4)
@@ -376,11 +378,7 @@ async def test_a_stream_whose_battle_was_taken_over_unannounced_stops_at_its_nex
     told = await collect_turn(communicator, timeout=5)
     assert told[-1]["voteable"] is False
     assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
-    assert await communicator.receive_json_from(timeout=5) == {
-        "type": "replaced",
-        "battle_id": battle_id,
-        "message": REPLACED_MESSAGE,
-    }
+    await told_replaced(communicator, battle_id)
     await communicator.disconnect()
 
 
@@ -439,27 +437,20 @@ async def test_a_stop_published_from_another_process_ends_the_stream_it_names(sc
     import redis
 
     from battles import stream_stops
+    from tests.battles.test_stream_stops import subscribed
 
     await register("m1", scripted_api.url("hold"))
     await register("m2", scripted_api.url("hold"))
     communicator = await connect(await issued_session_key())
     await communicator.send_json_to({"type": "start", "prompt": "Hi"})
     battle_id = (await communicator.receive_json_from())["battle_id"]
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    deadline = time.monotonic() + 5
-    while not client.pubsub_numsub(stream_stops.channel())[0][1]:  # this process listens once it streams
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await subscribed(settings.REDIS_URL)  # this process listens once it streams
     battle = await database_sync_to_async(Battle.objects.get)(pk=battle_id)
     await database_sync_to_async(Battle.objects.filter(pk=battle_id).update)(stream_id="taken-over-elsewhere")
-    client.publish(stream_stops.channel(), battle.stream_id)
+    redis.Redis.from_url(settings.REDIS_URL).publish(stream_stops.channel(), battle.stream_id)
     told = await collect_turn(communicator, timeout=3)  # not at its renewal, 15 s on
     assert {e["message"] for e in side_events(told, "side_error")} == {REPLACED_SIDE}
-    assert await communicator.receive_json_from(timeout=3) == {
-        "type": "replaced",
-        "battle_id": battle_id,
-        "message": REPLACED_MESSAGE,
-    }
+    await told_replaced(communicator, battle_id, timeout=3)
     await communicator.disconnect()
 
 

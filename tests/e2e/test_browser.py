@@ -382,6 +382,26 @@ def test_a_vote_sent_into_a_socket_gone_silent_is_recorded_over_http(answering_m
     assert page.problems == []
 
 
+def silently_droppable(socket):
+    """Connect a routed battle socket to the arena such that, once `socket.dropped` is set and the page's side
+    closed (socket.close()), the server hears nothing: its end stays open and streams on into the void, as to
+    a page whose network went away. Returns the server's side."""
+    socket.dropped = False
+    server = socket.connect_to_server()
+    socket.on_close(lambda code, reason: None)  # the page's side closing is not passed on to the server
+    server.on_close(lambda code, reason: None)
+    server.on_message(lambda message: None if socket.dropped else socket.send(message))
+    return server
+
+
+def requests_reach(scripted_api, count: int, timeout: float = 10) -> None:
+    """Wait until the scripted server has been asked `count` times (as the socket tests' helper does)."""
+    deadline = time.monotonic() + timeout
+    while len(scripted_api.requests) < count:
+        assert time.monotonic() < deadline, scripted_api.requests
+        time.sleep(0.02)
+
+
 def test_after_the_socket_drops_unnoticed_mid_answer_regenerate_works_at_once(
     scripted_api, holding_models, live_arena, page
 ):
@@ -394,22 +414,15 @@ def test_after_the_socket_drops_unnoticed_mid_answer_regenerate_works_at_once(
     sockets = []
 
     def drop_later(socket):
-        socket.dropped = False
-        server = socket.connect_to_server()
+        silently_droppable(socket)
         sockets.append(socket)
-        socket.on_close(lambda code, reason: None)  # the page's side closing is not passed on to the server
-        server.on_close(lambda code, reason: None)
-        server.on_message(lambda message: None if socket.dropped else socket.send(message))
 
     page.route_web_socket("**/ws/battle/", drop_later)
     page.goto(live_arena + "/")
     page.get_by_test_id("prompt").fill("Hello")
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
-    deadline = time.monotonic() + 10
-    while len(scripted_api.requests) < 2:  # both sides hold their model's one slot
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    requests_reach(scripted_api, 2)  # both sides hold their model's one slot
     sockets[0].dropped = True
     sockets[0].close()
     expect(page.get_by_test_id("notice")).to_contain_text("The connection was lost", timeout=10_000)
@@ -417,9 +430,7 @@ def test_after_the_socket_drops_unnoticed_mid_answer_regenerate_works_at_once(
     expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
     # Both new requests reach the models while the old ones are still held: the old stream gave its slots back
     # (else the new sides would wait for them, up to 5 s, then fail as busy, asking nobody).
-    deadline = time.monotonic() + 10
-    while len(scripted_api.requests) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    requests_reach(scripted_api, 4)
     assert len(scripted_api.requests) == 4, scripted_api.requests
     scripted_api.release()
     expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
@@ -440,8 +451,7 @@ def test_a_follow_up_whose_start_was_lost_with_the_socket_is_regenerated_as_its_
     from playwright.sync_api import expect
 
     def lose_the_follow_up(socket):
-        server = socket.connect_to_server()
-        socket.dropped = False
+        server = silently_droppable(socket)
 
         def from_page(message):
             server.send(message)
@@ -450,9 +460,6 @@ def test_a_follow_up_whose_start_was_lost_with_the_socket_is_regenerated_as_its_
                 socket.close()
 
         socket.on_message(from_page)
-        socket.on_close(lambda code, reason: None)
-        server.on_close(lambda code, reason: None)
-        server.on_message(lambda message: None if socket.dropped else socket.send(message))
 
     page.route_web_socket("**/ws/battle/", lose_the_follow_up)
     page.goto(live_arena + "/")
