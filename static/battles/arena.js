@@ -12,12 +12,16 @@
   const state = {
     battleId: null, turn: null, version: null, voted: false, busy: false, voting: false, voteable: false,
     lastVoteable: false, socket: null, current: {}, retryTimer: null, retryUntil: 0, pendingVote: null,
-    voteTimer: null, voteInFlight: false,
+    voteTimer: null, voteInFlight: false, round: 0, sendTimer: null, connecting: null,
   };
   // A vote sent on a socket that died without a word (a phone asleep, Wi-Fi switched to mobile data) waited
   // for the browser to notice, which can take minutes: unanswered this long, it goes over HTTP instead, where
   // sending it again is safe (a battle takes one vote; a refusal then shows the vote already cast).
   const VOTE_SOCKET_WAIT_MS = 10000;
+  // The same for a prompt: the arena answers one within a second or two (its start, "busy", or a refusal), so a
+  // socket silent this long is taken for dead. The prompt is not sent again by itself: the arena may have
+  // started on it before the socket died, and a second start would spend the visitor's budget twice.
+  const PROMPT_SOCKET_WAIT_MS = 15000;
   // The C0 control characters the server drops (battles/services.py prompt_clean), so the page counts and
   // compares the prompt as the server will see it.
   const controlCharacters = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g;
@@ -85,9 +89,20 @@
     return data;
   }
 
+  // One socket at a time: a second send while the first still connects waits for the same socket (a socket
+  // opened beside it would be left behind, its close then taken for the current one's).
   function connect() {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) return Promise.resolve(state.socket);
+    if (!state.connecting) {
+      state.connecting = opened();
+      const done = () => { state.connecting = null; };
+      state.connecting.then(done, done);
+    }
+    return state.connecting;
+  }
+
+  function opened() {
     return new Promise((resolve, reject) => {
-      if (state.socket && state.socket.readyState === WebSocket.OPEN) return resolve(state.socket);
       const scheme = location.protocol === "https:" ? "wss" : "ws";
       const socket = new WebSocket(`${scheme}://${location.host}/ws/battle/`);
       let opened = false;
@@ -98,6 +113,7 @@
       socket.onerror = () => { if (!opened) reject(refused()); };
       socket.onclose = () => {
         state.socket = null;
+        clearTimeout(state.sendTimer);
         if (!opened) reject(refused());
         if (state.voting) return voteOverHttpInstead();
         if (state.busy) {
@@ -127,6 +143,7 @@
     error.className = "error";
     error.textContent = message;
     answer.classList.remove("streaming");
+    answer.classList.add("partial");  // the text so far, as it streamed: its line breaks kept
     answer.appendChild(error);
   }
 
@@ -156,16 +173,18 @@
     return answer;
   }
 
+  // The status line is read out by a screen reader at each change: it says the wait once and its end once, and
+  // the seconds left are counted down on the Send button, which is not.
   function startRetryCountdown(seconds, message) {
     clearInterval(state.retryTimer);
     state.retryUntil = Date.now() + seconds * 1000;
+    notice(message, "info");
     const tick = () => {
       const left = Math.ceil((state.retryUntil - Date.now()) / 1000);
+      $("send").textContent = left > 0 ? `Send (${left} s)` : "Send";
       if (left <= 0) {
         clearInterval(state.retryTimer);
         notice("The models may be free now: press Send to try again.", "info");
-      } else {
-        notice(`${message.replace(/in \d+ seconds/, `in ${left} s`)}`, "info");
       }
       setControls();
     };
@@ -174,6 +193,7 @@
   }
 
   function handle(event) {
+    clearTimeout(state.sendTimer);  // the socket is alive
     switch (event.type) {
       case "turn_started":
         state.battleId = event.battle_id;
@@ -235,7 +255,7 @@
         break;
       case "error":
         voteAnswered();
-        if (state.voting) revealIfVoted();
+        if (state.voting) refreshAfterRefusal();
         state.busy = state.voting = state.voteInFlight = false;
         // A refused follow-up or regenerate rolled back on the server: the answers shown can still be voted on
         // (the message may say so).
@@ -248,6 +268,7 @@
 
   async function send(message) {
     if (!navigator.cookieEnabled) return notice(COOKIES_NEEDED);
+    const round = state.round;
     notice("");
     state.busy = true;
     state.voteable = false;
@@ -255,8 +276,14 @@
     try {
       if (message.type === "start") await postJSON("/api/session", {});
       const socket = await connect();
+      // New round pressed while this connected: the prompt is not the new round's (a follow-up would bring
+      // the old battle back onto the cleared page). It stays in the box, to be sent again.
+      if (round !== state.round) return;
       socket.send(JSON.stringify(message));
+      clearTimeout(state.sendTimer);
+      state.sendTimer = setTimeout(promptUnanswered, PROMPT_SOCKET_WAIT_MS);
     } catch (error) {
+      if (round !== state.round) return;  // the new round has nothing to do with it
       state.busy = false;
       state.voteable = state.lastVoteable;  // never sent: the answers shown are as they were
       notice(error.message);
@@ -307,11 +334,23 @@
       revealed(await postJSON(`/api/battles/${state.battleId}/vote`, vote));
     } catch (error) {
       notice(error.message);
-      revealIfVoted();
+      refreshAfterRefusal();
     } finally {
       state.busy = state.voteInFlight = false;
       setControls();
     }
+  }
+
+  // A prompt sent on a socket that stayed silent: the socket is dropped (nothing it says later lands here) and
+  // the visitor told. The prompt is still in the box: it leaves only when its turn starts.
+  function promptUnanswered() {
+    if (!state.busy || state.voting) return;
+    dropSocket();
+    state.busy = false;
+    state.voteable = state.lastVoteable;
+    columnsBusy(false);
+    notice("The arena has not answered: the connection seems to be lost. Please try again.");
+    setControls();
   }
 
   function voteAnswered() {
@@ -338,21 +377,34 @@
     state.socket = null;
   }
 
-  // A vote refused because the battle has one already (cast just before the connection dropped, or in
-  // another tab): the models are shown as that vote revealed them, not hidden behind a vote that can never
-  // succeed. Any other refusal keeps its own message.
-  async function revealIfVoted() {
+  // The battle as the arena has it now (what a visitor may see of it); null if it is gone. Rejects when the
+  // arena cannot be reached.
+  async function battleFromServer(battleId) {
+    const response = await fetch(`/api/battles/${battleId}`, { credentials: "same-origin" });
+    return response.ok ? response.json() : null;
+  }
+
+  // A vote refused: the battle as the arena has it says what to show. Voted on already (just before the
+  // connection dropped, or in another tab): the models, as that vote revealed them, not a vote that can never
+  // succeed. Answered again in another tab (a regenerate or a follow-up there, after this tab's answers
+  // ended): those answers, to be read and voted on, where the vote on the old ones was refused at each try.
+  // Any other refusal keeps its own message.
+  async function refreshAfterRefusal() {
     const battleId = state.battleId;
-    try {
-      const response = await fetch(`/api/battles/${battleId}`, { credentials: "same-origin" });
-      const battle = response.ok ? await response.json() : null;
-      if (battle && battle.voted && battleId === state.battleId) {
-        revealed(battle);
-        setControls();
-      }
-    } catch (unreachable) {
-      // The refusal's own message stays.
+    let battle = null;
+    try { battle = await battleFromServer(battleId); } catch (unreachable) { return; }
+    if (!battle || !battle.turns.length || battleId !== state.battleId || state.busy) return;
+    const last = battle.turns[battle.turns.length - 1];
+    if (battle.voted) {
+      revealed(battle);
+    } else if (last.index !== state.turn || last.version !== state.version) {
+      showBattle(battle);
+      notice(state.voteable
+        ? "These answers were written again in another window or tab; here they are now, and you can vote on them."
+        : "These answers are being written again in another window or tab: vote there, or reload this page "
+          + "once they have finished.", state.voteable ? "info" : "error");
     }
+    setControls();
   }
 
   function revealed(battle) {
@@ -368,11 +420,13 @@
   function newRound() {
     voteAnswered();  // a vote still on its way is the old round's: no retry of it over HTTP lands on this one
     remember(null);
-    if (state.busy && !state.voting && state.socket) {
+    state.round += 1;  // a send still connecting is the old round's: it is not sent (see send)
+    clearTimeout(state.sendTimer);
+    if (state.busy && !state.voting) {
       // Answers still streaming: leave them (the server stops a stream whose socket closes, as when a visitor
       // leaves), so that Send works now rather than after the old turn's deadline, and none of its frames
-      // land on the new round's page. The next send opens a new socket.
-      dropSocket();
+      // land on the new round's page. The next send opens a new socket. A socket still connecting is kept.
+      if (state.socket && state.socket.readyState === WebSocket.OPEN) dropSocket();
       state.busy = false;
     }
     Object.assign(state, {
@@ -403,15 +457,21 @@
     try { battleId = sessionStorage.getItem(BATTLE_KEY); } catch (unavailable) { return; }
     if (!battleId) return;
     let battle = null;
-    try {
-      const response = await fetch(`/api/battles/${battleId}`, { credentials: "same-origin" });
-      battle = response.ok ? await response.json() : null;
-    } catch (unreachable) {
-      return;
-    }
+    try { battle = await battleFromServer(battleId); } catch (unreachable) { return; }
     if (state.battleId) return;  // the visitor started another meanwhile
     if (!battle || !battle.turns.length) return remember(null);  // gone (another session, or deleted)
     state.battleId = battleId;
+    showBattle(battle);
+    if (battle.voted) return setControls();
+    if (state.voteable) notice("Your battle is back as you left it; you can vote now.", "info");
+    else notice("Your battle is back as you left it. Regenerate or start a new round.");
+    setControls();
+  }
+
+  // The battle as the arena has it, in place of what the page shows (after a reload, or a change made in
+  // another tab).
+  function showBattle(battle) {
+    for (const side of sides) $(`answer-${side}`).replaceChildren();
     for (const turn of battle.turns) {
       for (const side of sides) {
         const answer = exchangeFor(side, turn.prompt, false, turn.index);
@@ -427,11 +487,8 @@
     state.turn = last.index;
     state.version = last.version;
     state.voteable = state.lastVoteable = last.status_a === "done" && last.status_b === "done";
-    if (battle.not_blind) $("blindness").textContent = battle.not_blind;  // as the stream said it
+    $("blindness").textContent = battle.not_blind || "";  // as the stream said it
     if (battle.voted) revealed(battle);
-    else if (state.voteable) notice("Your battle is back as you left it; you can vote now.", "info");
-    else notice("Your battle is back as you left it. Regenerate or start a new round.");
-    setControls();
   }
 
   $("new-round").addEventListener("click", newRound);

@@ -1,6 +1,7 @@
 """A visitor's whole flow in headless Chromium (Debian's package, driven by Playwright)."""
 
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -291,13 +292,56 @@ def test_when_every_model_is_busy_the_visitor_sees_a_countdown_and_can_send_agai
     expect(other.get_by_test_id("regenerate")).to_be_disabled()
     time.sleep(1.0)
     page.goto(live_arena + "/")
+    # Every text the status line (a live region, read out by a screen reader at each change) is given.
+    page.evaluate("""() => {
+      window.noticeTexts = [];
+      const notice = document.querySelector('[data-testid="notice"]');
+      new MutationObserver(() => window.noticeTexts.push(notice.textContent))
+        .observe(notice, { childList: true, characterData: true, subtree: true });
+    }""")
     page.get_by_test_id("prompt").fill("Hello")
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("notice")).to_contain_text("busy", timeout=10_000)
     expect(page.get_by_test_id("send")).to_be_disabled()
+    expect(page.get_by_test_id("send")).to_have_text(re.compile(r"^Send \(\d+ s\)$"))  # the seconds left
     expect(page.get_by_test_id("prompt")).to_have_value("Hello")  # kept for the next try, not thrown away
     scripted_api.release()
     expect(page.get_by_test_id("send")).to_be_enabled(timeout=70_000)
+    expect(page.get_by_test_id("send")).to_have_text("Send")
+    # The wait is said once and its end once: the countdown used to rewrite the status line every second.
+    texts = [text for text in page.evaluate("window.noticeTexts") if text]
+    assert texts[-1] == "The models may be free now: press Send to try again."
+    busy = [text for text in texts if "busy" in text]
+    assert len(busy) == 1 and busy[0].startswith("All models are busy right now."), texts
+    assert page.problems == []
+
+
+def test_a_new_round_while_a_send_is_still_connecting_drops_that_send(answering_models, live_arena, page):
+    """New round pressed while a Send was still on its way to the arena (its session request, or its socket,
+    not yet through) left the page busy, then sent the prompt anyway: its battle started on the new round's
+    page (a follow-up brought the old battle back onto it)."""
+    from playwright.sync_api import expect
+
+    held = []
+    page.route("**/api/session", lambda route: held.append(route))  # held until the test lets it go
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("First question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("send")).to_be_disabled()
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    page.get_by_test_id("new-round").click()
+    expect(page.get_by_test_id("send")).to_be_enabled()  # the new round is not busy with the old one's send
+    held[0].continue_()
+    page.unroute("**/api/session")
+    page.wait_for_timeout(2_000)  # the socket opens; nothing may be sent on it
+    assert page.get_by_test_id("answer-a").inner_text() == ""
+    assert page.evaluate("sessionStorage.getItem('arena.battle')") is None
+    expect(page.get_by_test_id("prompt")).to_have_value("First question")  # kept, to be sent on this round
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    for side in "ab":
+        assert page.get_by_test_id(f"answer-{side}").locator(".you").all_inner_texts() == ["First question"]
     assert page.problems == []
 
 
@@ -379,6 +423,38 @@ def test_a_vote_sent_into_a_socket_gone_silent_is_recorded_over_http(answering_m
 
     with ThreadPoolExecutor(1) as thread:
         assert thread.submit(outcomes).result() == ["a"]
+    assert page.problems == []
+
+
+def test_a_prompt_sent_into_a_socket_gone_silent_is_given_up_and_can_be_sent_again(answering_models, live_arena, page):
+    """The vote's fall-back, for a prompt: sent into a socket through which nothing gets any more, it waited for
+    the browser to notice (minutes), Send disabled. After 15 s the page gives that socket up and says so, the
+    prompt still in the box, and Send goes through a new socket."""
+    from playwright.sync_api import expect
+
+    sockets = []
+
+    def first_socket_silent(socket):
+        server = socket.connect_to_server()
+        sockets.append(socket)
+        first = len(sockets) == 1
+        socket.on_message(lambda message: None if first else server.send(message))  # the first hears nothing
+
+    page.route_web_socket("**/ws/battle/", first_socket_silent)
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("send")).to_be_disabled()
+    notice = page.get_by_test_id("notice")
+    expect(notice).to_have_text("The arena has not answered: the connection seems to be lost. Please try again.",
+                                timeout=25_000)  # fmt: skip
+    expect(page.get_by_test_id("send")).to_be_enabled()
+    expect(page.get_by_test_id("prompt")).to_have_value("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    assert len(sockets) == 2
+    page.get_by_test_id("vote-a").click()
+    expect(notice).to_contain_text("vote is recorded", timeout=10_000)
     assert page.problems == []
 
 
@@ -521,6 +597,52 @@ def test_a_tab_whose_battle_another_tab_regenerated_lets_it_go(scripted_api, hol
     assert page.problems == []
 
 
+def test_a_vote_on_answers_another_tab_has_regenerated_since_shows_the_new_ones(
+    scripted_api, answering_models, live_arena, page
+):
+    """A duplicated tab regenerates after this tab's answers have ended (no stream to stop here): this tab's vote
+    names answers no longer shown there, and the arena refuses it. It was refused at every try, the new
+    answers out of sight until a reload; now the page shows them, and the vote on them is recorded."""
+    from django.db import connection
+    from playwright.sync_api import expect
+
+    from battles.models import Vote
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("First question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    other = page.context.browser.new_page()
+    other.context.add_cookies(page.context.cookies())  # the same visitor: the same session
+    other.goto(live_arena + "/")
+    battle_id = page.evaluate("sessionStorage.getItem('arena.battle')")
+    other.evaluate("id => sessionStorage.setItem('arena.battle', id)", battle_id)
+    other.reload()
+    expect(other.get_by_test_id("regenerate")).to_be_enabled(timeout=10_000)
+    other.get_by_test_id("regenerate").click()
+    expect(other.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    page.get_by_test_id("vote-a").click()
+    expect(page.get_by_test_id("notice")).to_have_text(
+        "These answers were written again in another window or tab; here they are now, and you can vote on them.",
+        timeout=10_000,
+    )
+    for side in "ab":
+        assert page.get_by_test_id(f"answer-{side}").locator(".you").all_inner_texts() == ["First question"]
+    expect(page.get_by_test_id("vote-b")).to_be_enabled()
+    page.get_by_test_id("vote-b").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("vote is recorded", timeout=10_000)
+
+    def votes():  # on a thread of its own: Playwright's loop runs on this one, and Django refuses
+        try:
+            return list(Vote.objects.values_list("outcome", "turn_version"))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        assert thread.submit(votes).result() == [("b", 2)]
+    assert page.problems == []
+
+
 @pytest.fixture
 def one_failing_model(scripted_api, transactional_db):
     from tests.factories import make_model
@@ -558,6 +680,33 @@ def test_a_side_that_failed_says_why_and_the_round_cannot_be_voted_on_also_after
     expect(page.locator(".answer:not(:has(.error))")).to_have_text("Hello from the scripted API.")
     expect(page.get_by_test_id("vote-a")).to_be_disabled()
     expect(page.get_by_test_id("regenerate")).to_be_enabled()
+    assert page.problems == []
+
+
+@pytest.fixture
+def cut_off_model(scripted_api, transactional_db, monkeypatch):
+    """A model of one replica whose server dies after three lines of its answer; its rival answers the same."""
+    from tests import scripted_api as scripted
+    from tests.factories import make_model
+
+    monkeypatch.setattr(scripted, "ANSWER", ["Line one", "\nLine two", "\nLine three", "\nLine four"])
+    return [make_model("m1", base_url=scripted_api.url("ok")), make_model("m2", base_url=scripted_api.url("drop"))]
+
+
+def test_a_side_cut_off_keeps_the_line_breaks_of_its_text_also_after_a_reload(cut_off_model, live_arena, page):
+    """A failed side's text so far ran its lines together once the stream ended (their breaks were shown only
+    while it streamed)."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    failed = page.locator(".answer:has(.error)")
+    expect(failed).to_have_count(1, timeout=30_000)
+    assert failed.inner_text().startswith("Line one\nLine two\nLine three\n"), failed.inner_text()
+    page.reload()
+    expect(page.get_by_test_id("notice")).to_contain_text("back as you left it", timeout=10_000)
+    assert failed.inner_text().startswith("Line one\nLine two\nLine three\n"), failed.inner_text()
     assert page.problems == []
 
 
