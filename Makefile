@@ -68,7 +68,7 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format --check .
 
 # recompute.py and load.py need PostgreSQL (DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test);
-# each works in a scratch database of its own. Together they take about an hour on 2 cores.
+# each works in a scratch database of its own. On 2 cores load.py alone takes 10-15 minutes, faults.py 5.
 bench: setup-dev
 	$(PY) bench/ratings.py
 	$(PY) bench/simulate_coverage.py

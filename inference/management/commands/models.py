@@ -37,7 +37,9 @@ class Command(BaseCommand):
         check = sub.add_parser("check", help="Send a real request to each endpoint; report latency or error.")
         check.add_argument("names", nargs="*")
         check.add_argument("--timeout", type=float, default=30.0)
-        sub.add_parser("defaults", help="Register the two bundled SmolLM2 models if no model exists.")
+        sub.add_parser(
+            "defaults", help="Register the two bundled models (SmolLM2-135M-Instruct, Gemma-3-270M) if no model exists."
+        )
 
     def handle(self, *args, action, **options):
         getattr(self, f"handle_{action}")(**options)

@@ -53,7 +53,7 @@ class Command(BaseCommand):
         parser.add_argument("--anchor", metavar="NAME=RATING", help="Shift ratings so that NAME has RATING.")
         parser.add_argument("--no-bootstrap", action="store_true", help="Sandwich intervals only (fast).")
         parser.add_argument(
-            "--category", help="One category's board (coding, math, lang:en, exclude_ties, ...): needs labelled "
+            "--category", help="One category's board (coding, math, language:en, exclude_ties, ...): needs labelled "
             "counts, i.e. the database or a snapshot's pair_counts.json download.",
         )  # fmt: skip
         parser.add_argument(
