@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import re
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -17,7 +18,10 @@ from ratings.engine.categories import canonical_json
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # "group": ratings compare only within one (1 = most battles); an empty rating is a model not rated yet, "note" says why.
-CSV_COLUMNS = ["rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired", "group", "note"]
+# "snapshot_id" and "category" say which board a row is from, once the file is away from its URL (empty
+# snapshot_id: the online Elo, no snapshot).
+CSV_COLUMNS = ["rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired", "group", "note",
+               "snapshot_id", "category"]  # fmt: skip
 
 
 def _payload(request, *, public: bool = False) -> dict:
@@ -141,8 +145,20 @@ def _leaderboard_page(request):
         "chosen_snapshot": request.GET.get("snapshot") or "",
         "snapshot_created": datetime.fromisoformat(payload["snapshot"]["created"]) if payload["snapshot"] else None,
         "query": _board_query(request),  # the page is cached for every URL with these parameters
+        "download_query": _download_query(request, snapshot),
+        # The picker names a snapshot only: the board's other parameters go with it (a category tab stays).
+        "picker_keeps": [(name, request.GET[name]) for name in ("method", "category") if request.GET.get(name)],
     }
     return render(request, "ratings/leaderboard.html", context)
+
+
+def _download_query(request, snapshot: dict | None) -> str:
+    """The page's own parameters with its snapshot named: a download from it is the board shown, not one
+    recomputed since the page was loaded (as "Newest" would be)."""
+    parameters = {name: request.GET[name] for name in BOARD_PARAMETERS if request.GET.get(name)}
+    if snapshot is not None:
+        parameters["snapshot"] = str(snapshot["id"])
+    return urlencode([(name, parameters[name]) for name in BOARD_PARAMETERS if name in parameters])
 
 
 @require_GET
@@ -168,13 +184,16 @@ def _leaderboard_csv(request):
         payload = _payload(request)
     except (selectors.SnapshotNotFound, ValueError) as exc:
         return _error(exc)
-    snapshot = payload["snapshot"]
-    filename = f"leaderboard-{snapshot['id']}.csv" if snapshot else "leaderboard-elo.csv"
+    snapshot, category = payload["snapshot"], payload["category"]
+    # Each board its own file name ("language:en" as language-en: a colon is refused in Windows file names).
+    board = "" if category == "overall" else "-" + re.sub(r"[^A-Za-z0-9_-]+", "-", category)
+    filename = f"leaderboard-{snapshot['id']}{board}.csv" if snapshot else f"leaderboard-elo{board}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.DictWriter(response, CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(payload["models"])
+    which = {"snapshot_id": snapshot["id"] if snapshot else "", "category": category}
+    writer.writerows({**row, **which} for row in payload["models"])
     return response
 
 

@@ -83,9 +83,11 @@ def test_csv_download_has_one_row_per_model(client, small_arena):
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["name"] for r in rows] == ["alpha", "bravo", "charlie"]
     assert list(rows[0]) == [
-        "rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired", "group", "note"
+        "rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provisional", "retired", "group", "note",
+        "snapshot_id", "category",
     ]  # fmt: skip
     assert rows[0]["provisional"] == "True"  # a handful of votes, under the policy's 100
+    assert {(r["snapshot_id"], r["category"]) for r in rows} == {(str(snapshot.pk), "overall")}
 
 
 def test_page_shows_both_tables_charts_and_downloads(client, small_arena):
@@ -97,7 +99,31 @@ def test_page_shows_both_tables_charts_and_downloads(client, small_arena):
     assert 'id="chart-ratings"' in html and 'id="chart-win_fraction"' in html and 'id="chart-predicted"' in html
     assert "/leaderboard/plotly.min.js" in html and "cdn" not in html.lower()
     assert f'<option value="{snapshot.pk}"' in html
-    assert 'href="/api/leaderboard"' in html and 'href="/api/leaderboard.csv"' in html
+    assert f'href="/api/leaderboard?snapshot={snapshot.pk}"' in html
+    assert f'href="/api/leaderboard.csv?snapshot={snapshot.pk}"' in html
+
+
+def test_the_downloads_are_the_board_shown_even_after_a_recompute_and_say_which_board(client, three_models):
+    """The page's JSON and CSV links asked for the newest board: a recompute between loading the page and
+    downloading gave another snapshot than the one shown (and than its pinned pair counts), and every
+    category's CSV had the same file name."""
+    coding_arena(three_models)
+    shown = services.leaderboard_recompute(rounds=10, seed=0, category_min_votes=10)
+    page = client.get("/leaderboard?category=coding").content.decode()
+    services.leaderboard_recompute(rounds=10, seed=1, category_min_votes=10)  # a newer one, after the page
+    csv_url = re.search(r'href="(/api/leaderboard\.csv[^"]*)" data-testid="download-csv"', page)[1]
+    json_url = re.search(r'href="(/api/leaderboard[^".]*)" data-testid="download-json"', page)[1]
+    csv_url, json_url = (url.replace("&amp;", "&") for url in (csv_url, json_url))
+    body = client.get(json_url).json()
+    assert body["snapshot"]["id"] == shown.pk and body["category"] == "coding"
+    response = client.get(csv_url)
+    assert f'filename="leaderboard-{shown.pk}-coding.csv"' in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert {r["name"] for r in rows} == {"alpha", "bravo"}
+    assert {(r["snapshot_id"], r["category"]) for r in rows} == {(str(shown.pk), "coding")}
+    # The snapshot picker keeps the category tab.
+    picker = page.split('class="lb-picker"')[1].split("</form>")[0]
+    assert '<input type="hidden" name="category" value="coding">' in picker
 
 
 def test_page_without_votes_says_so(client, db):
