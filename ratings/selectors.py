@@ -470,11 +470,16 @@ def _iso_times(series: dict[str, dict[str, list]]) -> dict[str, dict[str, list]]
 def snapshot_history() -> dict[str, dict[str, list]]:
     """Each model's overall rating and interval over time, one point per snapshot: {model: {"time", "rating",
     "ci_lower", "ci_upper"}}, times ISO. A snapshot's time is its data cutoff (its newest vote), else when it
-    was made; of snapshots with the same time, the newest is kept (it is the later look at the same votes)."""
+    was made; of snapshots with the same time, the newest is kept (it is the later look at the same votes).
+    Only snapshots on the newest one's scale are drawn: one saved with an anchor (`leaderboard --save
+    --anchor`) is shifted as a whole against the scheduled, centred ones, and mixing them would draw the shift."""
     boards = {}
-    snapshots = LeaderboardSnapshot.objects.order_by("id").values_list("data_cutoff", "created", "rows")
-    for cutoff, created, rows in snapshots.iterator(100):
-        boards[cutoff or created] = rows
+    newest = LeaderboardSnapshot.objects.order_by("-id").values_list("params", flat=True).first()
+    scale = (newest or {}).get("anchor")
+    snapshots = LeaderboardSnapshot.objects.order_by("id").values_list("data_cutoff", "created", "rows", "params")
+    for cutoff, created, rows, params in snapshots.iterator(100):
+        if (params or {}).get("anchor") == scale:
+            boards[cutoff or created] = rows
     return _iso_times(snapshot_series(boards.items()))
 
 

@@ -20,11 +20,13 @@ SERIES_FIELDS = ("rating", "ci_lower", "ci_upper")
 
 def snapshot_series(snapshots: Iterable[tuple[object, Sequence[dict]]]) -> dict[str, dict[str, list]]:
     """Per model {"time", "rating", "ci_lower", "ci_upper"} lists, in time order, from (time, board rows);
-    a row without a rating (not rated yet) adds no point."""
+    a row without a rating (not rated yet) adds no point, nor does one outside group 1: a group that never met
+    the others is centred on its own, and its ratings on the same axis would not compare (a line would jump
+    by the difference of the centrings once the groups meet). Rows without a group are of one group."""
     series: dict[str, dict[str, list]] = {}
     for time, rows in sorted(snapshots, key=lambda snapshot: snapshot[0]):
         for row in rows:
-            if row.get("rating") is None:
+            if row.get("rating") is None or row.get("group", 1) != 1:
                 continue
             points = series.setdefault(row["name"], {"time": [], **{field: [] for field in SERIES_FIELDS}})
             points["time"].append(time)

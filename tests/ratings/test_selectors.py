@@ -125,6 +125,26 @@ def test_snapshot_history_keeps_the_newest_of_snapshots_with_the_same_cutoff(sma
     assert alpha["ci_upper"] == [next(r for r in newer.rows if r["name"] == "alpha")["ci_upper"]]
 
 
+def test_snapshot_history_draws_only_snapshots_on_the_newest_ones_scale(small_arena):
+    """A snapshot saved with an anchor (`leaderboard --save --anchor`) is shifted as a whole against the
+    scheduled, centred ones: drawn on one axis, every line jumped by the shift and back."""
+    from datetime import UTC, datetime
+
+    from ratings.models import LeaderboardSnapshot
+
+    centred = services.leaderboard_recompute(rounds=10, seed=0)
+    anchored = services.leaderboard_recompute(rounds=10, seed=1, anchor=("alpha", 1500.0))
+    # Each at a time of its own (they were made from the same votes), so that none hides another.
+    LeaderboardSnapshot.objects.filter(pk=centred.pk).update(data_cutoff=datetime(2024, 1, 1, tzinfo=UTC))
+    LeaderboardSnapshot.objects.filter(pk=anchored.pk).update(data_cutoff=datetime(2024, 2, 1, tzinfo=UTC))
+    assert next(r for r in anchored.rows if r["name"] == "alpha")["rating"] == pytest.approx(1500.0)
+    assert selectors.snapshot_history()["alpha"]["rating"] == [pytest.approx(1500.0)]  # the newest's scale
+    again = services.leaderboard_recompute(rounds=10, seed=2)  # the scheduled scale again
+    alpha = selectors.snapshot_history()["alpha"]
+    assert alpha["time"] == ["2024-01-01T00:00:00+00:00", again.data_cutoff.isoformat()]
+    assert alpha["rating"] == [next(r for r in s.rows if r["name"] == "alpha")["rating"] for s in (centred, again)]
+
+
 def test_board_plot_data_is_the_engines_average_win_rate_and_battle_counts_of_the_snapshot_inputs(three_models):
     import numpy as np
 

@@ -93,6 +93,17 @@ def test_snapshot_series_sorts_by_time_and_skips_models_absent_from_a_snapshot()
     assert series["b"] == {"time": [1], "rating": [1001.0], "ci_lower": [None], "ci_upper": [None]}
 
 
+def test_snapshot_series_draws_group_1_only():
+    """A group that never met the others is centred on its own: on the same axis its ratings would not compare,
+    and a line would jump when the groups met."""
+    snapshots = [
+        (1, [{"name": "a", "rating": 1010.0, "group": 1}, {"name": "z", "rating": 1000.0, "group": 2}]),
+        (2, [{"name": "a", "rating": 1020.0, "group": 1}, {"name": "z", "rating": 1200.0, "group": 1}]),
+    ]
+    series = history.snapshot_series(snapshots)
+    assert series["a"]["time"] == [1, 2] and series["z"]["time"] == [2]
+
+
 def test_average_win_rate_weighs_every_opponent_equally_and_ignores_ties():
     # m0 beats m1 in 90 of 100 battles, loses all 10 against m2; 50 ties with m2 change nothing.
     model_a = np.array([0] * 100 + [0] * 10 + [0] * 50)
