@@ -252,18 +252,12 @@ class BoardVersion:
 
     snapshot_id: int | None
     elo_updated: datetime | None
-    snapshot_created: datetime | None
     # What marks rows (the admins' policy, which models are retired): a change shows at once.
     marks: str = ""
     # Votes in the online Elo, all models together: it grows with every rated vote, even one whose update is
     # stamped before the newest (two rating workers, the earlier one committing later), which the newest
     # update time alone would miss, leaving a stale board cached until the next vote.
     elo_votes: int = 0
-
-    @property
-    def last_modified(self) -> datetime | None:
-        stamps = [t for t in (self.elo_updated, self.snapshot_created) if t is not None]
-        return max(stamps) if stamps else None
 
     def etag(self, query: str) -> str:
         elo = self.elo_updated.isoformat() if self.elo_updated else "-"
@@ -272,14 +266,12 @@ class BoardVersion:
 
 
 def board_version() -> BoardVersion:
-    newest = LeaderboardSnapshot.objects.order_by("-id").values("id", "created").first()
+    newest_id = LeaderboardSnapshot.objects.order_by("-id").values_list("id", flat=True).first()
     elo = EloRating.objects.filter(votes__gt=0).aggregate(newest=Max("updated"), votes=Sum("votes"))
     policy = LeaderboardPolicy.objects.filter(pk=1).values_list("provisional_votes", "hide_provisional").first()
     retired = ArenaModel.objects.filter(retired_at__isnull=False).order_by("pk").values_list("pk", flat=True)
     marks = f"{policy}|{list(retired)}"
-    return BoardVersion(
-        newest and newest["id"], elo["newest"], newest and newest["created"], marks, elo_votes=elo["votes"] or 0
-    )
+    return BoardVersion(newest_id, elo["newest"], marks, elo_votes=elo["votes"] or 0)
 
 
 def snapshot_latest() -> LeaderboardSnapshot | None:

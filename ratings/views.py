@@ -69,10 +69,6 @@ def _marked_etag(marks):
     return etag
 
 
-def _last_modified(request, *args, **kwargs):
-    return _version(request).last_modified
-
-
 # A snapshot never changes, so what is derived from it alone is kept for as long as the cache keeps it.
 DERIVED_TIMEOUT = 24 * 3600
 
@@ -105,17 +101,23 @@ def _snapshot_history(request, name: str | None = None):
 
 
 # Between recomputes and votes, a read costs two aggregate queries: an unchanged board answers 304, and
-# a changed one is built once per process and version, then served from the cache.
-conditional = condition(etag_func=_etag, last_modified_func=_last_modified)
+# a changed one is built once per process and version, then served from the cache. An ETag only, no
+# Last-Modified: what a board shows does not change at one time a second-resolution stamp could give (an admin
+# retiring a model or changing the policy, a rating committed after a later-stamped one, two votes within a
+# second), so a client asking If-Modified-Since alone (curl -z, wget -N) was told 304 over a changed board.
+conditional = condition(etag_func=_etag)
 
 
 def _cached(request, build) -> HttpResponse:
-    """The response for this version of the page (the ETag the conditional check computed), built once."""
+    """The response for this version of the page (the ETag the conditional check computed), built once.
+    `no-cache`: kept by a browser, but asked about each time (a 304 costs nothing), never shown stale by its
+    own guess at freshness."""
     key = f"ratings:{request._etag if hasattr(request, '_etag') else _etag(request)}"
     response = cache.get(key)
     if response is None:
         response = build()
         if response.status_code == 200:
+            response["Cache-Control"] = "no-cache"
             cache.set(key, response, timeout=600)
     return response
 
