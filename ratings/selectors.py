@@ -401,20 +401,38 @@ def leaderboard_payload(
         "method": used,
         "category": category,
         "categories": categories_of(snapshot),
+        "board": _board_settings(snapshot, category) if snapshot else None,
         "models": models,
         **board_comparison(snapshot, category),
         "provisional_votes": policy.provisional_votes,
         "hidden_provisional": hidden,
         "snapshot": snapshot_meta(snapshot) if snapshot else None,
-        "style_controlled": snapshot.style_rows if snapshot else None,
+        # Fitted on every arena vote: shown with the overall board, not under a category's name.
+        "style_controlled": snapshot.style_rows if snapshot and category == OVERALL else None,
         "matrices": extras.get("matrices") if category == OVERALL else None,
-        "position": extras.get("position"),
+        "position": extras.get("position") if category == OVERALL else None,
         "ties": extras.get("ties") if category == OVERALL else None,
         "robustness": extras.get("robustness") if category == OVERALL else None,
         "sampling": extras.get("sampling"),
         "online_elo": elo,
         "updated": max(stamps).isoformat() if stamps else timezone.now().isoformat(),
     }
+
+
+def _board_settings(snapshot: LeaderboardSnapshot, category: str) -> dict:
+    """How the board shown was made: its battles, intervals, rounds, seed and anchor. A category's are its own
+    (fewer battles; the shared bootstrap refits each round `refit_steps` steps from the board's fit; its anchor
+    is dropped where the anchor model has no rating in it), not the overall board's."""
+    if category == OVERALL:
+        params = snapshot.params or {}
+        anchor = params.get("anchor")
+        return {
+            "n_battles": snapshot.vote_count, "intervals": params.get("intervals"), "rounds": params.get("rounds"),
+            "seed": snapshot.seed, "refit_steps": None,
+            "anchor": {"model": anchor[0], "rating": float(anchor[1])} if anchor else None,
+        }  # fmt: skip
+    stored = snapshot.categories[category]
+    return {key: stored.get(key) for key in ("n_battles", "intervals", "rounds", "seed", "refit_steps", "anchor")}
 
 
 def snapshot_inputs(snapshot_id: int) -> tuple[dict, str]:

@@ -275,6 +275,27 @@ def test_page_has_a_tab_per_category_that_keeps_the_chosen_snapshot(client, thre
     assert client.get("/leaderboard?category=klingon").status_code == 404
 
 
+def test_a_category_board_says_how_it_was_made_and_leaves_out_what_was_fitted_on_every_vote(client, three_models):
+    """A category tab said "over 24 battles" and the overall board's rounds (the overall count and settings),
+    and showed the style-controlled table and the left-seat effect, fitted on every arena vote, under the
+    category's name."""
+    coding_arena(three_models)
+    snapshot = services.leaderboard_recompute(rounds=10, seed=4, category_min_votes=10, anchor=("alpha", 1100.0))
+    overall = client.get("/api/leaderboard").json()
+    coding = client.get("/api/leaderboard?category=coding").json()
+    assert overall["board"] == {"n_battles": 24, "intervals": "bootstrap", "rounds": 10, "seed": 4, "refit_steps": None,
+                                "anchor": {"model": "alpha", "rating": 1100.0}}  # fmt: skip
+    stored = snapshot.categories["coding"]
+    assert coding["board"]["n_battles"] == stored["n_battles"] == 12
+    assert coding["board"]["refit_steps"] == stored["refit_steps"] and coding["board"]["rounds"] == 10
+    assert coding["style_controlled"] is None and coding["position"] is None
+    assert overall["style_controlled"] is not None and overall["position"] is not None
+    page = client.get("/leaderboard?category=coding").content.decode()
+    info = page.split('data-testid="snapshot-info"')[1].split("</p>")[0]
+    assert "over 12 battles" in " ".join(info.split()) and "anchored at alpha = 1100" in info
+    assert "Style-controlled ratings" not in page and 'data-testid="position"' not in page
+
+
 def test_page_marks_provisional_and_retired_rows_and_explains_the_marks(client, small_arena):
     from django.utils import timezone
 
