@@ -153,6 +153,22 @@ def test_a_snapshots_downloaded_pair_counts_reproduce_its_board_and_its_category
     assert json.loads(coding.read_text())["models"] == snapshot.categories["coding"]["models"]
 
 
+def test_the_overall_board_asked_for_as_a_category_is_the_snapshots_exact_board(db, tmp_path):
+    """`--category overall` gave the shared bootstrap's approximate overall board (two refit steps a round, the
+    one that comes with the categories), not the exact one a snapshot shows, which the same file without
+    --category gives."""
+    from ratings.engine.categories import canonical_json, labelled_counts_json
+    from tests.ratings.engine.test_categories import labelled_arena
+
+    counts = tmp_path / "pair_counts.json"
+    counts.write_text(canonical_json(labelled_counts_json(labelled_arena(6_000)[0])))
+    exact, named = tmp_path / "exact.json", tmp_path / "named.json"
+    run("leaderboard", "--pair-counts", str(counts), "--rounds", "50", "--seed", "5", "--json", str(exact))
+    run("leaderboard", "--pair-counts", str(counts), "--rounds", "50", "--seed", "5", "--category", "overall",
+        "--json", str(named))  # fmt: skip
+    assert json.loads(named.read_text())["models"] == json.loads(exact.read_text())["models"]
+
+
 def timestamped_log(path, *, n_battles: int = 3000, seed: int = 0, months: int = 4) -> list[dict]:
     """A clean_battle log of simulated battles spread over `months` months from 10 January 2024; model "late"
     only appears in the second half, and a few records are skipped (named battle, no timestamp)."""

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from ratings import battle_logs, selectors, services
-from ratings.engine.categories import category_boards
+from ratings.engine.categories import OVERALL, category_boards
 from ratings.engine.leaderboard import compute_leaderboard, format_table, json_safe
 
 
@@ -89,7 +89,9 @@ class Command(BaseCommand):
                     )
                     payload = selectors.leaderboard_payload(snapshot_id=snapshot.pk)
                     board = {**payload, "params": snapshot.params}
-                elif options["category"]:
+                elif options["category"] and options["category"] != OVERALL:
+                    # "overall" is the snapshot's own board (the exact bootstrap, below), not the shared
+                    # bootstrap's approximate one that comes with the categories.
                     board = self._category_board(options, anchor=anchor, rounds=rounds if bootstrap else 0)
                 else:
                     if source:
