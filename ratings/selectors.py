@@ -229,7 +229,12 @@ def clean_battle_records() -> Iterator[dict]:
             "anony": True,
             "language": labels.language,
             "category_tag": {"labels": row.labels, **{flag: getattr(labels, flag) for flag in FLAGS}},
-            "dedup_tag": {"high_freq": row.prompt_occurrence > threshold, "sampled": row.in_counts},
+            # The threshold only grows: a vote down-sampled when it was rated may be under today's. Out of the
+            # counts here (flagged judges' votes are not exported) is down-sampled, hence high-frequency.
+            "dedup_tag": {
+                "high_freq": row.prompt_occurrence > threshold or not row.in_counts,
+                "sampled": row.in_counts,
+            },
             "tstamp": vote.created.timestamp(),
             "conv_metadata": conv_metadata(vote.conversation_a, vote.conversation_b, vote.timings_a, vote.timings_b),
         }

@@ -75,6 +75,19 @@ def test_clean_battle_records_carry_no_session_keys(three_models):
     assert "secret-session" not in repr(record)
 
 
+def test_an_exported_vote_down_sampled_when_rated_stays_high_frequency_after_the_threshold_grows(three_models):
+    """The threshold only grows: a vote left out as a frequent prompt's was exported as high_freq false,
+    sampled false (neither frequent nor kept), once the threshold passed its occurrence."""
+    from ratings.models import LeaderboardPolicy, RatedVote
+
+    alpha, bravo, _ = three_models
+    services.vote_rate(vote_id=make_vote(model_a=alpha, model_b=bravo).pk)
+    RatedVote.objects.update(prompt_occurrence=12, in_counts=False, left_out_reason="Frequent prompt (vote 12 ...)")
+    LeaderboardPolicy.objects.update_or_create(pk=1, defaults={"duplicate_prompt_threshold": 20})
+    [record] = selectors.clean_battle_records()
+    assert record["dedup_tag"] == {"high_freq": True, "sampled": False}
+
+
 def test_a_rated_vote_keeps_its_battles_address_and_the_screen_reads_addresses_shared_by_sessions(db):
     """An address is screened as one judge when its votes come from two sessions or more, in the order they
     were cast; one session's alone are that session's look already, and votes without an address are nobody's."""
