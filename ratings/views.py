@@ -27,7 +27,7 @@ CSV_COLUMNS = ["rank", "name", "rating", "ci_lower", "ci_upper", "votes", "provi
 def _payload(request, *, public: bool = False) -> dict:
     """The payload for ?snapshot=, ?method= and ?category=; raises SnapshotNotFound / ValueError on bad input."""
     raw = request.GET.get("snapshot") or None
-    if raw is not None and not raw.isdigit():
+    if raw is not None and not _ascii_digits(raw):
         raise selectors.SnapshotNotFound(f"No leaderboard snapshot with id {raw!r}.")
     return selectors.leaderboard_payload(
         snapshot_id=int(raw) if raw is not None else None, method=request.GET.get("method") or None,
@@ -47,9 +47,19 @@ def _version(request) -> selectors.BoardVersion:
 BOARD_PARAMETERS = ("snapshot", "method", "category")
 
 
+def _ascii_digits(value: str) -> bool:
+    """str.isdigit() is true of other scripts' digits too ("١"), which int() reads: each spelling of one id
+    was a board of its own in the cache."""
+    return value.isascii() and value.isdigit()
+
+
 def _board_query(request) -> str:
-    """The board parameters of this request, in one order; anything else in the URL is ignored."""
-    return urlencode([(name, request.GET[name]) for name in BOARD_PARAMETERS if request.GET.get(name)])
+    """The board parameters of this request, in one order, a snapshot id as its number ("007" is "7"); anything
+    else in the URL is ignored. Every value that names no board is refused (404/400) and never cached, so the
+    pages cached are bounded by the boards that exist."""
+    parameters = [(name, request.GET[name]) for name in BOARD_PARAMETERS if request.GET.get(name)]
+    return urlencode([(name, str(int(value)) if name == "snapshot" and _ascii_digits(value) else value)
+                      for name, value in parameters])  # fmt: skip
 
 
 def _etag(request, *args, **kwargs) -> str:
@@ -59,11 +69,13 @@ def _etag(request, *args, **kwargs) -> str:
 
 
 def _marked_etag(marks):
-    """An ETag function for a page that shows more than the board: its version, query and `marks(**url kwargs)`."""
+    """An ETag function for a page that shows more than the board, and reads no board parameter: its version
+    and `marks(**url kwargs)`. Its query is left out: every made-up ?category= on such a page answered 200 and
+    kept one more copy of it (the history page is megabytes on a large arena)."""
 
     def etag(request, *args, **kwargs) -> str:
         if not hasattr(request, "_etag"):
-            request._etag = _version(request).etag(f"{request.path}?{_board_query(request)}|{marks(**kwargs)}")
+            request._etag = _version(request).etag(f"{request.path}|{marks(**kwargs)}")
         return request._etag
 
     return etag
@@ -144,7 +156,8 @@ def _leaderboard_page(request):
         "payload": payload,
         "figures": charts.leaderboard_figures(payload, plots),
         "snapshots": selectors.snapshot_choices(),
-        "chosen_snapshot": request.GET.get("snapshot") or "",
+        # As a number: "?snapshot=007" is cached as snapshot 7's page, and served for "?snapshot=7" too.
+        "chosen_snapshot": str(snapshot["id"]) if snapshot and request.GET.get("snapshot") else "",
         "snapshot_created": datetime.fromisoformat(payload["snapshot"]["created"]) if payload["snapshot"] else None,
         "query": _board_query(request),  # the page is cached for every URL with these parameters
         "download_query": _download_query(request, snapshot),

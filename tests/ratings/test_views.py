@@ -210,6 +210,34 @@ def test_parameters_the_board_does_not_read_neither_build_it_again_nor_keep_anot
     assert "utm_source" not in page  # links on a shared page carry the board's parameters only
 
 
+def test_spellings_of_one_board_and_parameters_a_page_ignores_keep_no_copies_of_their_own(
+    client, small_arena, django_assert_max_num_queries
+):
+    """Board parameters went into the cache key as typed: ?snapshot=01, 001, ... or in other scripts' digits
+    (which int() reads) were each a copy of the board, and on the history and model pages, which read none of
+    them, any ?category= answered 200 with one more copy: an anonymous loop filled every process's memory."""
+    from django.core.cache import cache
+
+    snapshot = services.leaderboard_recompute(rounds=10, seed=0)
+    pk = snapshot.pk
+    first = client.get(f"/api/leaderboard?snapshot={pk}")
+    for spelling in (f"0{pk}", f"00{pk}"):
+        with django_assert_max_num_queries(5):  # the version check only: served from the cache
+            again = client.get(f"/api/leaderboard?snapshot={spelling}")
+        assert again.status_code == 200 and again["ETag"] == first["ETag"]
+    arabic = "".join(chr(0x0660 + int(digit)) for digit in str(pk))
+    assert client.get(f"/api/leaderboard?snapshot={arabic}").status_code == 404
+    page = client.get(f"/leaderboard?snapshot=0{pk}").content.decode()
+    assert f'<option value="{pk}" selected>' in page  # the picker shows the snapshot asked for
+    for url in ("/leaderboard/history", "/leaderboard/model/alpha"):
+        first = client.get(url)
+        keys = len(cache._cache)
+        for junk in range(3):
+            again = client.get(f"{url}?category=made-up-{junk}&snapshot={junk}")
+            assert again.status_code == 200 and again["ETag"] == first["ETag"]
+        assert len(cache._cache) == keys
+
+
 def test_the_api_serves_each_category_board_and_lists_them(client, three_models):
     alpha, bravo, charlie = three_models
     for i in range(12):
