@@ -11,8 +11,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from arena.metrics import exposition
 
 
+# Headers a reverse proxy adds: a request carrying one came through a proxy, whatever address it comes from.
+PROXY_HEADER_NAMES = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
 def metrics_allowed(request) -> bool:
-    """Staff, a request with the metrics token, or (unless turned off) one from this machine."""
+    """Staff, a request with the metrics token, or (unless turned off) one made on this machine. A request from
+    a local reverse proxy looks local too: with PROXY_HEADERS off (the default), every visitor behind nginx was
+    127.0.0.1 and could read the streams in flight per model while its answers streamed, naming both models
+    before the vote. One carrying a proxy's header is not taken for local."""
     if request.user.is_authenticated and request.user.is_staff:
         return True
     token = settings.METRICS_TOKEN
@@ -23,7 +30,8 @@ def metrics_allowed(request) -> bool:
         loopback = ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
     except ValueError:
         loopback = False
-    return settings.METRICS_FROM_LOOPBACK and loopback
+    proxied = any(name in request.headers for name in PROXY_HEADER_NAMES)
+    return settings.METRICS_FROM_LOOPBACK and loopback and not proxied
 
 
 @require_GET

@@ -31,6 +31,14 @@ def test_loopback_access_can_be_turned_off_for_hosts_behind_a_local_proxy(settin
     assert local.get("/metrics").status_code == 403
 
 
+@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"])
+def test_a_visitor_through_a_local_proxy_is_not_taken_for_this_machine(header):
+    """With PROXY_HEADERS off (the default), nginx on this machine made every visitor 127.0.0.1: polling
+    /metrics while a battle streamed (streams in flight per model) named both models before the vote."""
+    through_proxy = Client(REMOTE_ADDR="127.0.0.1", **{header: "203.0.113.9"})
+    assert through_proxy.get("/metrics").status_code == 403
+
+
 def test_the_scrape_carries_stream_metrics_and_exact_vote_figures_with_the_rating_lag():
     metrics.TTFT.labels(model="m", endpoint="1").observe(0.3)
     metrics.SIDES_FINISHED.labels(model="m", outcome="timeout").inc()
