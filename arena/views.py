@@ -10,7 +10,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from arena.metrics import exposition
 
-
 # Headers a reverse proxy adds: a request carrying one came through a proxy, whatever address it comes from.
 PROXY_HEADER_NAMES = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
