@@ -128,6 +128,9 @@ def _headers(target: ChatTarget) -> dict:
 
 
 def _http_error(status: int, body: str) -> InferenceError:
+    if 300 <= status < 400:
+        return InferenceError(f"http {status}", "the endpoint redirected, and redirects are not followed: register "
+                                                "the address it redirects to")  # fmt: skip
     if status in (400, 413) and any(phrase in body.lower() for phrase in _CONTEXT_OVERFLOW):
         return InferenceError("context", body)
     return InferenceError(f"http {status}", body)
@@ -180,7 +183,11 @@ async def stream_chat(
     connected = False
     try:
         async with asyncio.timeout_at(min(answer_deadline, loop.time() + limits.connect + limits.idle)) as clock:
-            async with pooled_client().post(url, json=payload, headers=_headers(target), timeout=timeout) as response:
+            # Redirects are not followed: a registered provider's domain redirecting (a 307 keeps the POST and its
+            # body) would have the arena ask, and show an admin, whatever address it named, internal ones too.
+            async with pooled_client().post(
+                url, json=payload, headers=_headers(target), timeout=timeout, allow_redirects=False
+            ) as response:
                 if response.status != 200:
                     body = (await response.content.read(500)).decode(errors="replace")
                     raise _http_error(response.status, body)
@@ -344,7 +351,12 @@ async def list_models(target: ChatTarget, *, timeout: float = 5.0) -> list[str]:
     url = target.base_url.rstrip("/") + "/models"
     headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
     try:
-        async with pooled_client().get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        async with pooled_client().get(
+            url,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            allow_redirects=False,  # see stream_chat
+        ) as response:
             text = await response.text(errors="replace")
             status = response.status
     except TimeoutError as exc:

@@ -12,6 +12,7 @@ Behaviour is chosen by the first path segment of the base URL:
   /hold      like /ok, but holds the stream open until `release()` (a slot stays busy meanwhile)
   /leakonce  the first request: the /leak answer's first tokens, then held open until `release()`; later: /ok
   /leakcut   as /leakonce, holding open right after "I am SmolLM" (the name's word not yet known to be over)
+  /redirect  307 (POST) or 302 (GET) to the same path under /ok
 """
 
 import contextlib
@@ -52,7 +53,19 @@ class ScriptedHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep test output quiet
         pass
 
+    def _redirect(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Location", self.path.replace("/redirect/", "/ok/", 1))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self):
+        if self.path.strip("/").split("/")[0] == "redirect":
+            ScriptedHandler.requests.append(
+                {"mode": "redirect", "payload": None, "auth": self.headers.get("Authorization")}
+            )
+            self._redirect(302)
+            return
         if self.path.strip("/").split("/")[0] == "busy":
             time.sleep(1.0)  # a server that lists its models only once the answer it is streaming ends
         # A probe that gave up waiting (as the "busy" one is meant to) has closed the connection: no traceback.
@@ -64,6 +77,9 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         payload = json.loads(self.rfile.read(length) or b"{}")
         mode = self.path.strip("/").split("/")[0]
         ScriptedHandler.requests.append({"mode": mode, "payload": payload, "auth": self.headers.get("Authorization")})
+        if mode == "redirect":
+            self._redirect(307)
+            return
         if mode == "error":
             self._json(500, b'{"error": {"message": "model overloaded at secret-host.internal"}}')
             return

@@ -36,6 +36,19 @@ async def collect(target: ChatTarget, messages=HELLO, **kwargs) -> tuple[list[st
     return pieces, stats
 
 
+async def test_a_redirect_is_not_followed_by_a_chat_or_a_probe(scripted_api):
+    """A registered provider's domain that redirects (a 307 keeps the POST and its body) had the arena ask
+    whatever address it named, internal ones too, and show an admin a part of the answer."""
+    target = ChatTarget(scripted_api.url("redirect"), "m", api_key="k")
+    with pytest.raises(InferenceError) as chat:
+        await collect(target)
+    with pytest.raises(InferenceError) as probe:
+        await list_models(target)
+    assert chat.value.kind == "http 307" and probe.value.kind == "http 302"
+    assert "redirects are not followed" in str(chat.value)
+    assert [request["mode"] for request in scripted_api.requests] == ["redirect", "redirect"]  # nothing after
+
+
 async def test_stream_hands_over_pieces_in_order_and_records_timings(scripted_api):
     pieces, stats = await collect(ChatTarget(scripted_api.url("ok"), "m"))
     assert "".join(pieces) == "Hello from the scripted API."
