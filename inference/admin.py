@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
 from django import forms
@@ -10,8 +11,15 @@ from inference.models import ArenaModel, Endpoint, SamplingPlan
 from inference.selectors import replica_of
 
 
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    """Where a URL sends what it is given: scheme, host and port (the scheme's own when none is written)."""
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
 class EndpointForm(forms.ModelForm):
-    """The API key is write-only: it is never rendered back, and a blank field keeps the stored one."""
+    """The API key is write-only: it is never rendered back, and a blank field keeps the stored one, unless the
+    URL now points somewhere else (then it must be typed again or removed: the key goes to that address)."""
 
     api_key = forms.CharField(
         required=False,
@@ -29,6 +37,21 @@ class EndpointForm(forms.ModelForm):
         if self.instance.pk and not new_key:
             return Endpoint.objects.get(pk=self.instance.pk).api_key
         return new_key or ""
+
+    def clean(self):
+        cleaned = super().clean()
+        typed = self.data.get(self.add_prefix("api_key"))
+        if not self.instance.pk or typed or cleaned.get("clear_api_key") or "base_url" not in cleaned:
+            return cleaned
+        stored_url, stored_key = Endpoint.objects.values_list("base_url", "api_key").get(pk=self.instance.pk)
+        # The write-only key could be taken by editing the URL alone: the next probe sent it to the new host.
+        if stored_key and _origin(cleaned["base_url"]) != _origin(stored_url):
+            self.add_error(
+                "api_key",
+                "The base URL now points to another host or port, and the stored key would be sent there: type "
+                'the key again, or tick "clear API key" to remove it.',
+            )
+        return cleaned
 
     def save(self, commit=True):
         if self.cleaned_data.get("clear_api_key"):

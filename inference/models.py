@@ -27,6 +27,17 @@ def chat_template_known(name: str) -> None:
         raise ValidationError(f"No chat template named {name!r}; known: {', '.join(known) or 'none'}.")
 
 
+def plain_base_url(url: str) -> None:
+    """The arena appends /chat/completions and /models to a base URL: a query or a fragment would take them in
+    (".../v1?x=" + "/models" asks .../v1 itself, with a query), and credentials in it (user:key@) are a key
+    outside its encrypted field, shown wherever the URL is."""
+    parts = urlsplit(url)
+    if "?" in url or "#" in url:
+        raise ValidationError("A base URL takes no query (?) or fragment (#): the arena appends its paths to it.")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError("Put the API key in its own field (kept encrypted), not in the URL (user:key@).")
+
+
 class ArenaModel(models.Model):
     class Quantization(models.TextChoices):
         NONE = "", "None (weights as stored)"
@@ -124,7 +135,9 @@ class Endpoint(models.Model):
     """One replica serving a model; a model may have several."""
 
     model = models.ForeignKey(ArenaModel, on_delete=models.CASCADE, related_name="endpoints")
-    base_url = models.URLField(max_length=300, help_text="OpenAI-compatible base URL ending in /v1.")
+    base_url = models.URLField(
+        max_length=300, validators=[plain_base_url], help_text="OpenAI-compatible base URL ending in /v1."
+    )
     served_model_id = models.CharField(
         max_length=300, validators=[no_control_characters], help_text="The `model` field sent to the endpoint."
     )

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from inference.client import ChatTarget, InferenceError, Limits, complete_chat
 from inference.launch import BUNDLED_GEMMA3, BUNDLED_SMOLLM2
-from inference.models import ArenaModel, Endpoint, SamplingPlan, no_control_characters
+from inference.models import ArenaModel, Endpoint, SamplingPlan, no_control_characters, plain_base_url
 from inference.selectors import drawable_candidates, sampling_plan_latest
 
 SMOLLM2_SERVED_ID = "smollm2-135m-instruct"
@@ -41,6 +41,7 @@ def model_register(
 ) -> ArenaModel:
     """Register a model with one endpoint, or add the endpoint as a replica of an existing model."""
     no_control_characters(weights)
+    plain_base_url(base_url)  # before anything is stored
     model = ArenaModel.objects.filter(name=name).first()
     created = model is None
     if created:

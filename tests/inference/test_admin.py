@@ -6,31 +6,78 @@ from tests.factories import make_model
 pytestmark = pytest.mark.django_db
 
 
-def test_admin_never_renders_a_stored_api_key_and_keeps_it_when_left_blank(admin_client):
+def keyed_model():
+    """A remote model whose one endpoint has a stored API key; returns (model, endpoint)."""
     model = make_model("keyed")
     endpoint = model.endpoints.get()
     endpoint.api_key = "sk-should-never-leave-the-server"
     endpoint.save()
-    url = reverse("admin:inference_arenamodel_change", args=[model.pk])
-    page = admin_client.get(url)
-    assert page.status_code == 200
-    assert b"sk-should-never-leave-the-server" not in page.content
+    return model, endpoint
 
+
+def model_form(model, endpoint, **endpoint_fields) -> dict:
+    """The model's admin form as posted, with its one endpoint inline (`endpoint_fields` override that's)."""
     form = {
-        "name": "keyed", "organization": "", "license": "", "system_prompt": "", "temperature": "0.7",
+        "name": model.name, "organization": "", "license": "", "system_prompt": "", "temperature": "0.7",
         "top_p": "1.0", "max_new_tokens": "512", "context_length": "2048", "sampling_weight": "1.0",
         "is_active": "on", "hosting": "remote", "weights": "", "chat_template": "", "tensor_parallel_size": "1",
         "gpu_memory_utilization": "0.9", "target_votes": "0", "quantization": "", "dtype": "auto",
         "endpoints-TOTAL_FORMS": "1", "endpoints-INITIAL_FORMS": "1", "endpoints-MIN_NUM_FORMS": "0",
         "endpoints-MAX_NUM_FORMS": "1000", "endpoints-0-id": str(endpoint.pk), "endpoints-0-model": str(model.pk),
-        "endpoints-0-base_url": endpoint.base_url, "endpoints-0-served_model_id": "renamed",
+        "endpoints-0-base_url": endpoint.base_url, "endpoints-0-served_model_id": endpoint.served_model_id,
         "endpoints-0-api_key": "", "endpoints-0-is_active": "on", "endpoints-0-max_concurrency": "4",
     }  # fmt: skip
-    response = admin_client.post(url, form)
+    return {**form, **{f"endpoints-0-{name}": value for name, value in endpoint_fields.items()}}
+
+
+def test_admin_never_renders_a_stored_api_key_and_keeps_it_when_left_blank(admin_client):
+    model, endpoint = keyed_model()
+    url = reverse("admin:inference_arenamodel_change", args=[model.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert b"sk-should-never-leave-the-server" not in page.content
+
+    response = admin_client.post(url, model_form(model, endpoint, served_model_id="renamed"))
     assert response.status_code == 302, response.content[:2000]
     endpoint.refresh_from_db()
     assert endpoint.served_model_id == "renamed"
     assert endpoint.api_key == "sk-should-never-leave-the-server"
+
+
+def test_a_stored_key_is_not_kept_for_a_url_that_points_elsewhere(admin_client):
+    """The write-only key could be taken by editing the URL alone: the next probe (within 15 s) sent
+    `Authorization: Bearer <key>` to the new host."""
+    model, endpoint = keyed_model()
+    url = reverse("admin:inference_arenamodel_change", args=[model.pk])
+    elsewhere = "https://collector.example/v1"
+    refused = admin_client.post(url, model_form(model, endpoint, base_url=elsewhere))
+    assert refused.status_code == 200 and "the stored key would be sent there" in refused.content.decode()
+    endpoint.refresh_from_db()
+    assert endpoint.base_url != elsewhere and endpoint.api_key == "sk-should-never-leave-the-server"
+    same_host = endpoint.base_url.replace("/v1", "/v2")  # another path on the same server keeps its key
+    assert admin_client.post(url, model_form(model, endpoint, base_url=same_host)).status_code == 302
+    cleared = model_form(model, endpoint, base_url=elsewhere, clear_api_key="on")
+    assert admin_client.post(url, cleared).status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.base_url == elsewhere and endpoint.api_key == ""
+    retyped = model_form(model, endpoint, base_url="https://other.example/v1", api_key="sk-new")
+    assert admin_client.post(url, retyped).status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.api_key == "sk-new"
+
+
+def test_a_base_url_with_a_query_fragment_or_credentials_is_refused(admin_client):
+    """The arena appends /chat/completions and /models: "http://169.254.169.254/latest/meta-data/?x=" passed as a
+    URL and had the probe ask the address itself; credentials in a URL are a key outside its encrypted field."""
+    model, endpoint = keyed_model()
+    url = reverse("admin:inference_arenamodel_change", args=[model.pk])
+    for bad, says in (("http://169.254.169.254/latest/meta-data/?x=", "no query"),
+                      ("http://127.0.0.1:8081/v1#x", "no query"),
+                      ("http://user:sk-key@127.0.0.1:8081/v1", "not in the URL")):  # fmt: skip
+        response = admin_client.post(url, model_form(model, endpoint, base_url=bad, api_key="k"))
+        assert response.status_code == 200 and says in response.content.decode(), bad
+    endpoint.refresh_from_db()
+    assert "?" not in endpoint.base_url and "@" not in endpoint.base_url
 
 
 def test_the_admin_shows_each_endpoints_state_last_error_recent_ttft_and_load(admin_client):

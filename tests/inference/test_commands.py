@@ -39,6 +39,13 @@ def test_models_defaults_registers_only_when_the_registry_is_empty(capsys):
     assert "nothing to do" in capsys.readouterr().out
 
 
+def test_a_base_url_with_a_query_is_refused_before_anything_is_stored():
+    with pytest.raises(CommandError, match="no query"):
+        call_command("models", "add", "--name", "r", "--base-url", "http://169.254.169.254/latest/meta-data/?x=",
+                     "--served-model-id", "r")  # fmt: skip
+    assert not ArenaModel.objects.exists()
+
+
 def test_vllm_model_needs_weights():
     with pytest.raises(CommandError, match="--weights"):
         call_command("models", "add", "--name", "v", "--base-url", "http://127.0.0.1:8100/v1",
