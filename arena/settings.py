@@ -4,10 +4,12 @@ A fresh clone runs with nothing set: SQLite under var/, an embedded Redis starte
 (`python -m arena.supervisor`), DEBUG off. Production sets DATABASE_URL and REDIS_URL.
 """
 
+import contextlib
 import math
 import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -79,11 +81,23 @@ def _key(env_name: str, file_name: str, generate) -> str:
     VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = VAR_DIR / file_name
     if not path.exists():
-        # Created owner-only from the first byte (no window in which another user could read it).
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(generate())
-    return path.read_text().strip()
+        # Written whole under a name of its own (mkstemp: owner-only from the first byte), then linked into
+        # place. A process starting beside this one finds no key or the whole key: it used to read an empty
+        # one (HASH_KEY "" hashes addresses anyone can reverse) between the file's creation and its write, or
+        # fail on the file another had just created. Of two generating at once, the first link wins for both.
+        descriptor, temporary = tempfile.mkstemp(dir=VAR_DIR, prefix=f".{file_name}.")
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(generate())
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty: set {env_name}, or put back the key it held (a new one "
+                                   "would not read what the old one wrote or hashed)")  # fmt: skip
+    return key
 
 
 def _fernet_key() -> str:

@@ -1,8 +1,11 @@
 """Settings read from the environment: typos are refused, lists are tidied."""
 
 import os
+import secrets
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +58,47 @@ def test_keys_are_generated_owner_only_in_an_owner_only_var_directory(tmp_path):
     assert oct(var.stat().st_mode & 0o777) == "0o700"
     for name in ("secret_key", "hash_key", "encryption_key"):
         assert oct((var / name).stat().st_mode & 0o777) == "0o600"
+
+
+def test_processes_starting_together_on_a_fresh_var_all_get_the_one_whole_key(tmp_path, monkeypatch):
+    """Between a key file's creation and its write, a process starting beside the one generating it read an
+    empty key (HASH_KEY "": address hashes anyone can reverse), or failed on the file just created."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from arena import settings
+
+    monkeypatch.setattr(settings, "VAR_DIR", tmp_path)
+    monkeypatch.delenv("ARENA_TEST_KEY", raising=False)
+    starting = Barrier(6)
+
+    def generate():
+        time.sleep(0.2)  # a slow generator widens the moment between creating the file and writing it
+        return secrets.token_hex(16)
+
+    def start():
+        starting.wait()
+        if threading.get_ident() % 2:
+            time.sleep(0.05)  # half of them arrive while the others are generating
+        return settings._key("ARENA_TEST_KEY", "test_key", generate)
+
+    with ThreadPoolExecutor(6) as pool:
+        keys = list(pool.map(lambda _: start(), range(6)))
+    assert len(set(keys)) == 1 and len(keys[0]) == 32
+    assert [path.name for path in tmp_path.iterdir()] == ["test_key"]  # no temporary file left behind
+    assert oct((tmp_path / "test_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_empty_key_file_stops_the_start_rather_than_hash_with_an_empty_key(tmp_path, monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from arena import settings
+
+    monkeypatch.setattr(settings, "VAR_DIR", tmp_path)
+    monkeypatch.delenv("ARENA_TEST_KEY", raising=False)
+    (tmp_path / "test_key").write_text("\n")
+    with pytest.raises(ImproperlyConfigured, match="test_key is empty: set ARENA_TEST_KEY"):
+        settings._key("ARENA_TEST_KEY", "test_key", lambda: "unused")
 
 
 @pytest.mark.parametrize(
