@@ -144,7 +144,7 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "arena.admin_site.ArenaAdminConfig",  # Django's admin, with failed logins limited per address
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -328,6 +328,8 @@ ANSWERS_PER_HOUR = envint("ANSWERS_PER_HOUR", 300)
 REGENERATIONS_PER_TURN = envint("REGENERATIONS_PER_TURN", 3)
 # New visitor sessions per IP address in any hour (a session is issued when a visitor first starts a battle).
 SESSIONS_PER_HOUR = envint("SESSIONS_PER_HOUR", 30)
+# Failed admin logins an address may make in 15 minutes before it is refused (arena/admin_site.py).
+ADMIN_LOGIN_FAILURES = envint("ADMIN_LOGIN_FAILURES", 10, minimum=1)
 # Keys of the state web processes share in Redis (endpoint health, in-flight streams, rate limits).
 SHARED_STATE_PREFIX = os.environ.get("SHARED_STATE_PREFIX", "arena")
 INFERENCE_CONNECT_TIMEOUT = envfloat("INFERENCE_CONNECT_TIMEOUT", 5.0)

@@ -5,7 +5,6 @@ Every message raised here as BattleError is shown to the visitor as is, so none 
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from arena.rate_limits import address_key
 from battles import budgets
 from battles.blindness import prompt_not_blind
 from battles.models import Battle, Turn, Vote
@@ -67,22 +67,7 @@ def visitor_hash(session_key: str) -> str:
 
 
 def client_hash(ip: str) -> str:
-    return keyed_hash("ip", budget_address(ip)) if ip else ""
-
-
-def budget_address(ip: str) -> str:
-    """The address a visitor's hourly budgets count by: an IPv4 address as such, an IPv6 one by its /64 (a
-    home line or a server is given a whole /64 and may send from any address in it, each a new budget if
-    counted alone), an IPv4 address written as IPv6 (::ffff:a.b.c.d) as the IPv4 address it is."""
-    try:
-        address = ipaddress.ip_address(ip.split("%", 1)[0])  # a zone (fe80::1%eth0) names no other host
-    except ValueError:
-        return ip  # not an address (a test client's name): counted as given
-    if address.version == 6:
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network((address, 64), strict=False))
-    return str(address)
+    return keyed_hash("ip", address_key(ip)) if ip else ""
 
 
 @dataclass(frozen=True)

@@ -187,13 +187,12 @@ async def pooled_http_closed():
 @pytest.fixture(autouse=True)
 def isolated_shared_state(settings):
     """Each test's Redis keys (health, leases, rate limits) and per-process fallbacks are its own."""
-    from arena import shared_state
-    from battles import budgets
+    from arena import rate_limits, shared_state
     from inference import health, routing
     from inference.selectors import forget_cached_fleet
 
     settings.SHARED_STATE_PREFIX = f"arena-test:{uuid.uuid4().hex[:12]}"
-    for module in (shared_state, budgets, health, routing):
+    for module in (shared_state, rate_limits, health, routing):
         module.reset_local()
     forget_cached_fleet()
     from battles.selectors import forget_leak_detector
