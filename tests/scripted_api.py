@@ -13,6 +13,8 @@ Behaviour is chosen by the first path segment of the base URL:
   /leakonce  the first request: the /leak answer's first tokens, then held open until `release()`; later: /ok
   /leakcut   as /leakonce, holding open right after "I am SmolLM" (the name's word not yet known to be over)
   /redirect  307 (POST) or 302 (GET) to the same path under /ok
+  /holdlater the first two requests (a first turn's two sides) like /ok, later ones like /hold
+  /failafter its first request like /ok, later ones HTTP 500
 """
 
 import contextlib
@@ -80,6 +82,11 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         if mode == "redirect":
             self._redirect(307)
             return
+        asked = sum(request["mode"] == mode for request in ScriptedHandler.requests)  # this one included
+        if mode == "failafter" and asked > 1:
+            mode = "error"
+        if mode == "holdlater" and asked > 2:
+            mode = "hold"
         if mode == "error":
             self._json(500, b'{"error": {"message": "model overloaded at secret-host.internal"}}')
             return

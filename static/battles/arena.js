@@ -12,7 +12,7 @@
   const state = {
     battleId: null, turn: null, version: null, voted: false, busy: false, voting: false, voteable: false,
     lastVoteable: false, socket: null, current: {}, retryTimer: null, retryUntil: 0, pendingVote: null,
-    voteTimer: null, voteInFlight: false, round: 0, sendTimer: null, connecting: null,
+    voteTimer: null, voteInFlight: false, round: 0, sendTimer: null, connecting: null, abandonConnecting: null,
   };
   // A vote sent on a socket that died without a word (a phone asleep, Wi-Fi switched to mobile data) waited
   // for the browser to notice, which can take minutes: unanswered this long, it goes over HTTP instead, where
@@ -22,6 +22,8 @@
   // socket silent this long is taken for dead. The prompt is not sent again by itself: the arena may have
   // started on it before the socket died, and a second start would spend the visitor's budget twice.
   const PROMPT_SOCKET_WAIT_MS = 15000;
+  // And a socket still connecting this long is given up (the arena accepts one in well under a second).
+  const CONNECT_WAIT_MS = 15000;
   // The C0 control characters the server drops (battles/services.py prompt_clean), so the page counts and
   // compares the prompt as the server will see it.
   const controlCharacters = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g;
@@ -101,20 +103,39 @@
     return state.connecting;
   }
 
+  // A new socket, resolved once open. It is given up (closed, and the promise rejected) if it has not opened
+  // within CONNECT_WAIT_MS (a network switched just then can leave it connecting for minutes), or when New
+  // round abandons it (state.abandonConnecting).
   function opened() {
     return new Promise((resolve, reject) => {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
       const socket = new WebSocket(`${scheme}://${location.host}/ws/battle/`);
       let opened = false;
-      socket.onopen = () => { opened = true; resolve(socket); };
       // Refused before it opened: the server is down or unreachable, or the session cookie never came back.
       const refused = () => new Error("Could not connect to the arena. Please try again in a moment; if your "
         + "browser blocks cookies for this site, allow them first (a battle needs one).");
-      socket.onerror = () => { if (!opened) reject(refused()); };
+      const giveUp = (error) => {
+        clearTimeout(deadline);
+        state.abandonConnecting = null;
+        socket.onopen = socket.onerror = socket.onclose = socket.onmessage = null;
+        socket.close();
+        if (state.socket === socket) state.socket = null;
+        reject(error);
+      };
+      const deadline = setTimeout(() => giveUp(refused()), CONNECT_WAIT_MS);
+      state.abandonConnecting = () => giveUp(new Error("abandoned for a new round"));
+      socket.onopen = () => {
+        opened = true;
+        clearTimeout(deadline);
+        state.abandonConnecting = null;
+        resolve(socket);
+      };
+      socket.onerror = () => { if (!opened) giveUp(refused()); };
       socket.onclose = () => {
+        if (!opened) return giveUp(refused());
+        if (state.socket !== socket) return;  // an earlier socket: nothing on the page is its own any more
         state.socket = null;
         clearTimeout(state.sendTimer);
-        if (!opened) reject(refused());
         if (state.voting) return voteOverHttpInstead();
         if (state.busy) {
           state.busy = false;
@@ -343,14 +364,35 @@
 
   // A prompt sent on a socket that stayed silent: the socket is dropped (nothing it says later lands here) and
   // the visitor told. The prompt is still in the box: it leaves only when its turn starts.
+  // A page asleep (a phone locked) runs no timer and reads no socket: on waking, an overdue timer may fire
+  // before the messages that came meanwhile are read. Such a timer waits a moment more.
+  let visibleSince = Date.now();
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) visibleSince = Date.now(); });
+  const WAKING_MS = 3000;
+
   function promptUnanswered() {
     if (!state.busy || state.voting) return;
+    const awake = Date.now() - visibleSince;
+    if (document.hidden || awake < WAKING_MS) {
+      state.sendTimer = setTimeout(promptUnanswered, WAKING_MS - Math.max(0, awake) + 100);
+      return;
+    }
     dropSocket();
     state.busy = false;
     state.voteable = state.lastVoteable;
     columnsBusy(false);
     notice("The arena has not answered: the connection seems to be lost. Please try again.");
     setControls();
+    // A follow-up or a regenerate may have reached the arena before the connection went: if it began, the
+    // battle is shown as it stands (its answers, or what to do about them).
+    showIfMovedOn("The connection was lost after the arena began on your prompt", {
+      voteable: "here are its answers, and you can vote on them.",
+      pending: "its answers are not finished. Regenerate to have them written again, or start a new round.",
+      failed: "a side failed. Regenerate or start a new round.",
+    }).then((last) => {
+      // The prompt began its turn: it leaves the box, as at its start (sending it again would ask it twice).
+      if (last && promptOf($("prompt").value) === last.prompt) $("prompt").value = "";
+    });
   }
 
   function voteAnswered() {
@@ -389,22 +431,38 @@
   // succeed. Answered again in another tab (a regenerate or a follow-up there, after this tab's answers
   // ended): those answers, to be read and voted on, where the vote on the old ones was refused at each try.
   // Any other refusal keeps its own message.
-  async function refreshAfterRefusal() {
+  function refreshAfterRefusal() {
+    return showIfMovedOn("These answers were written again in another window or tab", {
+      voteable: "here they are now, and you can vote on them.",
+      pending: "they are still being written there: vote there, or reload this page once they have finished.",
+      failed: "a side failed there, so they can't be voted on. Regenerate or start a new round.",
+    });
+  }
+
+  // The battle as the arena has it, shown if it has moved on from what the page shows (a turn or a version
+  // the page never saw), the notice saying why (`what`) and, after a comma, what now (`then`, by the state of
+  // the last turn). A battle voted on shows its names. Nothing changes if the arena cannot be reached, or
+  // the visitor has moved on meanwhile (another battle, or something sent). Resolves to the last turn shown,
+  // if the battle was shown.
+  async function showIfMovedOn(what, then) {
     const battleId = state.battleId;
+    if (!battleId) return null;
     let battle = null;
-    try { battle = await battleFromServer(battleId); } catch (unreachable) { return; }
-    if (!battle || !battle.turns.length || battleId !== state.battleId || state.busy) return;
+    try { battle = await battleFromServer(battleId); } catch (unreachable) { return null; }
+    if (!battle || !battle.turns.length || battleId !== state.battleId || state.busy) return null;
     const last = battle.turns[battle.turns.length - 1];
+    let shown = null;
     if (battle.voted) {
       revealed(battle);
     } else if (last.index !== state.turn || last.version !== state.version) {
       showBattle(battle);
-      notice(state.voteable
-        ? "These answers were written again in another window or tab; here they are now, and you can vote on them."
-        : "These answers are being written again in another window or tab: vote there, or reload this page "
-          + "once they have finished.", state.voteable ? "info" : "error");
+      const pending = last.status_a === "pending" || last.status_b === "pending";
+      const now = state.voteable ? then.voteable : pending ? then.pending : then.failed;
+      notice(`${what}; ${now}`, state.voteable ? "info" : "error");
+      shown = last;
     }
     setControls();
+    return shown;
   }
 
   function revealed(battle) {
@@ -425,8 +483,10 @@
     if (state.busy && !state.voting) {
       // Answers still streaming: leave them (the server stops a stream whose socket closes, as when a visitor
       // leaves), so that Send works now rather than after the old turn's deadline, and none of its frames
-      // land on the new round's page. The next send opens a new socket. A socket still connecting is kept.
-      if (state.socket && state.socket.readyState === WebSocket.OPEN) dropSocket();
+      // land on the new round's page. The next send opens a new socket. One still connecting is given up too
+      // (the send waiting on it ends quietly, its round being over): it may be hung on a network just switched.
+      if (state.abandonConnecting) state.abandonConnecting();
+      if (state.socket) dropSocket();
       state.busy = false;
     }
     Object.assign(state, {
@@ -456,9 +516,12 @@
     let battleId = null;
     try { battleId = sessionStorage.getItem(BATTLE_KEY); } catch (unavailable) { return; }
     if (!battleId) return;
+    const round = state.round;
     let battle = null;
     try { battle = await battleFromServer(battleId); } catch (unreachable) { return; }
-    if (state.battleId) return;  // the visitor started another meanwhile
+    // The visitor moved on meanwhile: started another battle, sent a prompt (the old battle would appear under
+    // the new one), or began a new round.
+    if (state.battleId || state.busy || round !== state.round) return;
     if (!battle || !battle.turns.length) return remember(null);  // gone (another session, or deleted)
     state.battleId = battleId;
     showBattle(battle);
@@ -479,7 +542,9 @@
           answerDone(answer, turn[`html_${side}`]);
         } else {
           answer.textContent = turn[`answer_${side}`];
-          answerFailed(answer, "This answer did not finish.");
+          // Still being written (in another tab, or a stream just stopped) is not the same as failed.
+          const pending = turn[`status_${side}`] === "pending";
+          answerFailed(answer, pending ? "This answer is not finished yet." : "This answer did not finish.");
         }
       }
     }

@@ -426,6 +426,55 @@ def test_a_vote_sent_into_a_socket_gone_silent_is_recorded_over_http(answering_m
     assert page.problems == []
 
 
+def first_socket_never_opens(page) -> None:
+    """The page's first WebSocket stays "connecting" for ever, as over a network that went away just as it was
+    made (a stand-in for the browser's socket: nothing real on this machine can hold a same-origin handshake
+    open while the arena answers others, and the page's Content-Security-Policy allows no other origin); its
+    later ones are the browser's own."""
+    page.add_init_script("""(() => {
+      const Real = window.WebSocket;
+      let first = true;
+      window.WebSocket = function (url, protocols) {
+        if (!first) return new Real(url, protocols);
+        first = false;
+        return { readyState: 0, send() {}, close() { this.readyState = 3; } };  // never opens, never closes
+      };
+      Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+    })();""")
+
+
+def test_a_socket_that_never_opens_is_given_up_and_the_next_send_goes_through(answering_models, live_arena, page):
+    """A network switched just as Send was pressed left the socket connecting for minutes, Send disabled."""
+    from playwright.sync_api import expect
+
+    first_socket_never_opens(page)
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Could not connect to the arena", timeout=25_000)
+    expect(page.get_by_test_id("send")).to_be_enabled()
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    assert page.problems == []
+
+
+def test_a_new_round_gives_up_a_socket_still_connecting(answering_models, live_arena, page):
+    """New round kept the socket still connecting, and the next Send waited on it too (hung with it)."""
+    from playwright.sync_api import expect
+
+    first_socket_never_opens(page)
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Hello")
+    page.get_by_test_id("send").click()
+    page.wait_for_timeout(1_000)  # connecting, into the void
+    page.get_by_test_id("new-round").click()
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=10_000)  # well before the 15 s deadline
+    for side in "ab":
+        assert page.get_by_test_id(f"answer-{side}").locator(".you").all_inner_texts() == ["Hello"]
+    assert page.problems == []
+
+
 def test_a_prompt_sent_into_a_socket_gone_silent_is_given_up_and_can_be_sent_again(answering_models, live_arena, page):
     """The vote's fall-back, for a prompt: sent into a socket through which nothing gets any more, it waited for
     the browser to notice (minutes), Send disabled. After 15 s the page gives that socket up and says so, the
@@ -455,6 +504,59 @@ def test_a_prompt_sent_into_a_socket_gone_silent_is_given_up_and_can_be_sent_aga
     assert len(sockets) == 2
     page.get_by_test_id("vote-a").click()
     expect(notice).to_contain_text("vote is recorded", timeout=10_000)
+    assert page.problems == []
+
+
+@pytest.fixture
+def later_turns_held(scripted_api, transactional_db):
+    """Two models whose first turn answers at once and whose later requests wait for `release()`."""
+    from tests.factories import make_model
+
+    return [make_model(name, base_url=scripted_api.url("holdlater"), max_concurrency=4) for name in ("m1", "m2")]
+
+
+def test_a_follow_up_whose_replies_were_lost_is_shown_as_it_stands_when_given_up(
+    scripted_api, later_turns_held, live_arena, page
+):
+    """The follow-up reached the arena and its turn began, but nothing came back (a socket gone silent). Given
+    up after 15 s, the page said "try again", and a Send again asked the follow-up twice; now it shows the
+    battle as it stands (the turn begun, its answers not finished) and Regenerate takes that turn over."""
+    from playwright.sync_api import expect
+
+    def silent_after_the_follow_up(socket):
+        server = socket.connect_to_server()
+        socket.silent = False
+
+        def from_page(message):
+            server.send(message)
+            if '"type":"continue"' in str(message).replace(" ", ""):
+                socket.silent = True  # the follow-up reaches the arena; nothing comes back (no close either)
+
+        socket.on_message(from_page)
+        server.on_message(lambda message: None if socket.silent else socket.send(message))
+
+    page.route_web_socket("**/ws/battle/", silent_after_the_follow_up)
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("First question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    page.get_by_test_id("prompt").fill("Follow-up question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_have_text(
+        "The connection was lost after the arena began on your prompt; its answers are not finished. Regenerate "
+        "to have them written again, or start a new round.", timeout=25_000)  # fmt: skip
+    for side in "ab":
+        column = page.get_by_test_id(f"answer-{side}")
+        assert column.locator(".you").all_inner_texts() == ["First question", "Follow-up question"]
+        assert column.locator(".answer").last.inner_text().endswith("This answer is not finished yet.")
+    expect(page.get_by_test_id("prompt")).to_have_value("")  # asked already: not to be sent twice
+    expect(page.get_by_test_id("vote-a")).to_be_disabled()
+    page.get_by_test_id("regenerate").click()
+    expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
+    scripted_api.release()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    page.get_by_test_id("vote-a").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("vote is recorded", timeout=10_000)
     assert page.problems == []
 
 
@@ -640,6 +742,67 @@ def test_a_vote_on_answers_another_tab_has_regenerated_since_shows_the_new_ones(
 
     with ThreadPoolExecutor(1) as thread:
         assert thread.submit(votes).result() == [("b", 2)]
+    assert page.problems == []
+
+
+@pytest.fixture
+def failing_on_regenerate(scripted_api, transactional_db):
+    from tests.factories import make_model
+
+    return [make_model("m1", base_url=scripted_api.url("ok")), make_model("m2", base_url=scripted_api.url("failafter"))]
+
+
+def test_a_vote_on_answers_another_tab_regenerated_into_a_failed_side_says_so(failing_on_regenerate, live_arena, page):
+    """The refused vote's page said the answers were "being written again" there, and to reload once they
+    had finished: they had, with a side failed, and a reload showed the same."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("First question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    other = page.context.browser.new_page()
+    other.context.add_cookies(page.context.cookies())
+    other.goto(live_arena + "/")
+    battle_id = page.evaluate("sessionStorage.getItem('arena.battle')")
+    other.evaluate("id => sessionStorage.setItem('arena.battle', id)", battle_id)
+    other.reload()
+    expect(other.get_by_test_id("regenerate")).to_be_enabled(timeout=10_000)
+    other.get_by_test_id("regenerate").click()
+    expect(other.get_by_test_id("notice")).to_contain_text("a side failed", timeout=30_000)
+    page.get_by_test_id("vote-a").click()
+    expect(page.get_by_test_id("notice")).to_have_text(
+        "These answers were written again in another window or tab; a side failed there, so they can't be voted "
+        "on. Regenerate or start a new round.", timeout=10_000)  # fmt: skip
+    expect(page.locator(".answer .error")).to_have_text("This answer did not finish.")
+    expect(page.get_by_test_id("vote-a")).to_be_disabled()
+    assert page.problems == []
+
+
+def test_a_send_pressed_while_the_page_restores_its_battle_is_not_mixed_with_it(answering_models, live_arena, page):
+    """A Send pressed before the reload's restore came back: the old battle appeared, the new one under it."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    page.get_by_test_id("prompt").fill("Old question")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    restoring, starting = [], []
+    page.route("**/api/battles/*", lambda route: restoring.append(route))  # the restore's read waits here
+    page.route("**/api/session", lambda route: starting.append(route))  # and the new battle's start here
+    page.reload()
+    page.get_by_test_id("prompt").fill("New question")
+    page.get_by_test_id("send").click()
+    page.wait_for_timeout(300)
+    assert len(restoring) == 1 and len(starting) == 1
+    restoring[0].continue_()
+    page.wait_for_timeout(1_000)  # the restore's answer is read while the Send is on its way
+    starting[0].continue_()
+    page.unroute("**/api/battles/*")
+    page.unroute("**/api/session")
+    expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
+    for side in "ab":
+        assert page.get_by_test_id(f"answer-{side}").locator(".you").all_inner_texts() == ["New question"]
     assert page.problems == []
 
 
