@@ -657,6 +657,22 @@ def test_a_follow_up_whose_start_was_lost_with_the_socket_is_regenerated_as_its_
     assert page.problems == []
 
 
+def tab_with_the_battle(page, live_arena):
+    """Another tab of the same visitor (its session) with `page`'s battle, as a duplicated tab has it, restored
+    and ready to regenerate."""
+    from playwright.sync_api import expect
+
+    other = page.context.browser.new_page()
+    other.context.add_cookies(page.context.cookies())
+    other.goto(live_arena + "/")
+    other.evaluate(
+        "id => sessionStorage.setItem('arena.battle', id)", page.evaluate("sessionStorage.getItem('arena.battle')")
+    )
+    other.reload()
+    expect(other.get_by_test_id("notice")).to_contain_text("back as you left it", timeout=10_000)
+    return other
+
+
 @pytest.fixture
 def holding_roomy_models(scripted_api, transactional_db):
     from tests.factories import make_model
@@ -675,12 +691,7 @@ def test_a_tab_whose_battle_another_tab_regenerated_lets_it_go(scripted_api, hol
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("answer-a")).to_have_attribute("aria-busy", "true", timeout=10_000)
     battle_id = page.evaluate("sessionStorage.getItem('arena.battle')")
-    other = page.context.browser.new_page()
-    other.context.add_cookies(page.context.cookies())  # the same visitor: the same session
-    other.goto(live_arena + "/")
-    other.evaluate("id => sessionStorage.setItem('arena.battle', id)", battle_id)
-    other.reload()
-    expect(other.get_by_test_id("notice")).to_contain_text("back as you left it", timeout=10_000)
+    other = tab_with_the_battle(page, live_arena)
     other.get_by_test_id("regenerate").click()
     expect(page.get_by_test_id("notice")).to_have_text(
         "This battle was regenerated in another window or tab, and its answers go on there. Start a new round here.",
@@ -714,13 +725,7 @@ def test_a_vote_on_answers_another_tab_has_regenerated_since_shows_the_new_ones(
     page.get_by_test_id("prompt").fill("First question")
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
-    other = page.context.browser.new_page()
-    other.context.add_cookies(page.context.cookies())  # the same visitor: the same session
-    other.goto(live_arena + "/")
-    battle_id = page.evaluate("sessionStorage.getItem('arena.battle')")
-    other.evaluate("id => sessionStorage.setItem('arena.battle', id)", battle_id)
-    other.reload()
-    expect(other.get_by_test_id("regenerate")).to_be_enabled(timeout=10_000)
+    other = tab_with_the_battle(page, live_arena)
     other.get_by_test_id("regenerate").click()
     expect(other.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
     page.get_by_test_id("vote-a").click()
@@ -761,13 +766,7 @@ def test_a_vote_on_answers_another_tab_regenerated_into_a_failed_side_says_so(fa
     page.get_by_test_id("prompt").fill("First question")
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("vote-a")).to_be_enabled(timeout=30_000)
-    other = page.context.browser.new_page()
-    other.context.add_cookies(page.context.cookies())
-    other.goto(live_arena + "/")
-    battle_id = page.evaluate("sessionStorage.getItem('arena.battle')")
-    other.evaluate("id => sessionStorage.setItem('arena.battle', id)", battle_id)
-    other.reload()
-    expect(other.get_by_test_id("regenerate")).to_be_enabled(timeout=10_000)
+    other = tab_with_the_battle(page, live_arena)
     other.get_by_test_id("regenerate").click()
     expect(other.get_by_test_id("notice")).to_contain_text("a side failed", timeout=30_000)
     page.get_by_test_id("vote-a").click()
