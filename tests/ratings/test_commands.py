@@ -148,6 +148,14 @@ def test_a_snapshots_downloaded_pair_counts_reproduce_its_board_and_its_category
     overall, coding = tmp_path / "overall.json", tmp_path / "coding.json"
     run("leaderboard", "--pair-counts", str(counts), "--rounds", "30", "--seed", "5", "--json", str(overall))
     assert json.loads(overall.read_text())["models"] == snapshot.rows
+    # The snapshot's tie rates and the robustness of its top, from the same download.
+    extras = tmp_path / "extras.json"
+    run("leaderboard", "--pair-counts", str(counts), "--rounds", "30", "--seed", "5", "--ties",
+        "--robustness", str(snapshot.params["top_k"]), "--json", str(extras))  # fmt: skip
+    derived = json.loads(extras.read_text())
+    assert derived["ties"] == snapshot.extras["ties"] and derived["ties"]["models"]
+    without_timing = {key: value for key, value in snapshot.extras["robustness"].items() if key != "compute_seconds"}
+    assert derived["robustness"] == without_timing
     run("leaderboard", "--pair-counts", str(counts), "--rounds", "30", "--seed", "5", "--category", "coding",
         "--category-min-votes", "10", "--json", str(coding))  # fmt: skip
     assert json.loads(coding.read_text())["models"] == snapshot.categories["coding"]["models"]

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from ratings import battle_logs, selectors, services
 from ratings.engine.categories import OVERALL, category_boards
 from ratings.engine.leaderboard import compute_leaderboard, format_table, json_safe
+from ratings.engine.robustness import robustness_summary, top_robustness
 
 
 def parse_anchor(value: str | None) -> tuple[str, float] | None:
@@ -60,6 +61,15 @@ class Command(BaseCommand):
             "--category-min-votes", type=int, default=None,
             help="Votes a category needs for a board (default CATEGORY_MIN_VOTES; a snapshot's params say which).",
         )  # fmt: skip
+        parser.add_argument(
+            "--ties", action="store_true",
+            help="Also the two-tie (Davidson) model's tie and both-bad rates per model, as a snapshot's \"ties\".",
+        )  # fmt: skip
+        parser.add_argument(
+            "--robustness", type=int, metavar="TOP_K", default=None,
+            help="Also how many votes the order of the top TOP_K models rests on, as a snapshot's \"robustness\" "
+            "(a snapshot's params name its top_k).",
+        )  # fmt: skip
         parser.add_argument("--json", metavar="OUT", help="Also write the full board as JSON here.")
         parser.add_argument(
             "--save", action="store_true", help="Store the result as the newest snapshot (database only)."
@@ -103,8 +113,11 @@ class Command(BaseCommand):
                     if pc.n_battles == 0:
                         raise CommandError(f"No battles in {label}.")
                     board = compute_leaderboard(
-                        pc, rounds=rounds, seed=options["seed"], anchor=anchor, bootstrap=bootstrap, progress=progress
-                    )
+                        pc, rounds=rounds, seed=options["seed"], anchor=anchor, bootstrap=bootstrap, progress=progress,
+                        ties=options["ties"],
+                    )  # fmt: skip
+                    if options["robustness"] is not None:
+                        board["robustness"] = robustness_summary(top_robustness(pc, top_k=options["robustness"]))
                     board["source"] = label
             except (battle_logs.BattleLogError, services.LeaderboardEmpty, ValueError) as exc:
                 raise CommandError(str(exc)) from exc
