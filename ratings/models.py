@@ -59,6 +59,19 @@ class SnapshotInput(models.Model):
         return f"inputs {self.sha256[:12]}"
 
 
+class SnapshotArenaVotes(models.Model):
+    """The arena votes a snapshot's style-controlled board and left-seat effect were fitted on, one row per
+    vote with numbers only (the two models in their seats, the outcome, each side's style counts: no judge, no
+    time, no text), in the download format, with their sha256. Snapshots fitted on the same votes share one."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    votes = models.JSONField(help_text='{"models", "model_a", "model_b", "outcome", "style_a", "style_b"}.')
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"arena votes {self.sha256[:12]}"
+
+
 class LeaderboardSnapshot(models.Model):
     """One computed leaderboard. Never edited: a recompute adds a new row (unless nothing changed); the
     newest is served; old ones thin out to one a day (ratings.services.snapshots_prune)."""
@@ -74,6 +87,9 @@ class LeaderboardSnapshot(models.Model):
     extras = models.JSONField(default=dict, blank=True, help_text="Matrices, position and tie models.")
     categories = models.JSONField(default=dict, blank=True, help_text="A board per category with enough votes.")
     inputs = models.ForeignKey(SnapshotInput, on_delete=models.PROTECT, null=True, related_name="snapshots")
+    arena_votes = models.ForeignKey(
+        SnapshotArenaVotes, on_delete=models.PROTECT, null=True, blank=True, related_name="snapshots"
+    )
     # What the board depends on besides the counts (method, rounds, seed, anchor, ...), hashed with them:
     # a recompute whose fingerprint equals the newest snapshot's adds nothing.
     fingerprint = models.CharField(max_length=64, blank=True, db_index=True)

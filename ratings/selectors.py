@@ -39,6 +39,7 @@ from ratings.models import (
     PairCount,
     RatedVote,
     RatingHistory,
+    SnapshotArenaVotes,
     SnapshotInput,
 )
 from ratings.prompt_labels import FLAGS, labels_key, parse_labels_key, prompt_hash, prompt_labels
@@ -310,6 +311,12 @@ def snapshot_meta(snapshot: LeaderboardSnapshot) -> dict:
         # --pair-counts` on the download gives the same board with the same parameters).
         "inputs_sha256": snapshot.inputs.sha256 if snapshot.inputs_id else None,
         "inputs_url": f"/api/leaderboard/{snapshot.pk}/pair_counts.json" if snapshot.inputs_id else None,
+        # And the arena votes its style-controlled board and left-seat effect were fitted on (`--arena-votes`).
+        # Its sha256 alone is read: the votes are megabytes on a large arena.
+        "arena_votes_sha256": SnapshotArenaVotes.objects.filter(pk=snapshot.arena_votes_id)
+        .values_list("sha256", flat=True)
+        .first(),
+        "arena_votes_url": f"/api/leaderboard/{snapshot.pk}/arena_votes.json" if snapshot.arena_votes_id else None,
     }
 
 
@@ -446,6 +453,14 @@ def snapshot_inputs(snapshot_id: int) -> tuple[dict, str]:
     if snapshot is None or snapshot.inputs_id is None:
         raise SnapshotNotFound(f"No stored inputs for snapshot {snapshot_id}.")
     return snapshot.inputs.counts, snapshot.inputs.sha256
+
+
+def snapshot_arena_votes(snapshot_id: int) -> tuple[dict, str]:
+    """The arena votes a snapshot's style board and left-seat effect were fitted on, and their sha256."""
+    stored = SnapshotArenaVotes.objects.filter(snapshots=snapshot_id).values_list("votes", "sha256").first()
+    if stored is None:
+        raise SnapshotNotFound(f"No stored arena votes for snapshot {snapshot_id} (made before they were kept).")
+    return stored
 
 
 # What researchers see beyond the board: its plots, history, a page per model and the about page.

@@ -24,7 +24,7 @@ from inference.selectors import drawable_models
 from inference.services import sampling_plan_store
 from ratings import battle_logs, selectors
 from ratings.engine.anomaly import outcome_table_from_counts, screen_judges
-from ratings.engine.arena_votes import position_summary, style_board
+from ratings.engine.arena_votes import arena_votes_json, position_summary, style_board
 from ratings.engine.categories import OVERALL, canonical_json, category_boards, labelled_counts_json
 from ratings.engine.counts import WINNER_CODES, PairCounts
 from ratings.engine.elo import elo_update
@@ -44,6 +44,7 @@ from ratings.models import (
     PromptCount,
     RatedVote,
     RatingHistory,
+    SnapshotArenaVotes,
     SnapshotInput,
 )
 from ratings.prompt_labels import high_frequency_threshold, keep_prompt_vote
@@ -379,6 +380,9 @@ def leaderboard_recompute(
     )
     categories.pop(OVERALL, None)  # the overall board is the snapshot's own rows, fitted to convergence
     style = style_board(votes, min_votes=style_min_votes, anchor=anchor, rounds=rounds if bootstrap else 0, seed=seed)
+    # The votes the style board and the left-seat effect are fitted on, published beside the pair counts.
+    votes_download = arena_votes_json(votes)
+    votes_sha256 = hashlib.sha256(canonical_json(votes_download).encode()).hexdigest()
     extras = {key: json_safe(board[key]) for key in ("matrices", "ties") if key in board}
     # Which ratings exist and which compare: the board's note, its groups and the models not rated yet.
     extras["comparison"] = json_safe({key: board[key] for key in ("note", "groups", "not_rated")})
@@ -389,11 +393,14 @@ def leaderboard_recompute(
     extras["sampling"] = sampling_plan_refresh(pc)
     with transaction.atomic():
         stored_inputs, _ = SnapshotInput.objects.get_or_create(sha256=inputs_sha256, defaults={"counts": inputs})
+        stored_votes, _ = SnapshotArenaVotes.objects.get_or_create(
+            sha256=votes_sha256, defaults={"votes": votes_download}
+        )
         snapshot = LeaderboardSnapshot.objects.create(
             method=board.get("method", selectors.METHOD_BT), params=json_safe({**board.get("params", {}), **params}),
             seed=seed, data_cutoff=cutoff, vote_count=pc.n_battles, rows=json_safe(board["models"]),
             style_rows=style, extras=extras, categories=json_safe(categories), inputs=stored_inputs,
-            fingerprint=fingerprint, compute_seconds=time.perf_counter() - started,
+            arena_votes=stored_votes, fingerprint=fingerprint, compute_seconds=time.perf_counter() - started,
         )  # fmt: skip
     snapshot.is_new = True
     return snapshot
@@ -421,14 +428,25 @@ def _duplicate_threshold_refresh(policy: LeaderboardPolicy) -> None:
 
 def snapshots_prune(*, keep_days: int, now=None) -> int:
     """Keep every snapshot of the last `keep_days` days, and before that the newest of each day; returns how
-    many were deleted. Inputs no snapshot uses any more go too."""
+    many were deleted. Inputs no snapshot uses any more go too. Arena votes (a row per vote: they grow with the
+    arena, where pair counts do not) are kept only with the newest snapshot of each of the last `keep_days`
+    days, the newest of all among them."""
     now = now or timezone.now()
     old = LeaderboardSnapshot.objects.filter(created__lt=now - timedelta(days=keep_days))
     newest_per_day: dict = {}
     for snapshot_id, created in old.order_by("created", "id").values_list("id", "created"):
         newest_per_day[created.date()] = snapshot_id
     deleted, _ = old.exclude(pk__in=newest_per_day.values()).delete()
+    recent = LeaderboardSnapshot.objects.filter(created__gte=now - timedelta(days=keep_days))
+    keeping_votes: dict = {}
+    for snapshot_id, created in recent.order_by("created", "id").values_list("id", "created"):
+        keeping_votes[created.date()] = snapshot_id
+    newest = LeaderboardSnapshot.objects.order_by("-id").values_list("id", flat=True).first()
+    LeaderboardSnapshot.objects.exclude(pk__in=[*keeping_votes.values(), newest]).exclude(arena_votes=None).update(
+        arena_votes=None
+    )
     SnapshotInput.objects.filter(snapshots__isnull=True).delete()
+    SnapshotArenaVotes.objects.filter(snapshots__isnull=True).delete()
     return deleted
 
 

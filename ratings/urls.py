@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/leaderboard", views.leaderboard_api, name="api"),
     path("api/leaderboard.csv", views.leaderboard_csv, name="csv"),
     path("api/leaderboard/<int:snapshot_id>/pair_counts.json", views.snapshot_inputs, name="snapshot-inputs"),
+    path("api/leaderboard/<int:snapshot_id>/arena_votes.json", views.snapshot_arena_votes, name="snapshot-arena-votes"),
     path("leaderboard/plotly.min.js", views.plotly_js, name="plotly-js"),
     path("leaderboard/about", views.about_page, name="about"),
     path("leaderboard/history", views.history_page, name="history"),

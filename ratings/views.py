@@ -267,12 +267,22 @@ def plotly_js(request):
 @require_GET
 def snapshot_inputs(request, snapshot_id: int):
     """The exact pair counts a snapshot was fitted on, with their sha256 (also in the snapshot's metadata)."""
+    return _snapshot_download(snapshot_id, selectors.snapshot_inputs, "pair-counts")
+
+
+@require_GET
+def snapshot_arena_votes(request, snapshot_id: int):
+    """The arena votes a snapshot's style board and left-seat effect were fitted on, with their sha256."""
+    return _snapshot_download(snapshot_id, selectors.snapshot_arena_votes, "arena-votes")
+
+
+def _snapshot_download(snapshot_id: int, read, name: str) -> HttpResponse:
     try:
-        counts, sha256 = selectors.snapshot_inputs(snapshot_id)
+        data, sha256 = read(snapshot_id)
     except selectors.SnapshotNotFound as exc:
         return _error(exc)
-    response = HttpResponse(canonical_json(counts), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="snapshot-{snapshot_id}-pair-counts.json"'
+    response = HttpResponse(canonical_json(data), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="snapshot-{snapshot_id}-{name}.json"'
     response["X-Content-SHA256"] = sha256
     response["ETag"] = f'"{sha256}"'
     response["Cache-Control"] = "public, max-age=31536000, immutable"  # a snapshot's inputs never change

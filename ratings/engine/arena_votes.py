@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ratings.engine.counts import pair_outcome_counts
+from ratings.engine.counts import N_OUTCOMES, pair_outcome_counts
 from ratings.engine.leaderboard import json_safe, ranked_rows
 from ratings.engine.position import fit_position
 from ratings.engine.style import fit_style_controlled, style_features
@@ -35,6 +35,44 @@ class ArenaVotes(NamedTuple):
     @property
     def n_votes(self) -> int:
         return int(self.outcome.size)
+
+
+def arena_votes_json(votes: ArenaVotes) -> dict:
+    """The download format: model names, then per vote (in order) the two models' indices, the outcome code
+    and each side's style counts, all integers."""
+    return {
+        "models": list(votes.models),
+        "model_a": votes.model_a.astype(np.int64).tolist(),
+        "model_b": votes.model_b.astype(np.int64).tolist(),
+        "outcome": votes.outcome.astype(np.int64).tolist(),
+        **{f"style_{side}": {key: getattr(votes, f"style_{side}")[key].astype(np.int64).tolist() for key in STYLE_COUNTS}
+           for side in "ab"},
+    }  # fmt: skip
+
+
+def arena_votes_from_json(data: object) -> ArenaVotes:
+    """ArenaVotes from the download format; ValueError (saying what is wrong) for anything else."""
+    if not isinstance(data, dict):
+        raise ValueError("Arena votes must be a JSON object.")
+    try:
+        models = [str(name) for name in data["models"]]
+        columns = {key: np.asarray(data[key], dtype=np.int64) for key in ("model_a", "model_b", "outcome")}
+        styles = {side: {key: np.asarray(data[f"style_{side}"][key], dtype=np.float64) for key in STYLE_COUNTS}
+                  for side in "ab"}  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"Not arena votes (model names, then model_a, model_b, outcome, style_a, style_b): {exc}"
+        ) from None
+    n = columns["outcome"].size
+    arrays = [*columns.values(), *styles["a"].values(), *styles["b"].values()]
+    if any(array.ndim != 1 or array.size != n for array in arrays):
+        raise ValueError("Arena votes' columns must be lists of one length, one entry per vote.")
+    if n and (min(columns["model_a"].min(), columns["model_b"].min()) < 0
+              or max(columns["model_a"].max(), columns["model_b"].max()) >= len(models)):  # fmt: skip
+        raise ValueError("A vote names a model index outside the model list.")
+    if n and (columns["outcome"].min() < 0 or columns["outcome"].max() >= N_OUTCOMES):
+        raise ValueError(f"An outcome code outside 0-{N_OUTCOMES - 1} (A wins, B wins, tie, both bad).")
+    return ArenaVotes(models, columns["model_a"], columns["model_b"], columns["outcome"], styles["a"], styles["b"])
 
 
 def _scope(votes: ArenaVotes) -> dict:

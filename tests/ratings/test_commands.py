@@ -161,6 +161,61 @@ def test_a_snapshots_downloaded_pair_counts_reproduce_its_board_and_its_category
     assert json.loads(coding.read_text())["models"] == snapshot.categories["coding"]["models"]
 
 
+def test_a_snapshots_downloaded_arena_votes_reproduce_its_style_board_and_left_seat_effect(client, three_models,
+                                                                                          tmp_path):  # fmt: skip
+    """The style-controlled board and the left-seat effect are fitted on per-vote rows, which no download held:
+    a researcher could not re-derive them."""
+    import hashlib
+
+    import numpy as np
+
+    from ratings.models import RatedVote
+
+    alpha, bravo, charlie = three_models
+    outcomes = [Vote.Outcome.A, Vote.Outcome.B, Vote.Outcome.A, Vote.Outcome.TIE]
+    for i in range(60):
+        pair = [(alpha, bravo), (bravo, charlie), (charlie, alpha)][i % 3]
+        rated_vote(*pair, outcomes[i % 4])
+    rng = np.random.default_rng(7)  # answers of many lengths and layouts, for the style fit to have something
+    for vote_id in RatedVote.objects.values_list("vote_id", flat=True):
+        counts = rng.integers(0, 40, size=8).tolist()
+        RatedVote.objects.filter(vote_id=vote_id).update(
+            tokens_a=counts[0] * 10, headers_a=counts[1] % 4, lists_a=counts[2] % 6, bold_a=counts[3] % 5,
+            tokens_b=counts[4] * 10, headers_b=counts[5] % 4, lists_b=counts[6] % 6, bold_b=counts[7] % 5,
+        )  # fmt: skip
+    snapshot = services.leaderboard_recompute(rounds=30, seed=5, style_min_votes=10)
+    assert snapshot.style_rows["models"] and not snapshot.extras["position"]["reason"]  # both were fitted
+    meta = client.get("/api/leaderboard").json()["snapshot"]
+    assert (
+        f'href="{meta["arena_votes_url"]}" data-testid="download-arena-votes"'
+        in client.get("/leaderboard").content.decode()
+    )
+    download = client.get(meta["arena_votes_url"])
+    assert download.status_code == 200
+    assert hashlib.sha256(download.content).hexdigest() == download["X-Content-SHA256"] == meta["arena_votes_sha256"]
+    votes = json.loads(download.content)
+    assert set(votes) == {"models", "model_a", "model_b", "outcome", "style_a", "style_b"}  # numbers only
+    path, out = tmp_path / "arena_votes.json", tmp_path / "style.json"
+    path.write_bytes(download.content)
+    printed = run("leaderboard", "--arena-votes", str(path), "--rounds", "30", "--seed", "5", "--style-min-votes",
+                  "10", "--json", str(out))  # fmt: skip
+    derived = json.loads(out.read_text())
+    assert derived["models"] == snapshot.style_rows["models"] and derived["style"] == snapshot.style_rows["style"]
+    assert derived["position"] == snapshot.extras["position"]
+    assert "Left-seat advantage:" in printed
+
+
+def test_arena_votes_that_are_not_say_so_plainly(db, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"models": ["a", "b"], "model_a": [0, 5], "model_b": [1, 0], "outcome": [0, 1], '
+                   '"style_a": {"tokens": [1, 2], "headers": [0, 0], "lists": [0, 0], "bold": [0, 0]}, '
+                   '"style_b": {"tokens": [1, 2], "headers": [0, 0], "lists": [0, 0], "bold": [0, 0]}}')  # fmt: skip
+    with pytest.raises(CommandError, match="model index outside the model list"):
+        run("leaderboard", "--arena-votes", str(bad))
+    with pytest.raises(CommandError, match="Can't read"):
+        run("leaderboard", "--arena-votes", str(tmp_path / "missing.json"))
+
+
 def test_the_overall_board_asked_for_as_a_category_is_the_snapshots_exact_board(db, tmp_path):
     """`--category overall` gave the shared bootstrap's approximate overall board (two refit steps a round, the
     one that comes with the categories), not the exact one a snapshot shows, which the same file without

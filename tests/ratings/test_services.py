@@ -143,7 +143,7 @@ def test_old_snapshots_thin_out_to_one_a_day_and_unused_inputs_go(small_arena):
 
     from django.utils import timezone
 
-    from ratings.models import SnapshotInput
+    from ratings.models import SnapshotArenaVotes, SnapshotInput
 
     # Midday, so that the two snapshots of 20 days ago fall on one calendar day whatever the hour the test
     # runs (with the clock's own time, between 01:00 and 03:00 UTC they straddled midnight and none went).
@@ -152,9 +152,15 @@ def test_old_snapshots_thin_out_to_one_a_day_and_unused_inputs_go(small_arena):
                                 timedelta(days=2), timedelta(hours=1)]):  # fmt: skip
         snapshot = services.leaderboard_recompute(rounds=0, seed=seed, bootstrap=False)
         LeaderboardSnapshot.objects.filter(pk=snapshot.pk).update(created=now - age)
+    SnapshotArenaVotes.objects.create(sha256="0" * 64, votes={})  # votes of a snapshot pruned before
     assert services.snapshots_prune(keep_days=7, now=now) == 1  # the older of the two from 20 days ago
+    # Arena votes (a row per vote) stay only with the newest snapshot of each of the last 7 days: those of 2
+    # days and of an hour ago, not that of 9 days ago (nor the orphan).
+    keeping = LeaderboardSnapshot.objects.exclude(arena_votes=None).order_by("created")
+    assert [now - snapshot.created for snapshot in keeping] == [timedelta(days=2), timedelta(hours=1)]
     assert LeaderboardSnapshot.objects.count() == 4
     assert SnapshotInput.objects.count() == 1  # every snapshot was fitted on the same counts
+    assert SnapshotArenaVotes.objects.count() == 1  # and the same arena votes
 
 
 def test_recompute_reads_pair_counts_not_votes(small_arena):
@@ -171,7 +177,8 @@ def test_recompute_reads_pair_counts_not_votes(small_arena):
             services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False, style_min_votes=10**9)
         queries.append(len(captured))
         assert not any("conversation" in query["sql"] for query in captured.captured_queries)
-    assert queries[0] == queries[1] <= 22  # 2 of them the savepoint of the reads at one moment, in a test's transaction
+    # 2 of them the savepoint of the reads at one moment, in a test's transaction; 3 the arena votes' stored row.
+    assert queries[0] == queries[1] <= 25
 
 
 def test_recompute_without_battles_raises_and_stores_nothing(db):

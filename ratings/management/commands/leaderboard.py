@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from ratings import battle_logs, selectors, services
+from ratings.engine.arena_votes import arena_votes_from_json, position_summary, style_board
 from ratings.engine.categories import OVERALL, category_boards
 from ratings.engine.leaderboard import compute_leaderboard, format_table, json_safe
 from ratings.engine.robustness import robustness_summary, top_robustness
@@ -49,6 +50,10 @@ class Command(BaseCommand):
         source = parser.add_mutually_exclusive_group()
         source.add_argument("--battles", metavar="FILE", help="FastChat clean_battle JSON log.")
         source.add_argument("--pair-counts", metavar="FILE", help='Pair counts JSON: {"models", "X", "Y"}.')
+        source.add_argument(
+            "--arena-votes", metavar="FILE",
+            help="A snapshot's arena_votes.json download: its style-controlled board and left-seat effect.",
+        )  # fmt: skip
         parser.add_argument("--rounds", type=int, default=1000, help="Bootstrap rounds (default 1000).")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--anchor", metavar="NAME=RATING", help="Shift ratings so that NAME has RATING.")
@@ -70,6 +75,10 @@ class Command(BaseCommand):
             help="Also how many votes the order of the top TOP_K models rests on, as a snapshot's \"robustness\" "
             "(a snapshot's params name its top_k).",
         )  # fmt: skip
+        parser.add_argument(
+            "--style-min-votes", type=int, default=services.STYLE_MIN_VOTES,
+            help="Arena votes the style-controlled board needs (a snapshot's params say which).",
+        )  # fmt: skip
         parser.add_argument("--json", metavar="OUT", help="Also write the full board as JSON here.")
         parser.add_argument(
             "--save", action="store_true", help="Store the result as the newest snapshot (database only)."
@@ -80,7 +89,7 @@ class Command(BaseCommand):
         rounds, bootstrap = options["rounds"], not options["no_bootstrap"]
         if rounds < 0:
             raise CommandError("--rounds must be 0 or more.")
-        source = options["battles"] or options["pair_counts"]
+        source = options["battles"] or options["pair_counts"] or options["arena_votes"]
         if options["save"] and source:
             raise CommandError("--save stores a snapshot of the database; it can't be used with a file.")
         if options["json"]:
@@ -99,6 +108,8 @@ class Command(BaseCommand):
                     )
                     payload = selectors.leaderboard_payload(snapshot_id=snapshot.pk)
                     board = {**payload, "params": snapshot.params}
+                elif options["arena_votes"]:
+                    board = self._arena_votes_boards(options, anchor=anchor, rounds=rounds if bootstrap else 0)
                 elif options["category"] and options["category"] != OVERALL:
                     # "overall" is the snapshot's own board (the exact bootstrap, below), not the shared
                     # bootstrap's approximate one that comes with the categories.
@@ -122,6 +133,13 @@ class Command(BaseCommand):
             except (battle_logs.BattleLogError, services.LeaderboardEmpty, ValueError) as exc:
                 raise CommandError(str(exc)) from exc
         self.stdout.write(format_table(board))
+        for part in (board, board.get("position") or {}):
+            if part.get("reason"):
+                self.stdout.write(part["reason"])
+        if board.get("position") and not board["position"]["reason"]:
+            position = board["position"]
+            self.stdout.write(f"Left-seat advantage: {position['elo_points']:.1f} Elo points "
+                              f"(95% CI {position['ci_lower']:.1f} to {position['ci_upper']:.1f})")  # fmt: skip
         n_battles = sum(row["votes"] for row in board["models"]) // 2
         self.stdout.write(
             f"\n{len(board['models'])} models, {n_battles:,} battles, {time.perf_counter() - started:.1f} s"
@@ -135,6 +153,19 @@ class Command(BaseCommand):
             except OSError as exc:  # changed since the check above
                 raise CommandError(f"Can't write {options['json']}: {exc.strerror or exc}") from exc
             self.stdout.write(f"Wrote {options['json']}")
+
+    def _arena_votes_boards(self, options, *, anchor, rounds) -> dict:
+        """The style-controlled board and the left-seat effect, fitted as a snapshot fits them."""
+        try:
+            votes = arena_votes_from_json(json.loads(Path(options["arena_votes"]).read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise CommandError(f"Can't read {options['arena_votes']}: {exc.strerror or exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"{options['arena_votes']} is not JSON: {exc}") from exc
+        board = style_board(votes, min_votes=options["style_min_votes"], anchor=anchor, rounds=rounds,
+                            seed=options["seed"])  # fmt: skip
+        board["position"] = position_summary(votes, min_votes=services.POSITION_MIN_VOTES)
+        return {**board, "source": options["arena_votes"]}
 
     def _category_board(self, options, *, anchor, rounds) -> dict:
         """One category's board, fitted exactly as a snapshot fits it (same shared draws, same settings)."""
