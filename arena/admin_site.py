@@ -2,10 +2,12 @@
 
 Django's admin login takes any number of guesses, each also costing a password hash (PBKDF2, about a million
 iterations in Django 5.2) on the web process's one sync thread, which HTTP votes and the pages share. An
-address that has failed `ADMIN_LOGIN_FAILURES` times in 15 minutes is refused before any password is checked
-(its right password too, until the window moves on): it can no longer guess, nor tie up that thread. Counted
-in Redis (arena/rate_limits.py), so every web process refuses it; by address, not by username, so that no one
-can lock the admins out by failing under their names.
+address that has tried `ADMIN_LOGIN_FAILURES` times in 15 minutes without logging in is refused before any
+password is checked (its right password too, until the window moves on): it can no longer guess, nor tie up
+that thread. Each attempt is taken from the allowance before it is checked, atomically in Redis
+(arena/rate_limits.py): a burst of attempts sent at once gets no more than the allowance, in every web
+process; a login that succeeds gives the address its allowance back. By address, not by username, so that
+no one can lock the admins out by failing under their names.
 """
 
 from django.conf import settings
@@ -28,14 +30,14 @@ class ArenaAdminSite(admin.AdminSite):
         if request.method != "POST":
             return super().login(request, extra_context)
         address = rate_limits.address_key(request.META.get("REMOTE_ADDR", ""))
-        if not rate_limits.allows(_failures(), "admin-login", address):
+        if not rate_limits.hit(_failures(), "admin-login", address):
             return HttpResponse(
                 f"Too many failed logins from your address: try again in {WINDOW_MINUTES} minutes.",
                 status=429, content_type="text/plain; charset=utf-8", headers={"Retry-After": str(WINDOW_MINUTES * 60)},
             )  # fmt: skip
         response = super().login(request, extra_context)
-        if not (request.user.is_authenticated and request.user.is_staff):  # refused: the form again, with why
-            rate_limits.hit(_failures(), "admin-login", address)
+        if request.user.is_authenticated and request.user.is_staff:  # logged in: its earlier attempts are forgiven
+            rate_limits.clear(_failures(), "admin-login", address)
         return response
 
 

@@ -37,7 +37,7 @@ def _limiter(kind: str) -> MovingWindowRateLimiter:
         return _limiters[kind]
 
 
-def _call(method: str, item: RateLimitItem, identifiers: tuple[str, ...], **kwargs) -> bool:
+def _call(method: str, item: RateLimitItem, identifiers: tuple[str, ...], **kwargs):
     try:
         return getattr(_limiter("redis"), method)(item, settings.SHARED_STATE_PREFIX, *identifiers, **kwargs)
     except StorageError as exc:
@@ -50,9 +50,9 @@ def hit(item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
     return _call("hit", item, identifiers, cost=cost)
 
 
-def allows(item: RateLimitItem, *identifiers: str) -> bool:
-    """Whether the allowance of `identifiers` has room for one more, without taking it."""
-    return _call("test", item, identifiers)
+def clear(item: RateLimitItem, *identifiers: str) -> None:
+    """Give `identifiers` their whole allowance back."""
+    _call("clear", item, identifiers)
 
 
 def address_key(ip: str) -> str:

@@ -313,11 +313,13 @@ def snapshot_meta(snapshot: LeaderboardSnapshot) -> dict:
         "inputs_url": f"/api/leaderboard/{snapshot.pk}/pair_counts.json" if snapshot.inputs_id else None,
         # And the arena votes its style-controlled board and left-seat effect were fitted on (`--arena-votes`).
         # Its sha256 alone is read: the votes are megabytes on a large arena.
-        "arena_votes_sha256": SnapshotArenaVotes.objects.filter(pk=snapshot.arena_votes_id)
-        .values_list("sha256", flat=True)
-        .first(),
+        "arena_votes_sha256": _arena_votes_sha256(snapshot.arena_votes_id) if snapshot.arena_votes_id else None,
         "arena_votes_url": f"/api/leaderboard/{snapshot.pk}/arena_votes.json" if snapshot.arena_votes_id else None,
     }
+
+
+def _arena_votes_sha256(arena_votes_id: int) -> str | None:
+    return SnapshotArenaVotes.objects.filter(pk=arena_votes_id).values_list("sha256", flat=True).first()
 
 
 def _elo_as_models(elo: list[dict]) -> list[dict]:

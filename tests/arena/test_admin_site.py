@@ -43,3 +43,21 @@ def test_a_neighbour_in_the_same_ipv6_64_shares_the_allowance(admin_account):
     for last in range(3):
         attempt(Client(REMOTE_ADDR=f"2001:db8:9:9::{last + 1}"), "wrong")
     assert attempt(Client(REMOTE_ADDR="2001:db8:9:9::ff"), "right-password-1").status_code == 429
+
+
+def test_a_burst_of_attempts_sent_at_once_gets_no_more_than_the_allowance(admin_account):
+    """Checked first and counted after the password, attempts sent at once all passed the check: a burst of
+    guesses got through in one window, however small the allowance."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def guess(_):
+        try:
+            return attempt(Client(REMOTE_ADDR="203.0.113.7"), "wrong").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(guess, range(8)))
+    assert sorted(answers) == [200] * 3 + [429] * 5
