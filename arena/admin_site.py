@@ -10,6 +10,8 @@ process; a login that succeeds gives the address its allowance back. By address,
 no one can lock the admins out by failing under their names.
 """
 
+import ipaddress
+
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
@@ -21,6 +23,20 @@ from arena import rate_limits
 WINDOW_MINUTES = 15
 
 
+def _client_address(request) -> str:
+    """Whose attempt this is: REMOTE_ADDR, unless that is this machine and a local proxy forwarded the request
+    (PROXY_HEADERS off, the default): then every visitor was 127.0.0.1, and ten wrong passwords from anyone
+    locked every admin out. The proxy names its client last in X-Forwarded-For (or in X-Real-IP); a request
+    made on this machine could forge them, but it is on this machine already."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    try:
+        local = ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        local = False
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip() or request.headers.get("X-Real-IP")
+    return forwarded if local and forwarded else remote
+
+
 def _failures() -> RateLimitItemPerMinute:
     return RateLimitItemPerMinute(settings.ADMIN_LOGIN_FAILURES, WINDOW_MINUTES)
 
@@ -29,7 +45,7 @@ class ArenaAdminSite(admin.AdminSite):
     def login(self, request, extra_context=None):
         if request.method != "POST":
             return super().login(request, extra_context)
-        address = rate_limits.address_key(request.META.get("REMOTE_ADDR", ""))
+        address = rate_limits.address_key(_client_address(request))
         if not rate_limits.hit(_failures(), "admin-login", address):
             return HttpResponse(
                 f"Too many failed logins from your address: try again in {WINDOW_MINUTES} minutes.",

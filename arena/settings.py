@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import dj_database_url
@@ -85,19 +86,37 @@ def _key(env_name: str, file_name: str, generate) -> str:
         # place. A process starting beside this one finds no key or the whole key: it used to read an empty
         # one (HASH_KEY "" hashes addresses anyone can reverse) between the file's creation and its write, or
         # fail on the file another had just created. Of two generating at once, the first link wins for both.
+        key = generate()
         descriptor, temporary = tempfile.mkstemp(dir=VAR_DIR, prefix=f".{file_name}.")
         try:
             with os.fdopen(descriptor, "w") as handle:
-                handle.write(generate())
-            with contextlib.suppress(FileExistsError):
+                handle.write(key)
+            try:
                 os.link(temporary, path)
+            except FileExistsError:
+                pass
+            except OSError:  # a filesystem without hard links (vfat, some network mounts): created in place
+                _key_file_create(path, key)
         finally:
             os.unlink(temporary)
     key = path.read_text().strip()
+    for _ in range(20):  # created in place by another process that has not written it yet (see above)
+        if key:
+            break
+        time.sleep(0.1)
+        key = path.read_text().strip()
     if not key:
         raise ImproperlyConfigured(f"{path} is empty: set {env_name}, or put back the key it held (a new one "
                                    "would not read what the old one wrote or hashed)")  # fmt: skip
     return key
+
+
+def _key_file_create(path: Path, key: str) -> None:
+    """Create the key file owner-only and write it, unless another process has just created it."""
+    with contextlib.suppress(FileExistsError):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key)
 
 
 def _fernet_key() -> str:

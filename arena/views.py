@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from arena.metrics import exposition
 
 # Headers a reverse proxy adds: a request carrying one came through a proxy, whatever address it comes from.
-PROXY_HEADER_NAMES = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+PROXY_HEADER_NAMES = ("X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Proto", "X-Forwarded-Host", "Via")
 
 
 def metrics_allowed(request) -> bool:

@@ -34,13 +34,15 @@ class EndpointForm(forms.ModelForm):
 
     def clean_api_key(self):
         new_key = self.cleaned_data.get("api_key")
+        # A key typed, as the form reads it (stripped): a space alone is none, and keeps the stored key.
+        self.key_typed = bool(new_key)
         if self.instance.pk and not new_key:
             return Endpoint.objects.get(pk=self.instance.pk).api_key
         return new_key or ""
 
     def clean(self):
         cleaned = super().clean()
-        typed = self.data.get(self.add_prefix("api_key"))
+        typed = getattr(self, "key_typed", False)
         if not self.instance.pk or typed or cleaned.get("clear_api_key") or "base_url" not in cleaned:
             return cleaned
         stored_url, stored_key = Endpoint.objects.values_list("base_url", "api_key").get(pk=self.instance.pk)

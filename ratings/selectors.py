@@ -439,11 +439,12 @@ def _board_settings(snapshot: LeaderboardSnapshot, category: str) -> dict:
     is dropped where the anchor model has no rating in it), not the overall board's."""
     if category == OVERALL:
         params = snapshot.params or {}
-        anchor = params.get("anchor")
+        anchor = params.get("anchor")  # [name, rating]; {"model", "rating"} in snapshots of some earlier code
+        if isinstance(anchor, list | tuple):
+            anchor = {"model": anchor[0], "rating": float(anchor[1])}
         return {
             "n_battles": snapshot.vote_count, "intervals": params.get("intervals"), "rounds": params.get("rounds"),
-            "seed": snapshot.seed, "refit_steps": None,
-            "anchor": {"model": anchor[0], "rating": float(anchor[1])} if anchor else None,
+            "seed": snapshot.seed, "refit_steps": None, "anchor": anchor or None,
         }  # fmt: skip
     stored = snapshot.categories[category]
     return {key: stored.get(key) for key in ("n_battles", "intervals", "rounds", "seed", "refit_steps", "anchor")}
@@ -455,6 +456,12 @@ def snapshot_inputs(snapshot_id: int) -> tuple[dict, str]:
     if snapshot is None or snapshot.inputs_id is None:
         raise SnapshotNotFound(f"No stored inputs for snapshot {snapshot_id}.")
     return snapshot.inputs.counts, snapshot.inputs.sha256
+
+
+def snapshot_download_sha256(snapshot_id: int, what: str) -> str | None:
+    """The sha256 of a snapshot's pair counts (`what` "inputs") or arena votes ("arena_votes"), read alone."""
+    stored = SnapshotInput if what == "inputs" else SnapshotArenaVotes
+    return stored.objects.filter(snapshots=snapshot_id).values_list("sha256", flat=True).first()
 
 
 def snapshot_arena_votes(snapshot_id: int) -> tuple[dict, str]:

@@ -441,12 +441,14 @@ def snapshots_prune(*, keep_days: int, now=None) -> int:
     keeping_votes: dict = {}
     for snapshot_id, created in recent.order_by("created", "id").values_list("id", "created"):
         keeping_votes[created.date()] = snapshot_id
-    newest = LeaderboardSnapshot.objects.order_by("-id").values_list("id", flat=True).first()
-    LeaderboardSnapshot.objects.exclude(pk__in=[*keeping_votes.values(), newest]).exclude(arena_votes=None).update(
+    newest = LeaderboardSnapshot.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    # Up to the newest read here: one saved meanwhile (`leaderboard --save`) keeps its votes.
+    LeaderboardSnapshot.objects.filter(pk__lte=newest).exclude(pk__in=[*keeping_votes.values(), newest]).exclude(
         arena_votes=None
-    )
-    SnapshotInput.objects.filter(snapshots__isnull=True).delete()
-    SnapshotArenaVotes.objects.filter(snapshots__isnull=True).delete()
+    ).update(arena_votes=None)
+    # Their ids alone: deleting loads each row first, and arena votes are megabytes.
+    SnapshotInput.objects.filter(snapshots__isnull=True).only("id").delete()
+    SnapshotArenaVotes.objects.filter(snapshots__isnull=True).only("id").delete()
     return deleted
 
 

@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.views.decorators.http import condition, require_GET
 
 from ratings import charts, selectors
-from ratings.engine.categories import canonical_json
+from ratings.engine.categories import OVERALL, canonical_json
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # "group": ratings compare only within one (1 = most battles); an empty rating is a model not rated yet, "note" says why.
@@ -53,13 +53,28 @@ def _ascii_digits(value: str) -> bool:
     return value.isascii() and value.isdigit()
 
 
+def _board_parameters(request) -> dict[str, str]:
+    """The board parameters of this request, each board named one way: a snapshot id as its number ("007" is
+    "7"), the defaults (bradley-terry, overall) left out, and no snapshot with the online Elo (which reads
+    none: ?method=elo&snapshot=1, 2, 3, ... were each a copy of one page). Anything else in the URL is
+    ignored, and every value that names no board is refused (404/400) and never cached, so the pages cached
+    are bounded by the boards that exist."""
+    values = {name: request.GET.get(name) or "" for name in BOARD_PARAMETERS}
+    if _ascii_digits(values["snapshot"]):
+        values["snapshot"] = str(int(values["snapshot"]))
+    if values["method"] == selectors.METHOD_BT:
+        values["method"] = ""
+    if values["method"] == selectors.METHOD_ELO:
+        values["snapshot"] = ""
+    if values["category"] == OVERALL:
+        values["category"] = ""
+    return {name: value for name, value in values.items() if value}
+
+
 def _board_query(request) -> str:
-    """The board parameters of this request, in one order, a snapshot id as its number ("007" is "7"); anything
-    else in the URL is ignored. Every value that names no board is refused (404/400) and never cached, so the
-    pages cached are bounded by the boards that exist."""
-    parameters = [(name, request.GET[name]) for name in BOARD_PARAMETERS if request.GET.get(name)]
-    return urlencode([(name, str(int(value)) if name == "snapshot" and _ascii_digits(value) else value)
-                      for name, value in parameters])  # fmt: skip
+    """The board parameters of this request, in one order (see _board_parameters)."""
+    parameters = _board_parameters(request)
+    return urlencode([(name, parameters[name]) for name in BOARD_PARAMETERS if name in parameters])
 
 
 def _etag(request, *args, **kwargs) -> str:
@@ -162,7 +177,7 @@ def _leaderboard_page(request):
         "query": _board_query(request),  # the page is cached for every URL with these parameters
         "download_query": _download_query(request, snapshot),
         # The picker names a snapshot only: the board's other parameters go with it (a category tab stays).
-        "picker_keeps": [(name, request.GET[name]) for name in ("method", "category") if request.GET.get(name)],
+        "picker_keeps": [(name, value) for name, value in _board_parameters(request).items() if name != "snapshot"],
     }
     return render(request, "ratings/leaderboard.html", context)
 
@@ -170,7 +185,7 @@ def _leaderboard_page(request):
 def _download_query(request, snapshot: dict | None) -> str:
     """The page's own parameters with its snapshot named: a download from it is the board shown, not one
     recomputed since the page was loaded (as "Newest" would be)."""
-    parameters = {name: request.GET[name] for name in BOARD_PARAMETERS if request.GET.get(name)}
+    parameters = _board_parameters(request)
     if snapshot is not None:
         parameters["snapshot"] = str(snapshot["id"])
     return urlencode([(name, parameters[name]) for name in BOARD_PARAMETERS if name in parameters])
@@ -264,13 +279,25 @@ def plotly_js(request):
     return response
 
 
+def _download_etag(what: str):
+    """The ETag of a snapshot's download, its sha256, read alone: a client that has it is answered 304 without
+    the stored JSON (megabytes, for arena votes) being read, parsed and written out again."""
+
+    def etag(request, snapshot_id: int) -> str | None:
+        return selectors.snapshot_download_sha256(snapshot_id, what)
+
+    return etag
+
+
 @require_GET
+@condition(etag_func=_download_etag("inputs"))
 def snapshot_inputs(request, snapshot_id: int):
     """The exact pair counts a snapshot was fitted on, with their sha256 (also in the snapshot's metadata)."""
     return _snapshot_download(snapshot_id, selectors.snapshot_inputs, "pair-counts")
 
 
 @require_GET
+@condition(etag_func=_download_etag("arena_votes"))
 def snapshot_arena_votes(request, snapshot_id: int):
     """The arena votes a snapshot's style board and left-seat effect were fitted on, with their sha256."""
     return _snapshot_download(snapshot_id, selectors.snapshot_arena_votes, "arena-votes")
@@ -284,6 +311,5 @@ def _snapshot_download(snapshot_id: int, read, name: str) -> HttpResponse:
     response = HttpResponse(canonical_json(data), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="snapshot-{snapshot_id}-{name}.json"'
     response["X-Content-SHA256"] = sha256
-    response["ETag"] = f'"{sha256}"'
     response["Cache-Control"] = "public, max-age=31536000, immutable"  # a snapshot's inputs never change
     return response

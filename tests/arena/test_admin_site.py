@@ -61,3 +61,14 @@ def test_a_burst_of_attempts_sent_at_once_gets_no_more_than_the_allowance(admin_
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(guess, range(8)))
     assert sorted(answers) == [200] * 3 + [429] * 5
+
+
+def test_behind_a_local_proxy_each_visitor_has_its_own_allowance(admin_account):
+    """With PROXY_HEADERS off (the default) every request through nginx came from 127.0.0.1: anyone's three
+    wrong passwords locked every admin out."""
+    guesser = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.8")
+    for _ in range(3):
+        attempt(guesser, "wrong")
+    assert attempt(guesser, "right-password-1").status_code == 429
+    admin = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.4")
+    assert attempt(admin, "right-password-1").status_code == 302

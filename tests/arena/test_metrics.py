@@ -31,7 +31,8 @@ def test_loopback_access_can_be_turned_off_for_hosts_behind_a_local_proxy(settin
     assert local.get("/metrics").status_code == 403
 
 
-@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"])
+@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_X_FORWARDED_PROTO",
+                                    "HTTP_X_FORWARDED_HOST", "HTTP_VIA"])  # fmt: skip
 def test_a_visitor_through_a_local_proxy_is_not_taken_for_this_machine(header):
     """With PROXY_HEADERS off (the default), nginx on this machine made every visitor 127.0.0.1: polling
     /metrics while a battle streamed (streams in flight per model) named both models before the vote."""

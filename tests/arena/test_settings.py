@@ -4,7 +4,6 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -76,16 +75,32 @@ def test_processes_starting_together_on_a_fresh_var_all_get_the_one_whole_key(tm
         time.sleep(0.2)  # a slow generator widens the moment between creating the file and writing it
         return secrets.token_hex(16)
 
-    def start():
+    def start(index):
         starting.wait()
-        if threading.get_ident() % 2:
+        if index % 2:
             time.sleep(0.05)  # half of them arrive while the others are generating
         return settings._key("ARENA_TEST_KEY", "test_key", generate)
 
     with ThreadPoolExecutor(6) as pool:
-        keys = list(pool.map(lambda _: start(), range(6)))
+        keys = list(pool.map(start, range(6)))
     assert len(set(keys)) == 1 and len(keys[0]) == 32
     assert [path.name for path in tmp_path.iterdir()] == ["test_key"]  # no temporary file left behind
+    assert oct((tmp_path / "test_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_where_files_cannot_be_hard_linked_the_key_is_created_in_place_and_read_whole(tmp_path, monkeypatch):
+    """vfat and some network mounts refuse hard links: the first start there failed on os.link."""
+    from arena import settings
+
+    def no_links(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(settings, "VAR_DIR", tmp_path)
+    monkeypatch.setattr(settings.os, "link", no_links)
+    monkeypatch.delenv("ARENA_TEST_KEY", raising=False)
+    key = settings._key("ARENA_TEST_KEY", "test_key", lambda: "k" * 32)
+    assert key == "k" * 32 and (tmp_path / "test_key").read_text() == key
+    assert [path.name for path in tmp_path.iterdir()] == ["test_key"]
     assert oct((tmp_path / "test_key").stat().st_mode & 0o777) == "0o600"
 
 

@@ -193,6 +193,9 @@ def test_a_snapshots_downloaded_arena_votes_reproduce_its_style_board_and_left_s
     download = client.get(meta["arena_votes_url"])
     assert download.status_code == 200
     assert hashlib.sha256(download.content).hexdigest() == download["X-Content-SHA256"] == meta["arena_votes_sha256"]
+    # A client that has it is answered 304, the stored votes not read again.
+    assert client.get(meta["arena_votes_url"], HTTP_IF_NONE_MATCH=download["ETag"]).status_code == 304
+    assert download["ETag"] == f'"{meta["arena_votes_sha256"]}"'
     votes = json.loads(download.content)
     assert set(votes) == {"models", "model_a", "model_b", "outcome", "style_a", "style_b"}  # numbers only
     path, out = tmp_path / "arena_votes.json", tmp_path / "style.json"

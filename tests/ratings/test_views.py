@@ -225,6 +225,14 @@ def test_spellings_of_one_board_and_parameters_a_page_ignores_keep_no_copies_of_
         with django_assert_max_num_queries(5):  # the version check only: served from the cache
             again = client.get(f"/api/leaderboard?snapshot={spelling}")
         assert again.status_code == 200 and again["ETag"] == first["ETag"]
+    # The online Elo reads no snapshot, and the defaults are the board without them: one copy each.
+    elo = client.get("/api/leaderboard?method=elo")
+    for spelling in ("method=elo&snapshot=1", "method=elo&snapshot=99999", "method=elo&category=overall"):
+        with django_assert_max_num_queries(5):
+            again = client.get(f"/api/leaderboard?{spelling}")
+        assert again.status_code == 200 and again["ETag"] == elo["ETag"]
+    default = client.get("/api/leaderboard")["ETag"]
+    assert client.get("/api/leaderboard?method=bradley-terry&category=overall")["ETag"] == default
     arabic = "".join(chr(0x0660 + int(digit)) for digit in str(pk))
     assert client.get(f"/api/leaderboard?snapshot={arabic}").status_code == 404
     page = client.get(f"/leaderboard?snapshot=0{pk}").content.decode()
