@@ -297,6 +297,10 @@ class SnapshotNotFound(LookupError):
     pass
 
 
+class CategoryNotInSnapshot(SnapshotNotFound):
+    """The snapshot exists, without a board for the category asked for (too few votes in it then)."""
+
+
 def snapshot_meta(snapshot: LeaderboardSnapshot) -> dict:
     return {
         "id": snapshot.pk,
@@ -405,7 +409,7 @@ def leaderboard_payload(
         models, used = snapshot.categories[category]["models"], snapshot.method
     else:
         names = ", ".join(c["name"] for c in categories_of(snapshot))
-        raise SnapshotNotFound(f"No board for category {category!r} in this snapshot; it has: {names}.")
+        raise CategoryNotInSnapshot(f"No board for category {category!r} in this snapshot; it has: {names}.")
     models = _with_status(models, policy)
     shown = [row for row in models if not row["provisional"]] if public and policy.hide_provisional else models
     hidden, models = len(models) - len(shown), shown

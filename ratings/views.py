@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import plotly
 from django.core.cache import cache
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import condition, require_GET
 
@@ -163,6 +163,13 @@ def leaderboard(request):
 def _leaderboard_page(request):
     try:
         payload = _payload(request, public=True)
+    except selectors.CategoryNotInSnapshot as exc:
+        if not request.GET.get("snapshot"):
+            raise Http404(str(exc)) from None
+        # An older snapshot picked on a category's tab, made before that category had enough votes: its overall
+        # board (the picker keeps the tab, and answered 404 here).
+        parameters = {name: value for name, value in _board_parameters(request).items() if name != "category"}
+        return HttpResponseRedirect(f"{request.path}?{urlencode(parameters)}")
     except (selectors.SnapshotNotFound, ValueError) as exc:
         raise Http404(str(exc)) from None
     snapshot = payload["snapshot"]

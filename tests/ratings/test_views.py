@@ -309,6 +309,12 @@ def test_page_has_a_tab_per_category_that_keeps_the_chosen_snapshot(client, thre
     assert set(board_rows(coding)) == {"alpha", "bravo"}
     assert 'id="chart-battles"' in coding and 'id="chart-average_win_rate"' in coding
     assert client.get("/leaderboard?category=klingon").status_code == 404
+    # A snapshot without a coding board (as one made before coding had enough votes), picked on the coding tab:
+    # its overall board (was 404).
+    without_coding = services.leaderboard_recompute(rounds=10, seed=1, category_min_votes=10_000)
+    picked = client.get(f"/leaderboard?snapshot={without_coding.pk}&category=coding")
+    assert picked.status_code == 302 and picked["Location"] == f"/leaderboard?snapshot={without_coding.pk}"
+    assert client.get(picked["Location"]).status_code == 200
 
 
 def test_a_category_board_says_how_it_was_made_and_leaves_out_what_was_fitted_on_every_vote(client, three_models):
