@@ -313,17 +313,13 @@ def snapshot_meta(snapshot: LeaderboardSnapshot) -> dict:
         "compute_seconds": snapshot.compute_seconds,
         # The exact pair counts it was fitted on, for anyone to re-derive it (`manage.py leaderboard
         # --pair-counts` on the download gives the same board with the same parameters).
-        "inputs_sha256": snapshot.inputs.sha256 if snapshot.inputs_id else None,
+        "inputs_sha256": snapshot_download_sha256(snapshot.pk, "inputs") if snapshot.inputs_id else None,
         "inputs_url": f"/api/leaderboard/{snapshot.pk}/pair_counts.json" if snapshot.inputs_id else None,
         # And the arena votes its style-controlled board and left-seat effect were fitted on (`--arena-votes`).
-        # Its sha256 alone is read: the votes are megabytes on a large arena.
-        "arena_votes_sha256": _arena_votes_sha256(snapshot.arena_votes_id) if snapshot.arena_votes_id else None,
+        # Of each, the sha256 alone is read: the counts and the votes are megabytes on a large arena.
+        "arena_votes_sha256": snapshot_download_sha256(snapshot.pk, "arena_votes") if snapshot.arena_votes_id else None,
         "arena_votes_url": f"/api/leaderboard/{snapshot.pk}/arena_votes.json" if snapshot.arena_votes_id else None,
     }
-
-
-def _arena_votes_sha256(arena_votes_id: int) -> str | None:
-    return SnapshotArenaVotes.objects.filter(pk=arena_votes_id).values_list("sha256", flat=True).first()
 
 
 def _elo_as_models(elo: list[dict]) -> list[dict]:

@@ -433,23 +433,27 @@ def snapshots_prune(*, keep_days: int, now=None) -> int:
     days, the newest of all among them."""
     now = now or timezone.now()
     old = LeaderboardSnapshot.objects.filter(created__lt=now - timedelta(days=keep_days))
-    newest_per_day: dict = {}
-    for snapshot_id, created in old.order_by("created", "id").values_list("id", "created"):
-        newest_per_day[created.date()] = snapshot_id
-    deleted, _ = old.exclude(pk__in=newest_per_day.values()).delete()
-    recent = LeaderboardSnapshot.objects.filter(created__gte=now - timedelta(days=keep_days))
-    keeping_votes: dict = {}
-    for snapshot_id, created in recent.order_by("created", "id").values_list("id", "created"):
-        keeping_votes[created.date()] = snapshot_id
+    deleted, _ = old.exclude(pk__in=_newest_of_each_day(old)).delete()
+    keeping_votes = _newest_of_each_day(
+        LeaderboardSnapshot.objects.filter(created__gte=now - timedelta(days=keep_days))
+    )
     newest = LeaderboardSnapshot.objects.order_by("-id").values_list("id", flat=True).first() or 0
     # Up to the newest read here: one saved meanwhile (`leaderboard --save`) keeps its votes.
-    LeaderboardSnapshot.objects.filter(pk__lte=newest).exclude(pk__in=[*keeping_votes.values(), newest]).exclude(
+    LeaderboardSnapshot.objects.filter(pk__lte=newest).exclude(pk__in=[*keeping_votes, newest]).exclude(
         arena_votes=None
     ).update(arena_votes=None)
     # Their ids alone: deleting loads each row first, and arena votes are megabytes.
     SnapshotInput.objects.filter(snapshots__isnull=True).only("id").delete()
     SnapshotArenaVotes.objects.filter(snapshots__isnull=True).only("id").delete()
     return deleted
+
+
+def _newest_of_each_day(snapshots) -> list[int]:
+    """The id of the newest of these snapshots on each calendar day (UTC)."""
+    newest: dict = {}
+    for snapshot_id, created in snapshots.order_by("created", "id").values_list("id", "created"):
+        newest[created.date()] = snapshot_id
+    return list(newest.values())
 
 
 def sampling_plan_refresh(pc: PairCounts) -> dict:
