@@ -51,6 +51,8 @@ run: setup
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
 browser:
 	@command -v chromium >/dev/null || { \
+		command -v apt-get >/dev/null || { echo "The browser tests need Chromium as 'chromium' on PATH (Debian's package" \
+			"is installed by this step where apt-get exists); install it, or run 'make test-fast' without them."; exit 1; }; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 

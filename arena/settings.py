@@ -5,7 +5,6 @@ A fresh clone runs with nothing set: SQLite under var/, an embedded Redis starte
 """
 
 import contextlib
-import math
 import os
 import secrets
 import sys
@@ -16,63 +15,16 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from arena.environment import envbool, envfloat, envint, envlist, envswitch
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 # An empty value means the default too: Path("") would be the working directory.
 VAR_DIR = Path(os.environ.get("ARENA_VAR_DIR") or BASE_DIR / "var")
 
 
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off", ""}
-
-
-def envbool(name: str, default: bool = False) -> bool:
-    """A yes/no setting; a value that is neither (a typo) stops the start with a clear error."""
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ImproperlyConfigured(f"{name}={value!r} is not a yes/no value; use one of 1/0, true/false, yes/no, on/off")
-
-
-def envlist(name: str, default: str = "") -> list[str]:
-    """A comma-separated setting, items stripped of spaces, empty items dropped."""
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
 # The shortest interval a periodic (beat) task may be given. Celery treats an interval of 0 or less as always
 # due, and beat then publishes the task in a tight loop, flooding Redis; under a second is no schedule either.
 MIN_BEAT_INTERVAL = 1
-
-
-def envnumber(name: str, default, kind: type, minimum=None):
-    """A number setting; unset or empty gives the default, anything else that is not a number of this kind,
-    or below the minimum, stops the start with an error naming the variable."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    what = "a whole number" if kind is int else "a number"
-    allowed = what if minimum is None else f"{what} of at least {minimum}"
-    try:
-        number = kind(value)
-    except ValueError:
-        number = None
-    if number is None or not math.isfinite(number):  # float() also reads "nan" and "inf"
-        raise ImproperlyConfigured(f"{name}={value!r} is not {what}; use {allowed}")
-    if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name}={value!r} is too small; use {allowed}")
-    return number
-
-
-def envint(name: str, default: int, *, minimum: int | None = None) -> int:
-    return envnumber(name, default, int, minimum)
-
-
-def envfloat(name: str, default: float, *, minimum: float | None = None) -> float:
-    return envnumber(name, default, float, minimum)
 
 
 def _key(env_name: str, file_name: str, generate) -> str:
@@ -385,6 +337,9 @@ METRICS_FROM_LOOPBACK = envbool("METRICS_FROM_LOOPBACK", True)
 
 # Local model servers started by `manage.py serve_models` / the supervisor.
 LLAMACPP_HOST = os.environ.get("LLAMACPP_HOST", "127.0.0.1")
+# Whether this host has a GPU for vLLM: unset, nvidia-smi decides; 0 acts as if none; 1 counts one where
+# nvidia-smi is present but lists none (inference/launch.py).
+ARENA_GPU = envswitch("ARENA_GPU")
 LLAMACPP_BASE_PORT = envint("LLAMACPP_BASE_PORT", 8081)
 
 AUTH_PASSWORD_VALIDATORS = [

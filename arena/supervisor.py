@@ -28,6 +28,9 @@ import time
 import xmlrpc.client
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
+from arena.environment import envint
 from arena.processes import (
     BASE_DIR,
     PORT_PLACEHOLDER,
@@ -314,7 +317,7 @@ PR_SET_PDEATHSIG = 1
 def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int, for_here: bool = True) -> list[Program]:
     programs = []
     if not env.get("REDIS_URL"):
-        wanted = int(env.get("EMBEDDED_REDIS_PORT") or 6390)
+        wanted = envint("EMBEDDED_REDIS_PORT", 6390, minimum=1, environ=env)
         redis_port = free_port(wanted) if for_here else wanted  # printed: the port it will have, not a free one now
         (var_dir / "redis").mkdir(parents=True, exist_ok=True)
         programs.append(redis_program(port=redis_port, data_dir=var_dir / "redis", persist=True))
@@ -359,6 +362,9 @@ def production_environment(env: dict, *, var_dir: Path) -> tuple[dict[str, str],
     environment["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     notes = [
         "The arena under supervisord (python -m arena.supervisor --print-config); see README.md.",
+        "Start it with `supervisord -c THIS_FILE` in the environment it was printed in: every program reads its "
+        "settings (DATABASE_URL, REDIS_URL, ALLOWED_HOSTS, PROXY_HEADERS, the keys...) from supervisord's "
+        "environment; this file sets only the variables in [supervisord] below.",
         f"Before starting it: empty {metrics_dir} and create it (every process writes its metrics there; files "
         "of an earlier run would be added in).",
         "A program supervisord gives up on (FATAL) stays down here: `supervisorctl start` it, or run "
@@ -366,13 +372,15 @@ def production_environment(env: dict, *, var_dir: Path) -> tuple[dict[str, str],
         "One that keeps dying after startsecs is restarted at once here, every time; `python -m arena.supervisor` "
         "holds it down after 3 such deaths within 5 minutes of starting, for 30 s doubling to 5 minutes.",
     ]
+    if not env.get("DATABASE_URL"):
+        notes.append(f"DATABASE_URL was not set: the programs will use SQLite in {var_dir}; set it for PostgreSQL.")
     if "REDIS_URL" in environment:
         notes.append("REDIS_URL was not set: Redis is the embedded one below; set REDIS_URL for a Redis of your own.")
     return environment, notes
 
 
 def run(*, models_only: bool = False, print_config: bool = False) -> int:
-    port = int(os.environ.get("PORT", "8000"))
+    port = envint("PORT", 8000, minimum=1)
     var_dir = Path(os.environ.get("ARENA_VAR_DIR") or BASE_DIR / "var")  # as arena/settings.py reads it
     run_dir, log_dir = var_dir / "supervisor", var_dir / "log"
     for directory in (var_dir, run_dir, log_dir):
@@ -389,7 +397,7 @@ def run(*, models_only: bool = False, print_config: bool = False) -> int:
         if given and Path(given).resolve() != Path(env["PROMETHEUS_MULTIPROC_DIR"]).resolve():
             print(f"supervisor | PROMETHEUS_MULTIPROC_DIR={given} is not used (nor touched): the arena's metrics go "
                   f"to {env['PROMETHEUS_MULTIPROC_DIR']}", flush=True)  # fmt: skip
-    web_processes = int(env.get("WEB_PROCESSES") or default_web_processes())
+    web_processes = envint("WEB_PROCESSES", default_web_processes(), minimum=1)
     if not models_only and not print_config and not port_is_free(port):
         print(f"supervisor | port {port} is already in use (another arena?); choose another with PORT=...")
         return 1
@@ -461,7 +469,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--print-config", action="store_true", help="Print the supervisord configuration and exit.")
     parser.add_argument("--models-only", action="store_true", help="Supervise only the local model servers.")
     options = parser.parse_args(argv)
-    return run(models_only=options.models_only, print_config=options.print_config)
+    try:
+        return run(models_only=options.models_only, print_config=options.print_config)
+    except ImproperlyConfigured as exc:  # a setting the environment got wrong: say which, without a traceback
+        print(f"supervisor | {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,4 +7,4 @@ class InferenceConfig(AppConfig):
     verbose_name = "Models and endpoints"
 
     def ready(self):
-        from inference import signals  # noqa: F401 (connects the receivers)
+        from inference import checks, signals  # noqa: F401 (registers the checks, connects the receivers)

@@ -9,7 +9,7 @@ import logging
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,25 @@ def decrypt(token: str) -> str:
     except InvalidToken:
         logger.error("A stored secret cannot be decrypted with ARENA_ENCRYPTION_KEY (was the key changed?)")
         return ""
+
+
+def undecryptable_pks(model: type[models.Model], field_name: str) -> list:
+    """The rows whose stored secret in this field no configured key opens (the database restored without
+    its encryption key, say: a new one is generated and the old secrets read as empty)."""
+    field = model._meta.get_field(field_name)
+    table, column, pk = model._meta.db_table, field.column, model._meta.pk.column
+    fernet = _fernet()
+    with connection.cursor() as cursor:
+        # Raw: through the ORM, the field would already have turned an unreadable value into "".
+        cursor.execute(f'SELECT "{pk}", "{column}" FROM "{table}" WHERE "{column}" <> %s', [""])
+        stored = cursor.fetchall()
+    unreadable = []
+    for row_pk, token in stored:
+        try:
+            fernet.decrypt(token.encode())
+        except InvalidToken:
+            unreadable.append(row_pk)
+    return unreadable
 
 
 class EncryptedTextField(models.TextField):

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -98,9 +99,18 @@ def llamacpp_program(
     return Program(name=name, argv=argv, priority=200, start_seconds=3)
 
 
+def vllm_executable() -> str | None:
+    """The `vllm` command of the Python running the arena (installed into its virtual environment, which
+    need not be on PATH: `make run` and supervisord don't activate it), else the one on PATH."""
+    beside = Path(sys.executable).parent / "vllm"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("vllm")
+
+
 def vllm_program(model: ArenaModel, *, name: str, port: int, host: str, served_model_id: str) -> Program:
     argv = [
-        "vllm", "serve", model.weights,
+        vllm_executable() or "vllm", "serve", model.weights,
         "--host", host,
         "--port", str(port),
         "--served-model-name", served_model_id,
@@ -126,7 +136,7 @@ class GpuInventory:
 
 def gpu_inventory() -> GpuInventory:
     """The NVIDIA GPUs visible here (ARENA_GPU=0/1 overrides whether there are any)."""
-    if os.environ.get("ARENA_GPU") == "0" or shutil.which("nvidia-smi") is None:
+    if settings.ARENA_GPU is False or shutil.which("nvidia-smi") is None:
         return GpuInventory(0, None, None)
     query = ["nvidia-smi", "--query-gpu=memory.total,compute_cap", "--format=csv,noheader,nounits"]
     try:
@@ -135,7 +145,7 @@ def gpu_inventory() -> GpuInventory:
         return GpuInventory(0, None, None)
     rows = [line.split(",") for line in listing.stdout.strip().splitlines() if "," in line]
     if listing.returncode != 0 or not rows:
-        return GpuInventory(1 if os.environ.get("ARENA_GPU") == "1" else 0, None, None)
+        return GpuInventory(1 if settings.ARENA_GPU else 0, None, None)
     return GpuInventory(
         count=len(rows),
         memory_gb=min(float(memory) for memory, _ in rows) * 1024**2 / 1e9,
@@ -165,7 +175,7 @@ def vllm_skip_reason(model: ArenaModel, inventory: GpuInventory) -> str:
     """Why this vLLM model can't be served here (no GPU, no vLLM, does not fit); empty when it can."""
     if inventory.count == 0:
         return "no GPU on this machine"
-    if shutil.which("vllm") is None:
+    if vllm_executable() is None:
         return "vLLM is not installed (pip install -r requirements-gpu.txt)"
     fit = model_gpu_fit(model, inventory)
     return "" if fit.fits else fit.message

@@ -85,3 +85,10 @@ def forget_cached_fleet() -> None:
 def sampling_plan_latest() -> SamplingPlan | None:
     """The newest plan for drawing pairs (cached for a few seconds, like the fleet)."""
     return _cached("plan", lambda: SamplingPlan.objects.order_by("-id").first())
+
+
+def endpoints_with_unreadable_keys() -> list[int]:
+    """Ids of the endpoints whose stored API key no configured encryption key opens."""
+    from inference.fields import undecryptable_pks
+
+    return undecryptable_pks(Endpoint, "api_key")

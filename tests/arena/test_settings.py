@@ -168,6 +168,27 @@ def test_a_number_setting_that_is_no_number_stops_the_start_naming_the_variable(
     assert f"ImproperlyConfigured: {name}='{value}' {expected}" in result.stderr
 
 
+@pytest.mark.parametrize("value, expected", [("", "None"), ("1", "True"), ("no", "False")])
+def test_arena_gpu_is_unset_yes_or_no_and_a_typo_stops_the_start(tmp_path, value, expected):
+    """ARENA_GPU=false used to be ignored (only "0" and "1" were looked at): vLLM models went on starting."""
+    result = one_setting_in_a_fresh_interpreter(tmp_path, "ARENA_GPU", ARENA_GPU=value)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+    result = one_setting_in_a_fresh_interpreter(tmp_path, "ARENA_GPU", ARENA_GPU="nope")
+    assert result.returncode != 0 and "ARENA_GPU='nope' is not a yes/no value" in result.stderr
+
+
+@pytest.mark.parametrize("name, value", [("PORT", "eighty"), ("WEB_PROCESSES", "0"), ("EMBEDDED_REDIS_PORT", "6390x")])
+def test_the_supervisors_own_settings_are_checked_and_named_without_a_traceback(tmp_path, name, value):
+    """`PORT=abc make run` ended in a traceback saying only "invalid literal for int()"."""
+    environment = {key: v for key, v in os.environ.items() if key not in {"REDIS_URL", "PORT", "WEB_PROCESSES"}}
+    environment.update(ARENA_VAR_DIR=str(tmp_path), **{name: value})
+    result = subprocess.run([sys.executable, "-m", "arena.supervisor", "--print-config"], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"supervisor | {name}='{value}' is ") and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("value", ["", "  "])
 def test_an_empty_number_setting_means_its_default(tmp_path, value):
     result = one_setting_in_a_fresh_interpreter(tmp_path, "DB_THREADS", DB_THREADS=value)

@@ -71,6 +71,17 @@ def test_a_printed_configuration_gives_every_program_the_redis_and_metrics_direc
     assert f"--port {redis_port}" in config.get("program:redis", "command")
     assert config.get("fcgi-program:web", "socket").startswith("tcp://0.0.0.0:")  # WEB_HOST: a proxy elsewhere
     assert "(FATAL) stays down here" in run.stdout
+    assert "Start it with `supervisord -c THIS_FILE` in the environment it was printed in" in run.stdout
+
+
+def test_a_configuration_printed_without_database_url_says_its_programs_will_use_sqlite(tmp_path):
+    """Started by an init system without DATABASE_URL, the programs quietly fell back to SQLite in var/."""
+    from arena.supervisor import production_environment
+
+    _, notes = production_environment({"REDIS_URL": "redis://db:6379/0"}, var_dir=tmp_path)
+    assert f"DATABASE_URL was not set: the programs will use SQLite in {tmp_path}; set it for PostgreSQL." in notes
+    _, notes = production_environment({"DATABASE_URL": "postgresql://db/arena"}, var_dir=tmp_path)
+    assert not any("SQLite" in note for note in notes)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,4 +1,5 @@
 import hashlib
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -49,7 +50,7 @@ def _vicuna_33b(**fields) -> ArenaModel:
 def test_vllm_program_passes_the_vicuna_template_quantization_dtype_and_gpu_settings():
     model = _vicuna_33b(quantization="awq", dtype="float16", tensor_parallel_size=2, context_length=4096)
     program = vllm_program(model, name="model-1", port=8100, host="127.0.0.1", served_model_id="vicuna-33b")
-    assert program.argv[:3] == ["vllm", "serve", "lmsys/vicuna-33b-v1.3"]
+    assert Path(program.argv[0]).name == "vllm" and program.argv[1:3] == ["serve", "lmsys/vicuna-33b-v1.3"]
     joined = " ".join(program.argv)
     assert f"--chat-template {chat_template_path('vicuna_v1.1')}" in joined
     assert "--tensor-parallel-size 2" in joined
@@ -59,6 +60,25 @@ def test_vllm_program_passes_the_vicuna_template_quantization_dtype_and_gpu_sett
     assert "--quantization awq" in joined and "--dtype float16" in joined
     plain = vllm_program(_vicuna_33b(name="v2"), name="model-2", port=8101, host="127.0.0.1", served_model_id="v")
     assert "--quantization" not in plain.argv
+
+
+@pytest.mark.django_db
+def test_vllm_installed_in_the_arenas_virtual_environment_is_found_without_it_on_path(monkeypatch, tmp_path):
+    """The README installs vLLM with .venv/bin/pip; `make run` and supervisord never put .venv/bin on PATH."""
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "vllm").write_text("#!/bin/sh\n")
+    (venv_bin / "vllm").chmod(0o755)
+    monkeypatch.setattr("inference.launch.sys.executable", str(venv_bin / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+    model = _vicuna_33b(quantization="awq")
+    model.endpoints.create(base_url="http://127.0.0.1:8100/v1", served_model_id="vicuna-33b", port=8100)
+    (server,) = model_servers(inventory=A100_40GB)
+    assert server.skip_reason == ""
+    assert server.program.argv[0] == str(venv_bin / "vllm")
+    (venv_bin / "vllm").unlink()
+    (server,) = model_servers(inventory=A100_40GB)
+    assert server.skip_reason == "vLLM is not installed (pip install -r requirements-gpu.txt)"
 
 
 @pytest.mark.django_db
@@ -116,7 +136,7 @@ def test_vllm_models_are_skipped_with_a_reason_on_a_machine_without_a_gpu():
     servers = {s.label.split(" (")[0]: s for s in model_servers(inventory=GpuInventory(0, None, None))}
     assert servers["vicuna-7b"].skip_reason == "no GPU on this machine"
     assert all(not s.skip_reason for name, s in servers.items() if name != "vicuna-7b")
-    assert servers["vicuna-7b"].program.argv[:2] == ["vllm", "serve"]
+    assert Path(servers["vicuna-7b"].program.argv[0]).name == "vllm" and servers["vicuna-7b"].program.argv[1] == "serve"
 
 
 @pytest.mark.django_db

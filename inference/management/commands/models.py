@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from inference import services
+from inference import selectors, services
 from inference.client import close_pooled_client
 from inference.models import LOCAL_HOSTING, ArenaModel, Endpoint
 
@@ -66,6 +66,7 @@ class Command(BaseCommand):
         self.stdout.write(f"registered {model.name} ({model.endpoints.count()} endpoint(s))")
 
     def handle_list(self, **o):
+        unreadable = set(selectors.endpoints_with_unreadable_keys())
         for model in ArenaModel.objects.prefetch_related("endpoints"):
             state = "active" if model.is_active else "inactive"
             if model.is_historical:
@@ -75,6 +76,8 @@ class Command(BaseCommand):
             )
             for endpoint in model.endpoints.all():
                 key = "key set" if endpoint.api_key else "no key"
+                if endpoint.pk in unreadable:
+                    key = "key unreadable: the encryption key that stored it is not configured"
                 self.stdout.write(
                     f"    {endpoint.base_url}  model={endpoint.served_model_id}  ({key}{'' if endpoint.is_active else ', inactive'})"
                 )
