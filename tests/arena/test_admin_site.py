@@ -66,9 +66,15 @@ def test_a_burst_of_attempts_sent_at_once_gets_no_more_than_the_allowance(admin_
 def test_behind_a_local_proxy_each_visitor_has_its_own_allowance(admin_account):
     """With PROXY_HEADERS off (the default) every request through nginx came from 127.0.0.1: anyone's three
     wrong passwords locked every admin out."""
-    guesser = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.8")
-    for _ in range(3):
+    for forged in range(3):  # the proxy appends its client: the entries before it are the client's own words
+        guesser = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"10.0.0.{forged}, 203.0.113.8")
         attempt(guesser, "wrong")
     assert attempt(guesser, "right-password-1").status_code == 429
     admin = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.4")
     assert attempt(admin, "right-password-1").status_code == 302
+    for _ in range(3):  # a proxy that names its client in X-Real-IP instead
+        attempt(Client(REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="203.0.113.9"), "wrong")
+    assert attempt(Client(REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="203.0.113.9"), "right-password-1").status_code == 429
+    assert (
+        attempt(Client(REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="198.51.100.5"), "right-password-1").status_code == 302
+    )

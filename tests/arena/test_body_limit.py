@@ -33,6 +33,23 @@ def test_a_body_declared_too_large_is_refused_in_words(web):
     assert response.json() == {"error": "The request is too large (the limit is 2,621,440 bytes)."}
 
 
+def test_a_declared_length_over_the_limit_is_answered_before_any_of_the_body_is_sent(web):
+    """A 100 MB Content-Length and no body yet: the 413 comes at once (reading first would wait for it all)."""
+    import socket
+
+    host, port = web.base_url.host, web.base_url.port
+    head = "".join(f"{name}: {value}\r\n" for name, value in web.headers.items() if name.lower() != "content-length")
+    request = (f"POST {VOTE} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}Content-Type: application/json\r\n"
+               f"Content-Length: 100000000\r\n\r\n").encode()  # fmt: skip
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(request + b"{")
+        reply = b""
+        while b"too large" not in reply and (piece := connection.recv(65536)):  # a timeout fails the test
+            reply += piece
+    assert reply.startswith(b"HTTP/1.1 413 "), reply[:200]
+    assert b"The request is too large" in reply
+
+
 def test_a_body_sent_in_chunks_is_cut_off_once_past_the_limit(web):
     def chunks():  # no Content-Length: the size shows only as it arrives
         for _ in range(40):

@@ -43,13 +43,28 @@ def test_a_visitor_through_a_local_proxy_is_not_taken_for_this_machine(header):
 def test_the_scrape_carries_stream_metrics_and_exact_vote_figures_with_the_rating_lag():
     metrics.TTFT.labels(model="m", endpoint="1").observe(0.3)
     metrics.SIDES_FINISHED.labels(model="m", outcome="timeout").inc()
-    make_vote(make_battle(owner="a"))  # unrated
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from battles.models import Vote
+
+    unrated = make_vote(make_battle(owner="a"))
+    Vote.objects.filter(pk=unrated.pk).update(created=timezone.now() - timedelta(seconds=60))  # waiting a minute
     make_vote(make_battle(owner="b"), rated=True)
+    left_out = make_vote(make_battle(owner="c"), rated=True)
+    Vote.objects.filter(pk=left_out.pk).update(excluded_reason="An answer said which company made it.")
     text = Client(REMOTE_ADDR="127.0.0.1").get("/metrics").content.decode()
     assert 'arena_ttft_seconds_bucket{endpoint="1",le="0.5",model="m"}' in text
     assert 'arena_sides_finished_total{model="m",outcome="timeout"}' in text
-    assert 'arena_votes{state="total"} 2.0' in text and 'arena_votes{state="unrated"} 1.0' in text
-    assert "arena_rating_lag_seconds" in text
+    figures = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line.startswith("arena_")}
+    assert [figures[f'arena_votes{{state="{state}"}}'] for state in ("total", "counted", "excluded", "unrated")] == [
+        3,
+        1,
+        1,
+        1,
+    ]
+    assert 60 <= figures["arena_rating_lag_seconds"] < 120
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from arena import rate_limits
 from battles import services
 from battles.blindness import PROMPT_ASKS_IDENTITY, PROMPT_NAMES_A_MODEL
 from battles.models import Battle, Turn, Vote
@@ -440,6 +441,18 @@ def test_vote_whose_answer_names_a_model_is_kept_but_not_counted():
     assert not Vote.objects.counted().exists()
 
 
+def test_a_name_one_answer_gave_in_an_earlier_turn_keeps_the_vote_on_a_later_turn_from_counting():
+    """The visitor saw the name in turn 0; a clean follow-up does not make the battle blind again."""
+    battle = make_battle(owner="owner", model_a=make_model("gpt-omega", organization="OmegaAI"))
+    battle.turns.filter(index=0).update(answer_a="As a model trained by OmegaAI, I think...")
+    done = {"ttft": 0.1, "tokens": 3, "total": 0.3, "finish_reason": "stop"}
+    Turn.objects.create(battle=battle, index=1, prompt="And then?", answer_a="Then this.", answer_b="Then that.",
+                        status_a=Turn.Status.DONE, status_b=Turn.Status.DONE, timings_a=done, timings_b=done)  # fmt: skip
+    vote = cast_vote(battle, owner="owner", outcome="b")
+    assert vote.turn_version == 1 and len(vote.conversation_a) == 4  # both turns, prompt and answer each
+    assert vote.excluded_reason == "An answer said which company made it, so this vote will not count."
+
+
 def test_a_prompt_asking_the_models_who_they_are_is_answered_but_its_vote_is_not_counted():
     battle = make_battle(owner="owner", prompt="Who are you, and who made you?")
     assert cast_vote(battle, owner="owner").excluded_reason == PROMPT_ASKS_IDENTITY
@@ -584,6 +597,10 @@ def test_the_hourly_limit_holds_exactly_under_concurrent_starts(two_models):
     for thread in threads:
         thread.join()
     assert outcomes.count("ok") == 30 and Battle.objects.count() == 30
+    # The count is Redis's, shared by every process: one that has counted nothing itself refuses too.
+    rate_limits.reset_local()
+    with pytest.raises(services.BattleError, match="30 battles in the last hour"):
+        services.battle_start(visitor=visitor("racer", "203.0.113.51"), prompt="hi")
 
 
 def test_a_renewal_that_runs_after_its_stream_ended_does_not_take_the_battle_back(two_models):

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from battles.models import Vote
 from battles.tasks import sessions_clear_expired
-from tests.factories import make_battle, make_model
+from tests.factories import cast_vote, make_battle, make_model
 
 pytestmark = pytest.mark.django_db
 
@@ -108,6 +108,20 @@ def test_battle_detail_does_not_name_models_before_the_vote(client):
     battle = _owned_battle(client, model_a=make_model("anon-a"), model_b=make_model("anon-b"))
     body = client.get(reverse("battles:battle-detail", args=[battle.id])).content.decode()
     assert "anon-a" not in body and "anon-b" not in body
+
+
+def test_battle_detail_is_only_for_the_session_that_owns_the_battle(client):
+    """Anyone holding a battle's id must not read its prompts and answers (nor, once voted, its models)."""
+    battle = _owned_battle(client, model_a=make_model("owned-a"), model_b=make_model("owned-b"))
+    battle.turns.update(answer_a="A private answer.")
+    cast_vote(battle, owner=client.session.session_key)
+    assert "owned-a" in client.get(reverse("battles:battle-detail", args=[battle.id])).content.decode()
+    stranger = Client()
+    assert stranger.post(reverse("battles:session")).status_code == 200  # a session of its own
+    response = stranger.get(reverse("battles:battle-detail", args=[battle.id]))
+    body = response.content.decode()
+    assert response.status_code == 404
+    assert "private answer" not in body and "owned-a" not in body and "owned-b" not in body
 
 
 def test_battle_detail_gives_a_restoring_page_the_answers_as_shown_and_why_a_vote_would_not_count(client):

@@ -75,6 +75,19 @@ def test_clean_battle_records_carry_no_session_keys(three_models):
     assert "secret-session" not in repr(record)
 
 
+def test_clean_battle_records_leave_out_a_flagged_judges_votes_and_carry_them_again_once_cleared(three_models):
+    """An attacker's votes must not go into the research data an arena publishes."""
+    alpha, bravo, _ = three_models
+    stuffer = make_vote(model_a=alpha, model_b=bravo, owner="stuffer")
+    honest = make_vote(outcome=Vote.Outcome.B, model_a=alpha, model_b=bravo, owner="honest")
+    for vote in (stuffer, honest):
+        services.vote_rate(vote_id=vote.pk)
+    services.judge_flag(judge_hash=stuffer.judge_hash, reason="always votes left")
+    assert [record["judge"] for record in selectors.clean_battle_records()] == [honest.judge_hash]
+    services.judge_clear(judge_hash=stuffer.judge_hash, by="admin")
+    assert {record["judge"] for record in selectors.clean_battle_records()} == {stuffer.judge_hash, honest.judge_hash}
+
+
 def test_an_exported_vote_down_sampled_when_rated_stays_high_frequency_after_the_threshold_grows(three_models):
     """The threshold only grows: a vote left out as a frequent prompt's was exported as high_freq false,
     sampled false (neither frequent nor kept), once the threshold passed its occurrence."""

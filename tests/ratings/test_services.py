@@ -159,6 +159,8 @@ def test_old_snapshots_thin_out_to_one_a_day_and_unused_inputs_go(small_arena):
     keeping = LeaderboardSnapshot.objects.exclude(arena_votes=None).order_by("created")
     assert [now - snapshot.created for snapshot in keeping] == [timedelta(days=2), timedelta(hours=1)]
     assert LeaderboardSnapshot.objects.count() == 4
+    ages = sorted((now - snapshot.created for snapshot in LeaderboardSnapshot.objects.all()), reverse=True)
+    assert ages[0] == timedelta(days=20, hours=1)  # the newer of that day's two is the one kept
     assert SnapshotInput.objects.count() == 1  # every snapshot was fitted on the same counts
     assert SnapshotArenaVotes.objects.count() == 1  # and the same arena votes
 
@@ -722,6 +724,32 @@ def test_honest_sessions_sharing_an_address_are_screened_together_and_not_flagge
     assert (screened != "").sum() == 120 and np.unique(screened).size == 6  # each address is screened, at 20 votes
     assert services.judges_screen(alpha=0.01) == []
     assert counted() == 8000 + 120
+
+
+def test_a_session_voting_on_long_answers_faster_than_they_can_be_read_is_flagged_for_it(imported_board):
+    """Its outcomes look honest (drawn from the fit): only the timings the vote stores give it away."""
+    from datetime import timedelta
+
+    import numpy as np
+
+    from battles.services import visitor_hash
+    from ratings.engine import simulate_judges as sim
+    from tests.ratings.conftest import addressed_battle
+
+    models, table = imported_board
+    rng = np.random.default_rng(4)
+    honest_sessions(imported_board, rng, ip="203.0.113.30", sessions=3, votes=20, name="reader")
+    model_a, model_b = sim.uniform_battles(rng, len(models), (1, 20))
+    outcomes = sim.outcomes_from_table(rng, table, model_a, model_b)[0]
+    long_answer = "word " * 300  # 600 words on the two sides: 40 s to skim at 15 words a second
+    for a, b, y in zip(model_a[0], model_b[0], outcomes, strict=True):
+        battle = addressed_battle(model_a=models[a], model_b=models[b], owner="clicker", ip="203.0.113.31")
+        battle.turns.update(answer_a=long_answer, answer_b=long_answer,
+                            version_started=timezone.now() - timedelta(seconds=2))  # fmt: skip
+        services.vote_rate(vote_id=make_vote(battle, outcome=VOTE_OUTCOMES[int(y)]).pk)
+    flagged = services.judges_screen(alpha=0.01)
+    assert [f.judge_hash for f in flagged] == [visitor_hash("clicker")]
+    assert "voted before the answers could be read in 20 of 20 timed votes" in flagged[0].reason
 
 
 def test_votes_without_an_address_are_never_flagged_as_one_address(imported_board):
