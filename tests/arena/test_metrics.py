@@ -58,12 +58,8 @@ def test_the_scrape_carries_stream_metrics_and_exact_vote_figures_with_the_ratin
     assert 'arena_ttft_seconds_bucket{endpoint="1",le="0.5",model="m"}' in text
     assert 'arena_sides_finished_total{model="m",outcome="timeout"}' in text
     figures = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line.startswith("arena_")}
-    assert [figures[f'arena_votes{{state="{state}"}}'] for state in ("total", "counted", "excluded", "unrated")] == [
-        3,
-        1,
-        1,
-        1,
-    ]
+    states = ("total", "counted", "excluded", "unrated")
+    assert [figures[f'arena_votes{{state="{state}"}}'] for state in states] == [3, 1, 1, 1]
     assert 60 <= figures["arena_rating_lag_seconds"] < 120
 
 
