@@ -17,10 +17,11 @@ from channels.sessions import CookieMiddleware  # noqa: E402
 
 from arena.body_limit import BodyLimit  # noqa: E402
 from arena.routing import websocket_urlpatterns  # noqa: E402
+from arena.socket_limit import SocketsPerAddress  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": BodyLimit(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(CookieMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": SocketsPerAddress(AllowedHostsOriginValidator(CookieMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )

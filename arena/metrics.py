@@ -27,6 +27,9 @@ BUSY_REFUSALS = Counter(
     "Starts refused at once: the models were at capacity, or the web process was.",
     ["reason"],
 )
+SOCKETS_REFUSED = Counter(
+    "arena_sockets_refused_total", "WebSocket handshakes refused: the address held SOCKETS_PER_ADDRESS open."
+)
 FAILOVERS = Counter("arena_failovers_total", "Streams moved to another replica before their first token.", ["model"])
 SIDE_RESTARTS = Counter("arena_side_restarts_total", "Answers restarted on another replica after a cut.", ["model"])
 TTFT = Histogram(

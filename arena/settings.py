@@ -299,6 +299,9 @@ ANSWERS_PER_HOUR = envint("ANSWERS_PER_HOUR", 300)
 REGENERATIONS_PER_TURN = envint("REGENERATIONS_PER_TURN", 3)
 # New visitor sessions per IP address in any hour (a session is issued when a visitor first starts a battle).
 SESSIONS_PER_HOUR = envint("SESSIONS_PER_HOUR", 30)
+# WebSockets (battle and leaderboard pages) one address may hold open in each web process; 0 = no cap
+# (arena/socket_limit.py). A page holds one; a classroom behind one address holds one each.
+SOCKETS_PER_ADDRESS = envint("SOCKETS_PER_ADDRESS", 100, minimum=0)
 # Failed admin logins an address may make in 15 minutes before it is refused (arena/admin_site.py).
 ADMIN_LOGIN_FAILURES = envint("ADMIN_LOGIN_FAILURES", 10, minimum=1)
 # Keys of the state web processes share in Redis (endpoint health, in-flight streams, rate limits).
