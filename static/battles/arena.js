@@ -38,9 +38,19 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
+  // One status line for both: an error interrupts a screen reader (assertive), news waits its turn; on screen
+  // an error is marked by a sign as well as its colour (site.css).
   function notice(text, kind = "error") {
+    $("notice").setAttribute("aria-live", kind === "info" ? "polite" : "assertive");
     $("notice").textContent = text || "";
     $("notice").classList.toggle("info", kind === "info");
+  }
+
+  // A prompt that cannot be sent: said, marked on the box, and the box focused for the fix.
+  function promptRefused(text) {
+    notice(text);
+    $("prompt").setAttribute("aria-invalid", "true");
+    $("prompt").focus();
   }
 
   // A screen reader is not made to read two answers at once, a frame at a time: while they stream, the columns
@@ -54,6 +64,8 @@
   }
 
   function setControls() {
+    const focused = document.activeElement;
+    const keyboardFocus = focused && focused !== document.body && focused.matches(":focus-visible");
     const canVote = state.battleId && state.voteable && !state.voted && !state.busy;
     for (const id of ["vote-a", "vote-b", "vote-tie", "vote-bothbad"]) $(id).disabled = !canVote;
     $("regenerate").disabled = !state.battleId || state.voted || state.busy || waiting();
@@ -61,8 +73,9 @@
     // A vote on its way belongs to this round: a new round now would show its answer (the names) on the new one.
     $("new-round").disabled = state.voteInFlight;
     // A button disabled under the keyboard's focus drops it to the top of the page: it goes to the prompt box,
-    // where the next thing to do is typed.
-    if (document.activeElement && document.activeElement.disabled) $("prompt").focus();
+    // where the next thing to do is typed. Not after a tap or a click (Chrome focuses the button pressed): on a
+    // phone that scrolled the page down to the box and opened the keyboard over the answers.
+    if (keyboardFocus && document.activeElement.disabled) $("prompt").focus();
   }
 
   // POST JSON; resolves to the parsed body, or rejects with an Error whose message is safe to show.
@@ -315,15 +328,16 @@
   $("send").closest("form").addEventListener("submit", (event) => {
     event.preventDefault();
     const prompt = promptOf($("prompt").value);
-    if (!prompt) return notice("Please type a prompt first.");
+    if (!prompt) return promptRefused("Please type a prompt first.");
     // Counted in characters (code points), as the server counts: .length counts UTF-16 units, an emoji as two.
     // The box has no maxlength, which cut a long paste short without a word; the text stays for shortening.
     const length = Array.from(prompt).length;
     if (length > promptMaxChars) {
       const number = (n) => n.toLocaleString("en");
-      return notice(`Your prompt is ${number(length)} characters long, ${number(length - promptMaxChars)} over the `
+      return promptRefused(`Your prompt is ${number(length)} characters long, ${number(length - promptMaxChars)} over the `
         + `limit of ${number(promptMaxChars)}. Please shorten it.`);
     }
+    $("prompt").removeAttribute("aria-invalid");
     // A battle voted on, or let go to another tab: what is on the page is not this prompt's conversation.
     if (state.voted || !state.battleId) newRound();
     send(state.battleId ? { type: "continue", battle_id: state.battleId, prompt } : { type: "start", prompt });
@@ -556,7 +570,12 @@
     if (battle.voted) revealed(battle);
   }
 
-  $("new-round").addEventListener("click", newRound);
+  $("new-round").addEventListener("click", () => {
+    newRound();
+    notice("New round: type your prompt.", "info");  // the page was cleared: said, not only seen
+    $("prompt").focus();
+  });
+  $("prompt").addEventListener("input", () => $("prompt").removeAttribute("aria-invalid"));
   setControls();
   restore();
 })();

@@ -5,6 +5,11 @@
   if (!source || !window.Plotly) return;
   for (const [name, figure] of Object.entries(JSON.parse(source.textContent))) {
     const node = document.getElementById("chart-" + name);
-    if (node) Plotly.newPlot(node, figure.data, figure.layout, { responsive: true, displaylogo: false });
+    if (!node) continue;
+    Plotly.newPlot(node, figure.data, figure.layout, { responsive: true, displaylogo: false });
+    // A chart is a picture to a screen reader: named by its title (its figures are in the page's downloads).
+    const title = figure.layout && figure.layout.title;
+    node.setAttribute("role", "img");
+    node.setAttribute("aria-label", (title && (title.text || title)) || name.replace(/_/g, " "));
   }
 })();

@@ -3,10 +3,6 @@
   "use strict";
   const state = JSON.parse(document.getElementById("leaderboard-state").textContent);
 
-  // Picking a snapshot loads it (no inline handler: the Content-Security-Policy allows only our own scripts).
-  const picker = document.getElementById("snapshot-picker");
-  if (picker) picker.addEventListener("change", () => picker.form.submit());
-
   const table = document.querySelector('[data-testid="elo-table"] tbody');
   const status = document.getElementById("live-status");
 
@@ -34,6 +30,17 @@
     if (updated) updated.textContent = new Date().toISOString();
   }
 
+  function newerBoard() {
+    const news = document.getElementById("board-news");
+    if (!news || news.childElementCount) return;  // said once
+    const show = document.createElement("button");
+    show.type = "button";
+    show.dataset.testid = "show-newer-board";
+    show.textContent = "Show it";
+    show.addEventListener("click", () => location.reload());
+    news.append("A newer board is available. ", show);
+  }
+
   function connect(delay) {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + "/ws/leaderboard/");
@@ -42,9 +49,10 @@
       const message = JSON.parse(event.data);
       if (message.type !== "leaderboard.update") return;
       renderElo(message.online_elo);
-      // A new snapshot replaces the whole board, and without one the board is the online Elo itself:
-      // reload either way, unless the visitor pinned a snapshot or the Elo view.
-      if (!state.pinned && (message.snapshot_id !== state.snapshot_id || state.snapshot_id === null)) location.reload();
+      // A new snapshot replaces the whole board (and without one the board is the online Elo itself): say so
+      // and offer it, unless the visitor pinned a snapshot or the Elo view. Reloading by itself moved the
+      // page under whoever was reading it (the keyboard's focus and a screen reader's place back to the top).
+      if (!state.pinned && (message.snapshot_id !== state.snapshot_id || state.snapshot_id === null)) newerBoard();
     };
     socket.onclose = () => {
       status.textContent = "· reconnecting";

@@ -3,7 +3,7 @@ from battles.rendering import markdown_to_safe_html
 
 def test_markdown_is_rendered():
     html = markdown_to_safe_html("# Title\n\n- **bold** item\n\n```\ncode\n```")
-    assert "<h1>Title</h1>" in html
+    assert "<h3>Title</h3>" in html  # under the page's h1 and the column's h2
     assert "<strong>bold</strong>" in html
     assert "<pre><code>code" in html
 

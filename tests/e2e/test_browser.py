@@ -990,3 +990,65 @@ def test_a_researcher_reads_the_board_a_category_a_model_page_and_the_about_page
     expect(page.get_by_test_id("sampling-shares")).to_be_visible()
     expect(page.get_by_test_id("robustness-first")).to_contain_text("holds unless")
     assert page.problems == [], "\n".join(page.problems)
+
+
+def test_a_newer_board_is_offered_not_loaded_under_the_reader_and_a_snapshot_loads_with_show(
+    rated_board, live_arena, page
+):
+    """The page reloaded itself at each new snapshot (and, before the first, at every vote): a keyboard's
+    focus and a screen reader's place went back to the top. The snapshot menu loaded a page at every arrow
+    key."""
+    import threading
+
+    from playwright.sync_api import expect
+
+    from ratings import events
+
+    page.goto(live_arena + "/leaderboard")
+    expect(page.locator("#live-status")).to_have_text("· live", timeout=10_000)
+    page.evaluate("window.stillThisPage = true")
+    newest = int(page.locator("#snapshot-picker option").nth(1).get_attribute("value"))  # after "Newest"
+    update = events.leaderboard_update(reason="snapshot", online_elo=[], snapshot_id=newest + 1, updated="now")
+    # Sent from a thread of its own: Playwright's sync API runs an event loop in this one.
+    sender = threading.Thread(target=events.leaderboard_broadcast, args=(update,))
+    sender.start()
+    sender.join()
+    news = page.get_by_test_id("board-news")
+    expect(news).to_contain_text("A newer board is available.", timeout=10_000)
+    assert page.evaluate("window.stillThisPage") is True  # not reloaded
+    page.get_by_test_id("show-newer-board").click()
+    expect(news).to_be_empty(timeout=10_000)
+    assert page.evaluate("window.stillThisPage") is None  # the newer board was loaded
+
+    page.evaluate("window.stillThisPage = true")
+    page.locator("#snapshot-picker").select_option(str(newest))
+    assert page.evaluate("window.stillThisPage") is True  # choosing alone loads nothing
+    page.get_by_test_id("snapshot-show").click()
+    expect(page).to_have_url(re.compile(rf"snapshot={newest}"))
+    assert page.problems == [], "\n".join(page.problems)
+
+
+def test_a_tapped_send_keeps_the_page_where_it_is_and_a_refused_prompt_is_marked_and_focused(
+    slow_models, live_arena, page
+):
+    """Focus went to the prompt box whenever the pressed button was disabled: on a phone that scrolled down to
+    the box and opened the keyboard over the answers. A refused prompt said so only in red, away from the box."""
+    from playwright.sync_api import expect
+
+    page.goto(live_arena + "/")
+    prompt = page.get_by_test_id("prompt")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_have_text("Please type a prompt first.")
+    expect(page.get_by_test_id("notice")).to_have_attribute("aria-live", "assertive")
+    expect(prompt).to_have_attribute("aria-invalid", "true")
+    expect(prompt).to_be_focused()
+    prompt.fill("Hello")
+    expect(prompt).not_to_have_attribute("aria-invalid", "true")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("notice")).to_have_text("Both models are answering…", timeout=10_000)
+    expect(page.get_by_test_id("notice")).to_have_attribute("aria-live", "polite")
+    expect(prompt).not_to_be_focused()
+    page.get_by_test_id("new-round").click()
+    expect(page.get_by_test_id("notice")).to_have_text("New round: type your prompt.")
+    expect(prompt).to_be_focused()
+    assert page.problems == [], "\n".join(page.problems)
