@@ -34,7 +34,7 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def envnumber(name: str, default, kind: type, minimum=None, environ=None):
+def envnumber(name: str, default, kind: type, minimum=None, environ=None, maximum=None):
     """A number setting; unset or empty gives the default, anything else that is not a number of this kind,
     or below the minimum, stops the start with an error naming the variable. `environ`: another mapping to
     read it from (the environment a supervisor hands its programs)."""
@@ -51,11 +51,18 @@ def envnumber(name: str, default, kind: type, minimum=None, environ=None):
         raise ImproperlyConfigured(f"{name}={value!r} is not {what}; use {allowed}")
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name}={value!r} is too small; use {allowed}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name}={value!r} is too large; use {what} of at most {maximum}")
     return number
 
 
-def envint(name: str, default: int, *, minimum: int | None = None, environ=None) -> int:
-    return envnumber(name, default, int, minimum, environ)
+def envint(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None, environ=None) -> int:
+    return envnumber(name, default, int, minimum, environ, maximum)
+
+
+def envport(name: str, default: int, *, environ=None) -> int:
+    """A TCP port setting: 1-65535."""
+    return envint(name, default, minimum=1, maximum=65535, environ=environ)
 
 
 def envfloat(name: str, default: float, *, minimum: float | None = None) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from arena.environment import envbool, envfloat, envint, envlist, envswitch
+from arena.environment import envbool, envfloat, envint, envlist, envport, envswitch
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # An empty value means the default too: Path("") would be the working directory.
@@ -210,7 +210,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # The supervisor starts an embedded Redis on this port when REDIS_URL is not set.
-EMBEDDED_REDIS_PORT = envint("EMBEDDED_REDIS_PORT", 6390)
+EMBEDDED_REDIS_PORT = envport("EMBEDDED_REDIS_PORT", 6390)
 REDIS_URL = os.environ.get("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
 CHANNEL_LAYERS = {
@@ -343,7 +343,7 @@ LLAMACPP_HOST = os.environ.get("LLAMACPP_HOST", "127.0.0.1")
 # Whether this host has a GPU for vLLM: unset, nvidia-smi decides; 0 acts as if none; 1 counts one where
 # nvidia-smi is present but lists none (inference/launch.py).
 ARENA_GPU = envswitch("ARENA_GPU")
-LLAMACPP_BASE_PORT = envint("LLAMACPP_BASE_PORT", 8081)
+LLAMACPP_BASE_PORT = envport("LLAMACPP_BASE_PORT", 8081)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from arena.environment import envint
+from arena.environment import envint, envport
 from arena.processes import (
     BASE_DIR,
     PORT_PLACEHOLDER,
@@ -317,7 +317,7 @@ PR_SET_PDEATHSIG = 1
 def arena_programs(*, var_dir: Path, env: dict, web_processes: int, port: int, for_here: bool = True) -> list[Program]:
     programs = []
     if not env.get("REDIS_URL"):
-        wanted = envint("EMBEDDED_REDIS_PORT", 6390, minimum=1, environ=env)
+        wanted = envport("EMBEDDED_REDIS_PORT", 6390, environ=env)
         redis_port = free_port(wanted) if for_here else wanted  # printed: the port it will have, not a free one now
         (var_dir / "redis").mkdir(parents=True, exist_ok=True)
         programs.append(redis_program(port=redis_port, data_dir=var_dir / "redis", persist=True))
@@ -380,7 +380,7 @@ def production_environment(env: dict, *, var_dir: Path) -> tuple[dict[str, str],
 
 
 def run(*, models_only: bool = False, print_config: bool = False) -> int:
-    port = envint("PORT", 8000, minimum=1)
+    port = envport("PORT", 8000)
     var_dir = Path(os.environ.get("ARENA_VAR_DIR") or BASE_DIR / "var")  # as arena/settings.py reads it
     run_dir, log_dir = var_dir / "supervisor", var_dir / "log"
     for directory in (var_dir, run_dir, log_dir):

@@ -4,6 +4,9 @@ visitor does."""
 from django.core import checks
 from django.db import DatabaseError
 
+# The migration that encrypted the keys stored before it as plain text.
+ENCRYPTING_MIGRATION = ("inference", "0003_encrypt_api_keys")
+
 
 @checks.register(checks.Tags.database)
 def api_keys_readable(app_configs=None, databases=None, **kwargs):
@@ -13,12 +16,17 @@ def api_keys_readable(app_configs=None, databases=None, **kwargs):
     the arena still starts."""
     if not databases:
         return []
+    from django.db import connection
+    from django.db.migrations.recorder import MigrationRecorder
+
     from inference.models import Endpoint
     from inference.selectors import endpoints_with_unreadable_keys
 
     try:
+        if ENCRYPTING_MIGRATION not in MigrationRecorder(connection).applied_migrations():
+            return []  # not migrated yet: the table is missing, or its keys are plain text until this runs
         unreadable = endpoints_with_unreadable_keys()
-    except DatabaseError:  # not migrated yet: migrate is about to create the table
+    except DatabaseError:  # the database itself cannot be read: migrate says so next
         return []
     if not unreadable:
         return []

@@ -36,12 +36,13 @@ def decrypt(token: str) -> str:
 def undecryptable_pks(model: type[models.Model], field_name: str) -> list:
     """The rows whose stored secret in this field no configured key opens (the database restored without
     its encryption key, say: a new one is generated and the old secrets read as empty)."""
-    field = model._meta.get_field(field_name)
-    table, column, pk = model._meta.db_table, field.column, model._meta.pk.column
+    quote = connection.ops.quote_name
+    table, column = quote(model._meta.db_table), quote(model._meta.get_field(field_name).column)
+    pk = quote(model._meta.pk.column)
     fernet = _fernet()
     with connection.cursor() as cursor:
         # Raw: through the ORM, the field would already have turned an unreadable value into "".
-        cursor.execute(f'SELECT "{pk}", "{column}" FROM "{table}" WHERE "{column}" <> %s', [""])
+        cursor.execute(f"SELECT {pk}, {column} FROM {table} WHERE {column} <> %s", [""])
         stored = cursor.fetchall()
     unreadable = []
     for row_pk, token in stored:

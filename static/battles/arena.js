@@ -65,7 +65,12 @@
 
   function setControls() {
     const focused = document.activeElement;
-    const keyboardFocus = focused && focused !== document.body && focused.matches(":focus-visible");
+    let keyboardFocus = false;
+    try {
+      keyboardFocus = Boolean(focused && focused !== document.body && focused.matches(":focus-visible"));
+    } catch (unknownSelector) {
+      keyboardFocus = true;  // a browser before :focus-visible (Safari 15.3): as before, the box gets it
+    }
     const canVote = state.battleId && state.voteable && !state.voted && !state.busy;
     for (const id of ["vote-a", "vote-b", "vote-tie", "vote-bothbad"]) $(id).disabled = !canVote;
     $("regenerate").disabled = !state.battleId || state.voted || state.busy || waiting();

@@ -178,7 +178,9 @@ def test_arena_gpu_is_unset_yes_or_no_and_a_typo_stops_the_start(tmp_path, value
     assert result.returncode != 0 and "ARENA_GPU='nope' is not a yes/no value" in result.stderr
 
 
-@pytest.mark.parametrize("name, value", [("PORT", "eighty"), ("WEB_PROCESSES", "0"), ("EMBEDDED_REDIS_PORT", "6390x")])
+@pytest.mark.parametrize(
+    "name, value", [("PORT", "eighty"), ("PORT", "70000"), ("WEB_PROCESSES", "0"), ("EMBEDDED_REDIS_PORT", "6390x")]
+)
 def test_the_supervisors_own_settings_are_checked_and_named_without_a_traceback(tmp_path, name, value):
     """`PORT=abc make run` ended in a traceback saying only "invalid literal for int()"."""
     environment = {key: v for key, v in os.environ.items() if key not in {"REDIS_URL", "PORT", "WEB_PROCESSES"}}
