@@ -33,6 +33,7 @@ from ratings.engine.matrices import battle_count_matrix, win_fraction_matrix
 from ratings.models import (
     FLAGGED_PREFIXES,
     EloRating,
+    ImportedLog,
     JudgeFlag,
     LeaderboardPolicy,
     LeaderboardSnapshot,
@@ -202,6 +203,17 @@ def _left_out_by_a_flag() -> Q:
     for prefix in FLAGGED_PREFIXES.values():
         flagged |= Q(left_out_reason__startswith=prefix)
     return flagged
+
+
+def clean_battle_records_left_out() -> dict[str, int]:
+    """What clean_battle_records leaves out, counted, so that an export can say so: votes not blind, rated
+    votes of flagged judges, votes not rated yet, and battles imported from outside logs (counts only)."""
+    return {
+        "not blind": Vote.objects.exclude(excluded_reason="").count(),
+        "of flagged judges": RatedVote.objects.filter(_left_out_by_a_flag()).count(),
+        "not rated yet": Vote.objects.filter(rated_at__isnull=True, excluded_reason="").count(),
+        "imported as counts": sum(ImportedLog.objects.values_list("battle_count", flat=True)),
+    }
 
 
 def clean_battle_records() -> Iterator[dict]:

@@ -108,6 +108,22 @@ def test_export_then_leaderboard_from_the_log_matches_the_database(small_arena, 
     assert json.loads(from_log.read_text())["models"] == json.loads(from_db.read_text())["models"]
 
 
+def test_an_export_says_how_many_votes_it_left_out_and_why(small_arena, tmp_path):
+    from battles.services import visitor_hash
+    from ratings.services import judge_flag
+    from tests.factories import make_battle, make_vote
+
+    alpha, bravo, _ = small_arena
+    rated_vote(alpha, bravo, owner="stuffer")
+    judge_flag(judge_hash=visitor_hash("stuffer"), reason="test")
+    leaked = make_vote(make_battle(model_a=alpha, model_b=bravo))
+    Vote.objects.filter(pk=leaked.pk).update(excluded_reason="An answer named its model.")
+    make_vote(make_battle(model_a=alpha, model_b=bravo))  # its rating task still to come
+    said = run("export_battles", str(tmp_path / "battles.json"))
+    assert "Wrote 12 battles" in said
+    assert "Left out: 1 not blind, 1 of flagged judges, 1 not rated yet" in said
+
+
 def test_exported_log_imports_into_a_fresh_arena(small_arena, tmp_path):
     log = tmp_path / "battles.json"
     run("export_battles", str(log))

@@ -84,6 +84,7 @@ def test_clean_battle_records_leave_out_a_flagged_judges_votes_and_carry_them_ag
         services.vote_rate(vote_id=vote.pk)
     services.judge_flag(judge_hash=stuffer.judge_hash, reason="always votes left")
     assert [record["judge"] for record in selectors.clean_battle_records()] == [honest.judge_hash]
+    assert selectors.clean_battle_records_left_out()["of flagged judges"] == 1
     services.judge_clear(judge_hash=stuffer.judge_hash, by="admin")
     assert {record["judge"] for record in selectors.clean_battle_records()} == {stuffer.judge_hash, honest.judge_hash}
 

@@ -21,3 +21,7 @@ class Command(BaseCommand):
         except battle_logs.BattleLogError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Wrote {written:,} battles to {options['out']}")
+        left_out = {why: count for why, count in selectors.clean_battle_records_left_out().items() if count}
+        if left_out:
+            listed = ", ".join(f"{count:,} {why}" for why, count in left_out.items())
+            self.stdout.write(f"Left out: {listed}")
