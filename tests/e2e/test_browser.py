@@ -1052,3 +1052,21 @@ def test_a_tapped_send_keeps_the_page_where_it_is_and_a_refused_prompt_is_marked
     expect(page.get_by_test_id("notice")).to_have_text("New round: type your prompt.")
     expect(prompt).to_be_focused()
     assert page.problems == [], "\n".join(page.problems)
+
+
+# For the failure message: the first elements that reach past a 360 px screen's right edge.
+PAST_THE_RIGHT_EDGE = """[...document.querySelectorAll("body *")]
+  .filter((e) => e.getBoundingClientRect().right > 361).slice(0, 8)
+  .map((e) => `${e.tagName}.${e.className} ${e.dataset.testid || ""} ${Math.round(e.getBoundingClientRect().right)}`)"""
+
+
+def test_no_page_scrolls_sideways_on_a_phone(rated_board, live_arena, page):
+    """At 360 px a wide table scrolls inside its own box; the page itself keeps to the screen's width."""
+    page.set_viewport_size({"width": 360, "height": 740})
+    for path in ["/", "/leaderboard", "/leaderboard?category=coding", f"/leaderboard/model/{rated_board[0]}",
+                 "/leaderboard/about", "/leaderboard/history"]:  # fmt: skip
+        page.goto(live_arena + path)
+        page.wait_for_load_state("networkidle")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 360, f"{path} is {wide} px wide at 360: {page.evaluate(PAST_THE_RIGHT_EDGE)}"
+    assert page.problems == [], "\n".join(page.problems)
