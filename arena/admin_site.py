@@ -59,3 +59,19 @@ class ArenaAdminSite(admin.AdminSite):
 
 class ArenaAdminConfig(AdminConfig):
     default_site = "arena.admin_site.ArenaAdminSite"
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """A record the arena keeps through its services (battles, votes, counts, snapshots): shown in the admin,
+    never added, changed or deleted there. Such an edit or delete skips the services' bookkeeping: a deleted
+    vote's count stayed in the pair counts for good, a deleted import could be imported twice, a battle saved
+    while it streamed wrote its old lease back."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

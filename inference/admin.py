@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.utils import timezone
 
-from inference import launch, routing
+from inference import launch, routing, services
 from inference.models import ArenaModel, Endpoint, SamplingPlan
 from inference.selectors import replica_of
 
@@ -43,6 +43,10 @@ class EndpointForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         typed = getattr(self, "key_typed", False)
+        if typed and cleaned.get("clear_api_key"):
+            # Clearing wins in save(): the key typed beside it was thrown away without a word.
+            self.add_error("clear_api_key", "A new key is typed: untick this to store it, or empty the key field.")
+            return cleaned
         if not self.instance.pk or typed or cleaned.get("clear_api_key") or "base_url" not in cleaned:
             return cleaned
         stored_url, stored_key = Endpoint.objects.values_list("base_url", "api_key").get(pk=self.instance.pk)
@@ -121,6 +125,11 @@ class ArenaModelAdmin(admin.ModelAdmin):
     search_fields = ["name", "organization"]
     readonly_fields = ["gpu_fit"]
     inlines = [EndpointInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if form.instance.endpoints.filter(is_active=True).exists():
+            services.historical_model_goes_live(form.instance)
 
     @admin.display(description="fits its GPUs?")
     def gpu_fit(self, model):

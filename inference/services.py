@@ -20,6 +20,14 @@ class NotEnoughModels(Exception):
 
 
 @transaction.atomic
+def historical_model_goes_live(model: ArenaModel) -> None:
+    """An imported historical model becomes live once an admin gives it an endpoint (from the command line or
+    the admin): checked for leaks, probed, and no longer marked historical on its page."""
+    if model.is_historical:
+        model.is_historical = False
+        model.save(update_fields=["is_historical"])
+
+
 def model_register(
     *,
     name: str,
@@ -52,10 +60,8 @@ def model_register(
         )  # fmt: skip
         model.full_clean()  # as the admin checks it: a chat template that exists, a context that is one
         model.save()
-    if not created and model.is_historical:
-        # An imported historical model becomes live once an admin gives it an endpoint.
-        model.is_historical = False
-        model.save(update_fields=["is_historical"])
+    if not created:
+        historical_model_goes_live(model)
     if not Endpoint.objects.filter(model=model, base_url=base_url, served_model_id=served_model_id).exists():
         endpoint = Endpoint(model=model, base_url=base_url, served_model_id=served_model_id, api_key=api_key, port=port)
         endpoint.clean_fields(exclude=["base_url", "api_key"])  # the port's range, the served id's characters

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from arena.admin_site import RecordAdmin
 from ratings import services
 from ratings.models import (
     EloRating,
@@ -13,38 +14,34 @@ from ratings.models import (
 
 
 @admin.register(EloRating)
-class EloRatingAdmin(admin.ModelAdmin):
+class EloRatingAdmin(RecordAdmin):
     list_display = ["model", "rating", "votes", "updated"]
+    list_select_related = ["model"]
     ordering = ["-rating"]
-    readonly_fields = ["model", "rating", "votes", "updated"]
 
 
 @admin.register(PairCount)
-class PairCountAdmin(admin.ModelAdmin):
-    list_display = ["model_a", "model_b", "a_wins", "b_wins", "ties", "both_bad"]
+class PairCountAdmin(RecordAdmin):
+    list_display = ["model_a", "model_b", "labels", "a_wins", "b_wins", "ties", "both_bad"]
     list_select_related = ["model_a", "model_b"]
     search_fields = ["model_a__name", "model_b__name"]
 
 
 @admin.register(LeaderboardSnapshot)
-class LeaderboardSnapshotAdmin(admin.ModelAdmin):
-    """Snapshots are immutable: viewable and deletable, never editable."""
+class LeaderboardSnapshotAdmin(RecordAdmin):
+    """Snapshots are what the site publishes: shown, never edited here (old ones are thinned out by the
+    worker, snapshots_prune). Their boards and downloads (megabytes at a million votes) are never loaded."""
 
     list_display = ["id", "created", "method", "seed", "vote_count", "compute_seconds"]
-    exclude = ["rows", "style_rows", "extras"]
-    readonly_fields = ["created", "method", "params", "seed", "data_cutoff", "vote_count", "compute_seconds"]
+    fields = ["created", "method", "params", "seed", "data_cutoff", "vote_count", "compute_seconds", "fingerprint"]
 
-    def has_add_permission(self, request):
-        return False
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("rows", "style_rows", "extras", "categories")
 
 
 @admin.register(ImportedLog)
-class ImportedLogAdmin(admin.ModelAdmin):
+class ImportedLogAdmin(RecordAdmin):
     list_display = ["filename", "format", "battle_count", "model_count", "created"]
-    readonly_fields = ["sha256", "filename", "format", "battle_count", "model_count", "created"]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(JudgeFlag)
@@ -64,6 +61,11 @@ class JudgeFlagAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # A deleted flag undid itself: a cleared judge was flagged again at the next screen, and a flagged
+        # one's votes stayed out with no flag left to clear them from. Clear instead.
+        return False
+
     @admin.action(description="Clear: count these judges' votes again")
     def clear(self, request, queryset):
         for flag in queryset:
@@ -79,7 +81,7 @@ class JudgeFlagAdmin(admin.ModelAdmin):
 
 
 @admin.register(RatedVote)
-class RatedVoteAdmin(admin.ModelAdmin):
+class RatedVoteAdmin(RecordAdmin):
     list_display = [
         "vote_id",
         "model_a",
@@ -92,16 +94,16 @@ class RatedVoteAdmin(admin.ModelAdmin):
     ]
     list_filter = ["in_counts"]
     list_select_related = ["model_a", "model_b"]
-    search_fields = ["judge_hash", "client_hash"]
-    readonly_fields = [f.name for f in RatedVote._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
+    search_fields = ["=judge_hash", "=client_hash"]  # exact: the indexes serve it, at a million votes too
 
 
 @admin.register(LeaderboardPolicy)
 class LeaderboardPolicyAdmin(admin.ModelAdmin):
     list_display = ["__str__", "provisional_votes", "hide_provisional", "exploration_share", "boost_share", "top_k"]
+    readonly_fields = ["duplicate_prompt_threshold"]  # each recompute sets it from the prompts' counts
 
     def has_add_permission(self, request):
         return not LeaderboardPolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the arena reads row 1 only: a deleted one came back with the defaults

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from battles.models import Vote
@@ -129,10 +131,14 @@ class LeaderboardPolicy(models.Model):
         default=False, help_text="Leave provisional models off the public board (the API still lists them, marked)."
     )
     exploration_share = models.FloatField(
-        default=0.1, help_text="Share of battles drawn evenly over all pairs, whatever the plan says (0 to 1)."
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of battles drawn evenly over all pairs, whatever the plan says (0 to 1).",
     )
     boost_share = models.FloatField(
-        default=0.25, help_text="Share of battles given to models still under their target votes (0 to 1)."
+        default=0.25,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of battles given to models still under their target votes (0 to 1).",
     )
     top_k = models.PositiveSmallIntegerField(default=10, help_text="How many top models the plan works to separate.")
     duplicate_prompt_threshold = models.PositiveIntegerField(
@@ -146,6 +152,15 @@ class LeaderboardPolicy(models.Model):
 
     def __str__(self) -> str:
         return "leaderboard policy"
+
+    def clean(self):
+        # The plan gives these shares first and the rest by need: together over 1 (0.8 with 0.25, or 25
+        # typed for 25%) the planner refused every recompute, and no snapshot was made again.
+        if self.exploration_share + self.boost_share > 1:
+            raise ValidationError(
+                f"The exploration and boost shares add up to {self.exploration_share + self.boost_share:g}; "
+                "together they may be at most 1 (each a fraction: 0.1 for 10%)."
+            )
 
     @classmethod
     def current(cls) -> LeaderboardPolicy:

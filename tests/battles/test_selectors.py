@@ -27,3 +27,16 @@ def test_battle_state_hides_names_until_the_vote():
     battle.refresh_from_db()
     after = battle_state(battle)
     assert (after["model_a"], after["model_b"]) == ("secret-alpha", "secret-beta")
+
+
+@pytest.mark.django_db
+def test_a_model_registered_in_this_process_is_looked_for_in_answers_at_once():
+    """The detector was rebuilt once a minute: a model added in the admin could be drawn, and name itself,
+    for up to a minute without the vote being left out."""
+    from battles.selectors import leak_detector
+
+    make_model("alpha")
+    answer = "I am Zephyrine, a large language model."
+    assert leak_detector().find(answer) is None
+    make_model("zephyrine")
+    assert leak_detector().find(answer) is not None

@@ -137,3 +137,25 @@ def test_an_endpoints_page_shows_its_state_now_not_as_the_last_list_page_read_it
         async_to_sync(health.record_failure)(endpoint.pk, error="unreachable: connection refused")
     page = admin_client.get(reverse("admin:inference_endpoint_change", args=[endpoint.pk])).content.decode()
     assert "down (next trial in" in page
+
+
+def test_a_key_typed_while_clear_is_ticked_is_not_thrown_away_without_a_word(admin_client):
+    model, endpoint = keyed_model()
+    url = reverse("admin:inference_arenamodel_change", args=[model.pk])
+    page = admin_client.post(url, model_form(model, endpoint, api_key="sk-new", clear_api_key="on")).content.decode()
+    assert "A new key is typed" in page
+    endpoint.refresh_from_db()
+    assert endpoint.api_key == "sk-should-never-leave-the-server"
+
+
+def test_a_historical_model_given_an_endpoint_in_the_admin_becomes_live(admin_client):
+    """Its answers were not checked for its own name (the leak detector leaves historical models out), nor
+    was it probed, while it was drawn into battles."""
+    from inference.models import ArenaModel
+
+    model, endpoint = keyed_model()
+    ArenaModel.objects.filter(pk=model.pk).update(is_historical=True)
+    url = reverse("admin:inference_arenamodel_change", args=[model.pk])
+    form = {**model_form(model, endpoint, api_key="sk-again"), "is_historical": "on"}  # its box left ticked
+    assert admin_client.post(url, form).status_code == 302
+    assert ArenaModel.objects.get(pk=model.pk).is_historical is False
