@@ -26,7 +26,11 @@ def answer_style(conversation: list[dict], timings: list[dict]) -> dict[str, int
     """One side of a vote: tokens summed over its turns' timings, Markdown over its assistant messages."""
     text = "\n".join(m.get("content") or "" for m in conversation if m.get("role") == "assistant")
     tokens = sum(int((t or {}).get("tokens") or 0) for t in timings)
-    return {"tokens": tokens, **markdown_counts(text)}
+    # As a model server reported them: a negative or absurd count (-1, past 2^31) is no count the table takes.
+    return {"tokens": min(max(tokens, 0), MAX_TOKENS), **markdown_counts(text)}
+
+
+MAX_TOKENS = 2**31 - 1
 
 
 def conv_metadata(conversation_a, conversation_b, timings_a, timings_b) -> dict:

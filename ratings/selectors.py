@@ -480,7 +480,11 @@ def snapshot_arena_votes(snapshot_id: int) -> tuple[dict, str]:
     """The arena votes a snapshot's style board and left-seat effect were fitted on, and their sha256."""
     stored = SnapshotArenaVotes.objects.filter(snapshots=snapshot_id).values_list("votes", "sha256").first()
     if stored is None:
-        raise SnapshotNotFound(f"No stored arena votes for snapshot {snapshot_id} (made before they were kept).")
+        raise SnapshotNotFound(
+            f"No stored arena votes for snapshot {snapshot_id}: they are kept for 30 minutes after a snapshot is "
+            "made, then only with the newest snapshot of each recent day (and not for snapshots made before "
+            "2026-12-07)."
+        )
     return stored
 
 

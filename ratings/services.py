@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -211,7 +213,7 @@ def _judge_votes_counted(kind: str, judge_hash: str, *, counted: bool, reason: s
         flags = JudgeFlag.objects.filter(kind=_OTHER_KIND[kind], judge_hash__in=others, state=JudgeFlag.State.FLAGGED)
         holding = {flag.judge_hash: flag for flag in flags}
     threshold = LeaderboardPolicy.current().duplicate_prompt_threshold
-    moved, kept_out = [], {}
+    moved, kept_out, outcomes = [], defaultdict(list), Counter()
     for rated in votes:
         left_out = ""
         if counted:
@@ -220,18 +222,23 @@ def _judge_votes_counted(kind: str, judge_hash: str, *, counted: bool, reason: s
             # asked about it, and it still applies.
             left_out = _flagged_reason(other) if other else _down_sampled_reason(rated.prompt_occurrence, threshold)
         if left_out:
-            kept_out[rated.pk] = left_out
+            kept_out[left_out].append(rated.pk)
             continue
-        _pair_count_change(
-            model_a_id=rated.model_a_id, model_b_id=rated.model_b_id, labels=rated.labels, outcome=rated.outcome,
-            by=1 if counted else -1,
-        )  # fmt: skip
+        outcomes[(rated.model_a_id, rated.model_b_id, rated.labels, rated.outcome)] += 1
         moved.append(rated.pk)
+    # Summed per pair row, one UPDATE each: an address with tens of thousands of votes was as many statements,
+    # every vote's rating waiting on the locks meanwhile.
+    by_row: dict[tuple, Counter] = defaultdict(Counter)
+    for (model_a_id, model_b_id, labels, outcome), n in outcomes.items():
+        by_row[(model_a_id, model_b_id, labels)][PAIR_FIELDS[outcome]] += n if counted else -n
+    for (model_a_id, model_b_id, labels), change in sorted(by_row.items()):
+        pair, _ = PairCount.objects.get_or_create(model_a_id=model_a_id, model_b_id=model_b_id, labels=labels)
+        PairCount.objects.filter(pk=pair.pk).update(**{field: F(field) + n for field, n in change.items()})
     # By primary key, the rows locked and moved above: the filter run again could take in a vote rated and
     # committed meanwhile, flipping it without moving its count (counted twice by a later clear, or lost).
     RatedVote.objects.filter(pk__in=moved).update(in_counts=counted, left_out_reason="" if counted else reason)
-    for pk, left_out in kept_out.items():
-        RatedVote.objects.filter(pk=pk).update(left_out_reason=left_out)
+    for left_out, pks in kept_out.items():
+        RatedVote.objects.filter(pk__in=pks).update(left_out_reason=left_out)
     return len(moved)
 
 
@@ -244,13 +251,18 @@ def judge_flag(
     p_values: dict | None = None,
     votes: int = 0,
     by: str = "",
-) -> JudgeFlag:
+    only_new: bool = False,
+) -> JudgeFlag | None:
     """Flag a judge, a session or an address (every session's votes from it): its votes stay stored but leave
-    the counts (and so every later snapshot), and its new votes are left out as they are rated."""
+    the counts (and so every later snapshot), and its new votes are left out as they are rated. `only_new`
+    (the screen): None, and nothing done, if the judge has a flag already, flagged or cleared, as seen under
+    the lock (a screen's own list, read before, may predate an admin's clearing)."""
     if kind == JudgeFlag.Kind.ADDRESS and not judge_hash:
         raise ValueError("Votes without an address are no one judge: they can't be flagged by address.")
     _flags_lock()
     _judge_lock(kind, judge_hash)
+    if only_new and JudgeFlag.objects.filter(kind=kind, judge_hash=judge_hash).exists():
+        return None
     flag, _ = JudgeFlag.objects.update_or_create(
         kind=kind, judge_hash=judge_hash,
         defaults={"state": JudgeFlag.State.FLAGGED, "reason": reason, "p_values": p_values or {}, "votes": votes,
@@ -310,15 +322,28 @@ def judges_screen(*, alpha: float) -> list[JudgeFlag]:
                 if kind == JudgeFlag.Kind.ADDRESS:
                     sessions = np.unique(votes.judge[votes.address == row["judge"]]).size
                     reason = f"{sessions} sessions from one address, their votes screened together: {reason}"
-                flagged.append(judge_flag(kind=kind, judge_hash=row["judge"], reason=reason,
-                                          p_values=row["p_values"], votes=row["votes"], by="anomaly screen"))  # fmt: skip
+                flag = judge_flag(kind=kind, judge_hash=row["judge"], reason=reason, p_values=row["p_values"],
+                                  votes=row["votes"], by="anomaly screen", only_new=True)  # fmt: skip
+                if flag is not None:
+                    flagged.append(flag)
     return flagged
 
 
 def votes_rate_pending(*, older_than_seconds: float) -> int:
-    """Rate every vote still unrated after `older_than_seconds`; returns how many this call applied."""
+    """Rate every vote still unrated after `older_than_seconds`; returns how many this call applied. A vote
+    whose rating fails for itself (a stored figure the table refuses, say) is logged and left for the next
+    run; the votes after it are rated. Before, the oldest such vote stopped every run at itself, and no
+    vote cast after it was ever rated. A database that cannot be reached stops the run (the task retries)."""
     pending = selectors.votes_unrated_ids(created_before=timezone.now() - timedelta(seconds=older_than_seconds))
-    return sum(vote_rate(vote_id=vote_id) for vote_id in list(pending))
+    applied = 0
+    for vote_id in list(pending):
+        try:
+            applied += vote_rate(vote_id=vote_id)
+        except (OperationalError, InterfaceError, SoftTimeLimitExceeded):
+            raise  # not this vote's fault: the database, or the task's time
+        except Exception:  # noqa: BLE001 - one vote's own fault must not stop every vote after it
+            logger.exception("vote %s could not be rated; it is left for the next run", vote_id)
+    return applied
 
 
 # Bump when the engine's results for the same inputs change, so a recompute is not taken for a repeat.
@@ -364,7 +389,9 @@ def leaderboard_recompute(
         params = {"engine": ENGINE_VERSION, "rounds": rounds if bootstrap else 0, "seed": seed,
                   "anchor": list(anchor) if anchor else None, "category_min_votes": category_min_votes,
                   "style_min_votes": style_min_votes, "top_k": policy.top_k}  # fmt: skip
-        fingerprint = _fingerprint(inputs_sha256, params)
+        # The policy's shares shape only the sampling plan, made with each new snapshot: changed in the admin,
+        # they make one at the next recompute (the same board) rather than wait for a new vote.
+        fingerprint = _fingerprint(inputs_sha256, {**params, "shares": [policy.exploration_share, policy.boost_share]})
         latest = selectors.snapshot_latest()
         if latest is not None and latest.fingerprint == fingerprint:
             latest.is_new = False
@@ -426,17 +453,24 @@ def _duplicate_threshold_refresh(policy: LeaderboardPolicy) -> None:
         LeaderboardPolicy.objects.filter(pk=policy.pk).update(duplicate_prompt_threshold=threshold)
 
 
+# How long every new snapshot keeps its arena votes, whichever snapshots come after it (three at the default
+# recompute interval).
+ARENA_VOTES_GRACE = timedelta(minutes=30)
+
+
 def snapshots_prune(*, keep_days: int, now=None) -> int:
     """Keep every snapshot of the last `keep_days` days, and before that the newest of each day; returns how
     many were deleted. Inputs no snapshot uses any more go too. Arena votes (a row per vote: they grow with the
     arena, where pair counts do not) are kept only with the newest snapshot of each of the last `keep_days`
-    days, the newest of all among them."""
+    days, the newest of all among them, and with every snapshot made in the last ARENA_VOTES_GRACE (a page
+    loaded just before a recompute still links to its snapshot's votes: without the grace, that download was
+    gone at once)."""
     now = now or timezone.now()
     old = LeaderboardSnapshot.objects.filter(created__lt=now - timedelta(days=keep_days))
     deleted, _ = old.exclude(pk__in=_newest_of_each_day(old)).delete()
     keeping_votes = _newest_of_each_day(
         LeaderboardSnapshot.objects.filter(created__gte=now - timedelta(days=keep_days))
-    )
+    ) + list(LeaderboardSnapshot.objects.filter(created__gte=now - ARENA_VOTES_GRACE).values_list("id", flat=True))
     newest = LeaderboardSnapshot.objects.order_by("-id").values_list("id", flat=True).first() or 0
     # Up to the newest read here: one saved meanwhile (`leaderboard --save`) keeps its votes.
     LeaderboardSnapshot.objects.filter(pk__lte=newest).exclude(pk__in=[*keeping_votes, newest]).exclude(

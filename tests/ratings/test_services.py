@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.db import transaction
 from django.utils import timezone
@@ -163,6 +165,34 @@ def test_old_snapshots_thin_out_to_one_a_day_and_unused_inputs_go(small_arena):
     assert ages[0] == timedelta(days=20, hours=1)  # the newer of that day's two is the one kept
     assert SnapshotInput.objects.count() == 1  # every snapshot was fitted on the same counts
     assert SnapshotArenaVotes.objects.count() == 1  # and the same arena votes
+
+
+def test_a_change_of_the_policys_shares_makes_a_snapshot_with_its_new_plan_without_waiting_for_a_vote(small_arena):
+    from ratings.models import LeaderboardPolicy
+
+    assert services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False).is_new
+    assert not services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False).is_new  # nothing changed
+    LeaderboardPolicy.objects.filter(pk=1).update(exploration_share=0.5)
+    snapshot = services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False)
+    assert snapshot.is_new and "50%" in json.dumps(snapshot.extras["sampling"])
+
+
+def test_a_snapshot_keeps_its_arena_votes_for_30_minutes_whatever_comes_after_it(small_arena):
+    """A page loaded just before a recompute linked to arena votes that the recompute's prune had just dropped."""
+    from datetime import timedelta
+
+    alpha, bravo, _ = small_arena
+    now = timezone.now()
+    first = services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False)
+    LeaderboardSnapshot.objects.filter(pk=first.pk).update(created=now - timedelta(minutes=20))
+    rated_vote(alpha, bravo)
+    second = services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False)
+    LeaderboardSnapshot.objects.filter(pk=second.pk).update(created=now - timedelta(minutes=5))
+    services.snapshots_prune(keep_days=7, now=now)
+    assert LeaderboardSnapshot.objects.get(pk=first.pk).arena_votes_id is not None
+    services.snapshots_prune(keep_days=7, now=now + timedelta(minutes=11))  # the first is 31 minutes old
+    assert LeaderboardSnapshot.objects.get(pk=first.pk).arena_votes_id is None
+    assert LeaderboardSnapshot.objects.get(pk=second.pk).arena_votes_id is not None
 
 
 def test_recompute_reads_pair_counts_not_votes(small_arena):
@@ -827,3 +857,37 @@ def test_a_snapshot_plans_how_pairs_are_drawn_and_how_robust_its_first_place_is(
     assert "of battles" in plan.summary["description"] == snapshot.extras["sampling"]["description"]
     first = snapshot.extras["robustness"]["first_place"]
     assert first["leader"] == "alpha" and first["verified"] and "holds unless" in first["sentence"]
+
+
+def test_a_vote_that_cannot_be_rated_is_left_for_later_and_the_votes_after_it_are_rated(three_models, caplog):
+    """The oldest such vote stopped every run at itself: no vote cast after it was ever rated."""
+    alpha, bravo, _ = three_models
+    broken = make_vote(model_a=alpha, model_b=bravo)
+    Vote.objects.filter(pk=broken.pk).update(conversation_a="not a conversation")  # a row no rating can read
+    later = [make_vote(model_a=alpha, model_b=bravo) for _ in range(2)]
+    assert services.votes_rate_pending(older_than_seconds=0) == 2
+    assert all(Vote.objects.get(pk=vote.pk).rated_at for vote in later)
+    assert Vote.objects.get(pk=broken.pk).rated_at is None  # tried again next run
+    assert f"vote {broken.pk} could not be rated" in caplog.text
+
+
+def test_a_token_count_a_model_server_reported_wrongly_does_not_stop_its_vote_being_rated(three_models):
+    alpha, bravo, _ = three_models
+    for reported in (-1, 2**40):
+        vote = make_vote(model_a=alpha, model_b=bravo)
+        Vote.objects.filter(pk=vote.pk).update(timings_a=[{"tokens": reported}])
+        assert services.vote_rate(vote_id=vote.pk) is True
+
+
+def test_the_screen_never_flags_again_a_judge_an_admin_cleared_even_on_a_list_read_before_the_clearing(three_models):
+    """A screen reads the flags once, then flags what it finds: an admin's clearing in between was undone."""
+    from ratings.models import JudgeFlag
+
+    alpha, bravo, _ = three_models
+    rated_vote(alpha, bravo, owner="judge")
+    judge = Vote.objects.get().judge_hash
+    services.judge_flag(judge_hash=judge, reason="screened")
+    services.judge_clear(judge_hash=judge, by="admin")
+    assert services.judge_flag(judge_hash=judge, reason="screened again", by="anomaly screen", only_new=True) is None
+    assert JudgeFlag.objects.get().state == JudgeFlag.State.CLEARED
+    assert pair(alpha, bravo) == (1, 0, 0, 0)
