@@ -16,6 +16,6 @@ class BattlesConfig(AppConfig):
             # minute of battles in which its name was not checked (other processes: within the minute).
             forget_leak_detector()
 
-        for sender in (ArenaModel, Endpoint):
-            post_save.connect(registry_changed, sender=sender, weak=False, dispatch_uid=f"leaks-{sender.__name__}")
-            post_delete.connect(registry_changed, sender=sender, weak=False, dispatch_uid=f"leaks-del-{sender.__name__}")
+        for signal in (post_save, post_delete):
+            for sender in (ArenaModel, Endpoint):
+                signal.connect(registry_changed, sender=sender, weak=False, dispatch_uid=f"leaks-{sender.__name__}")
