@@ -19,7 +19,6 @@ class NotEnoughModels(Exception):
     """Fewer than two active models with a working endpoint are registered."""
 
 
-@transaction.atomic
 def historical_model_goes_live(model: ArenaModel) -> None:
     """An imported historical model becomes live once an admin gives it an endpoint (from the command line or
     the admin): checked for leaks, probed, and no longer marked historical on its page."""
@@ -28,6 +27,7 @@ def historical_model_goes_live(model: ArenaModel) -> None:
         model.save(update_fields=["is_historical"])
 
 
+@transaction.atomic
 def model_register(
     *,
     name: str,
