@@ -419,6 +419,14 @@ def leaderboard_recompute(
     extras["robustness"]["compute_seconds"] = time.perf_counter() - robust_started
     extras["sampling"] = sampling_plan_refresh(pc)
     with transaction.atomic():
+        # Two recomputes at once (`leaderboard --save` during the scheduled one, two beats on one database)
+        # both found nothing new to them above and each stored the same snapshot: the second to get here now
+        # finds the first's. The prune takes the same lock, so it cannot drop inputs taken up here meanwhile.
+        _advisory_lock(SNAPSHOTS_LOCK)
+        latest = selectors.snapshot_latest()
+        if latest is not None and latest.fingerprint == fingerprint:
+            latest.is_new = False
+            return latest
         stored_inputs, _ = SnapshotInput.objects.get_or_create(sha256=inputs_sha256, defaults={"counts": inputs})
         stored_votes, _ = SnapshotArenaVotes.objects.get_or_create(
             sha256=votes_sha256, defaults={"votes": votes_download}
@@ -458,6 +466,10 @@ def _duplicate_threshold_refresh(policy: LeaderboardPolicy) -> None:
 ARENA_VOTES_GRACE = timedelta(minutes=30)
 
 
+SNAPSHOTS_LOCK = "leaderboard snapshots"
+
+
+@transaction.atomic
 def snapshots_prune(*, keep_days: int, now=None) -> int:
     """Keep every snapshot of the last `keep_days` days, and before that the newest of each day; returns how
     many were deleted. Inputs no snapshot uses any more go too. Arena votes (a row per vote: they grow with the
@@ -465,6 +477,7 @@ def snapshots_prune(*, keep_days: int, now=None) -> int:
     days, the newest of all among them, and with every snapshot made in the last ARENA_VOTES_GRACE (a page
     loaded just before a recompute still links to its snapshot's votes: without the grace, that download was
     gone at once)."""
+    _advisory_lock(SNAPSHOTS_LOCK)
     now = now or timezone.now()
     old = LeaderboardSnapshot.objects.filter(created__lt=now - timedelta(days=keep_days))
     deleted, _ = old.exclude(pk__in=_newest_of_each_day(old)).delete()

@@ -628,6 +628,41 @@ def test_a_vote_rated_while_a_snapshot_reads_its_inputs_is_in_all_of_them_or_in_
     assert snapshot.data_cutoff == RatedVote.objects.get(vote=first).voted_at
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_recomputes_at_once_store_one_snapshot(monkeypatch):
+    """Both found nothing new to them, computed, and each stored the same snapshot (a `leaderboard --save`
+    during the scheduled one, or two beats on one database)."""
+    import threading
+
+    from django.db import connection
+
+    alpha, bravo = make_model("alpha"), make_model("bravo")
+    rated_vote(alpha, bravo)
+    rated_vote(bravo, alpha)
+    plan_refresh, other = services.sampling_plan_refresh, []
+
+    def plan_then_another_recompute_finishes(pc):
+        plan = plan_refresh(pc)
+        if not other:  # the first recompute, between its look for a newer snapshot and its insert
+
+            def recompute():
+                try:
+                    other.append(services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False))
+                finally:
+                    connection.close()
+
+            other.append(None)
+            thread = threading.Thread(target=recompute)
+            thread.start()
+            thread.join(30)
+        return plan
+
+    monkeypatch.setattr(services, "sampling_plan_refresh", plan_then_another_recompute_finishes)
+    snapshot = services.leaderboard_recompute(rounds=0, seed=0, bootstrap=False)
+    assert other[1].is_new and not snapshot.is_new and snapshot.pk == other[1].pk
+    assert LeaderboardSnapshot.objects.count() == 1
+
+
 def test_the_screen_flags_a_judge_who_always_votes_left_and_leaves_honest_ones(three_models):
     import random
 
