@@ -11,15 +11,12 @@ connection limit (nginx's `limit_conn`) does the same in front of every process 
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 
 from django.conf import settings
 
 from arena import metrics
 from arena.rate_limits import address_key
-
-logger = logging.getLogger(__name__)
 
 # The close code of a socket refused for this (before it is accepted, so the browser sees the handshake fail).
 REFUSED_CODE = 4429
@@ -40,8 +37,8 @@ class SocketsPerAddress:
         # scope["client"] is the peer, or the forwarded client when the web server trusts proxy headers.
         address = address_key((scope.get("client") or ("",))[0] or "")
         if self.open[address] >= limit:
+            # Counted, not logged: a host trying again and again would fill the log, with its address in it.
             metrics.SOCKETS_REFUSED.inc()
-            logger.warning("refused a WebSocket: %s already holds %d open here", address, limit)
             await receive()  # the handshake's websocket.connect, answered with a refusal (HTTP 403)
             await send({"type": "websocket.close", "code": REFUSED_CODE})
             return
