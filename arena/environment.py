@@ -34,7 +34,7 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def envnumber(name: str, default, kind: type, minimum=None, environ=None, maximum=None):
+def envnumber(name: str, default, kind: type, *, minimum=None, maximum=None, environ=None):
     """A number setting; unset or empty gives the default, anything else that is not a number of this kind,
     or below the minimum, stops the start with an error naming the variable. `environ`: another mapping to
     read it from (the environment a supervisor hands its programs)."""
@@ -57,7 +57,7 @@ def envnumber(name: str, default, kind: type, minimum=None, environ=None, maximu
 
 
 def envint(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None, environ=None) -> int:
-    return envnumber(name, default, int, minimum, environ, maximum)
+    return envnumber(name, default, int, minimum=minimum, maximum=maximum, environ=environ)
 
 
 def envport(name: str, default: int, *, environ=None) -> int:
@@ -66,4 +66,4 @@ def envport(name: str, default: int, *, environ=None) -> int:
 
 
 def envfloat(name: str, default: float, *, minimum: float | None = None) -> float:
-    return envnumber(name, default, float, minimum)
+    return envnumber(name, default, float, minimum=minimum)

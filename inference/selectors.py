@@ -6,6 +6,7 @@ import time
 from collections import defaultdict
 
 from arena.db import off_loop
+from inference.fields import undecryptable_pks
 from inference.models import ArenaModel, Endpoint, SamplingPlan
 from inference.routing import Replica
 
@@ -89,6 +90,4 @@ def sampling_plan_latest() -> SamplingPlan | None:
 
 def endpoints_with_unreadable_keys() -> list[int]:
     """Ids of the endpoints whose stored API key no configured encryption key opens."""
-    from inference.fields import undecryptable_pks
-
     return undecryptable_pks(Endpoint, "api_key")

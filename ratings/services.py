@@ -76,11 +76,11 @@ def _vote_mark_rated(*, vote_id: int) -> None:
     Vote.objects.filter(pk=vote_id, rated_at__isnull=True).update(rated_at=timezone.now())
 
 
-def _pair_count_change(*, model_a_id: int, model_b_id: int, labels: str, outcome: int, by: int) -> None:
-    """Add (by=1) or take back (by=-1) one vote's outcome in its ordered pair's counts under its labels."""
+def _pair_count_change(*, model_a_id: int, model_b_id: int, labels: str, change: dict[str, int]) -> None:
+    """Add to (or, negative, take from) an ordered pair's counts under its labels: `change` by field, e.g.
+    {"a_wins": 1} for one vote, in one UPDATE."""
     pair, _ = PairCount.objects.get_or_create(model_a_id=model_a_id, model_b_id=model_b_id, labels=labels)
-    field = PAIR_FIELDS[outcome]
-    PairCount.objects.filter(pk=pair.pk).update(**{field: F(field) + by})
+    PairCount.objects.filter(pk=pair.pk).update(**{field: F(field) + n for field, n in change.items()})
 
 
 @transaction.atomic
@@ -122,7 +122,7 @@ def vote_rate(*, vote_id: int) -> bool:
     )
     EloRating.objects.filter(model_id=a_id).update(rating=float(new_a), votes=F("votes") + 1, updated=timezone.now())
     EloRating.objects.filter(model_id=b_id).update(rating=float(new_b), votes=F("votes") + 1, updated=timezone.now())
-    _pair_count_change(model_a_id=a_id, model_b_id=b_id, labels=rated.labels, outcome=rated.outcome, by=1)
+    _pair_count_change(model_a_id=a_id, model_b_id=b_id, labels=rated.labels, change={PAIR_FIELDS[rated.outcome]: 1})
     _vote_mark_rated(vote_id=vote.pk)
     return True
 
@@ -213,7 +213,7 @@ def _judge_votes_counted(kind: str, judge_hash: str, *, counted: bool, reason: s
         flags = JudgeFlag.objects.filter(kind=_OTHER_KIND[kind], judge_hash__in=others, state=JudgeFlag.State.FLAGGED)
         holding = {flag.judge_hash: flag for flag in flags}
     threshold = LeaderboardPolicy.current().duplicate_prompt_threshold
-    moved, kept_out, outcomes = [], defaultdict(list), Counter()
+    moved, kept_out, by_row = [], defaultdict(list), defaultdict(Counter)
     for rated in votes:
         left_out = ""
         if counted:
@@ -224,16 +224,12 @@ def _judge_votes_counted(kind: str, judge_hash: str, *, counted: bool, reason: s
         if left_out:
             kept_out[left_out].append(rated.pk)
             continue
-        outcomes[(rated.model_a_id, rated.model_b_id, rated.labels, rated.outcome)] += 1
+        by_row[(rated.model_a_id, rated.model_b_id, rated.labels)][PAIR_FIELDS[rated.outcome]] += 1 if counted else -1
         moved.append(rated.pk)
     # Summed per pair row, one UPDATE each: an address with tens of thousands of votes was as many statements,
     # every vote's rating waiting on the locks meanwhile.
-    by_row: dict[tuple, Counter] = defaultdict(Counter)
-    for (model_a_id, model_b_id, labels, outcome), n in outcomes.items():
-        by_row[(model_a_id, model_b_id, labels)][PAIR_FIELDS[outcome]] += n if counted else -n
     for (model_a_id, model_b_id, labels), change in sorted(by_row.items()):
-        pair, _ = PairCount.objects.get_or_create(model_a_id=model_a_id, model_b_id=model_b_id, labels=labels)
-        PairCount.objects.filter(pk=pair.pk).update(**{field: F(field) + n for field, n in change.items()})
+        _pair_count_change(model_a_id=model_a_id, model_b_id=model_b_id, labels=labels, change=change)
     # By primary key, the rows locked and moved above: the filter run again could take in a vote rated and
     # committed meanwhile, flipping it without moving its count (counted twice by a later clear, or lost).
     RatedVote.objects.filter(pk__in=moved).update(in_counts=counted, left_out_reason="" if counted else reason)
@@ -354,6 +350,15 @@ def _fingerprint(inputs_sha256: str, params: dict) -> str:
     return hashlib.sha256(f"{inputs_sha256}|{json.dumps(params, sort_keys=True)}".encode()).hexdigest()
 
 
+def _latest_if_unchanged(fingerprint: str) -> LeaderboardSnapshot | None:
+    """The newest snapshot (is_new False) if it has this fingerprint: nothing new to store."""
+    latest = selectors.snapshot_latest()
+    if latest is None or latest.fingerprint != fingerprint:
+        return None
+    latest.is_new = False
+    return latest
+
+
 def leaderboard_recompute(
     *,
     rounds: int,
@@ -392,10 +397,9 @@ def leaderboard_recompute(
         # The policy's shares shape only the sampling plan, made with each new snapshot: changed in the admin,
         # they make one at the next recompute (the same board) rather than wait for a new vote.
         fingerprint = _fingerprint(inputs_sha256, {**params, "shares": [policy.exploration_share, policy.boost_share]})
-        latest = selectors.snapshot_latest()
-        if latest is not None and latest.fingerprint == fingerprint:
-            latest.is_new = False
-            return latest
+        unchanged = _latest_if_unchanged(fingerprint)
+        if unchanged is not None:
+            return unchanged
         cutoff = selectors.votes_rated_cutoff()
         votes = selectors.arena_votes()
     # Ties come from the (order-free) pair counts; the left-seat term from arena votes only, below.
@@ -423,10 +427,9 @@ def leaderboard_recompute(
         # both found nothing new to them above and each stored the same snapshot: the second to get here now
         # finds the first's. The prune takes the same lock, so it cannot drop inputs taken up here meanwhile.
         _advisory_lock(SNAPSHOTS_LOCK)
-        latest = selectors.snapshot_latest()
-        if latest is not None and latest.fingerprint == fingerprint:
-            latest.is_new = False
-            return latest
+        unchanged = _latest_if_unchanged(fingerprint)
+        if unchanged is not None:
+            return unchanged
         stored_inputs, _ = SnapshotInput.objects.get_or_create(sha256=inputs_sha256, defaults={"counts": inputs})
         stored_votes, _ = SnapshotArenaVotes.objects.get_or_create(
             sha256=votes_sha256, defaults={"votes": votes_download}
