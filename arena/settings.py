@@ -235,6 +235,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = envfloat("CELERY_BROKER_CONNECTION_TIMEOUT", 
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # Votes still unrated after this many seconds are rated by a periodic sweep (every minute).
 VOTE_RATING_SWEEP_AGE = envint("VOTE_RATING_SWEEP_AGE", 60, minimum=0)
+# A worker run rates at most this many votes (about 5 s of work), then queues a run for the rest behind the
+# tasks queued meanwhile (probes, snapshots), so a backlog never holds the worker for long.
+VOTE_RATING_CHUNK = envint("VOTE_RATING_CHUNK", 250, minimum=1)
 # Recompute the Bradley-Terry leaderboard snapshot this often (seconds).
 LEADERBOARD_RECOMPUTE_INTERVAL = envint("LEADERBOARD_RECOMPUTE_INTERVAL", 600, minimum=MIN_BEAT_INTERVAL)
 LEADERBOARD_BOOTSTRAP_ROUNDS = envint("LEADERBOARD_BOOTSTRAP_ROUNDS", 1000)

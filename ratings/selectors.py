@@ -81,7 +81,7 @@ def votes_unrated_ids(*, created_before: datetime):
     the partial index of the votes still to rate, battles.Vote.Meta)."""
     return (
         Vote.objects.filter(rated_at__isnull=True, created__lte=created_before)
-        .order_by("created")
+        .order_by("created", "pk")
         .values_list("pk", flat=True)
     )
 

@@ -325,21 +325,41 @@ def judges_screen(*, alpha: float) -> list[JudgeFlag]:
     return flagged
 
 
-def votes_rate_pending(*, older_than_seconds: float) -> int:
-    """Rate every vote still unrated after `older_than_seconds`; returns how many this call applied. A vote
-    whose rating fails for itself (a stored figure the table refuses, say) is logged and left for the next
-    run; the votes after it are rated. Before, the oldest such vote stopped every run at itself, and no
-    vote cast after it was ever rated. A database that cannot be reached stops the run (the task retries)."""
+@dataclass(frozen=True)
+class PendingRated:
+    applied: int  # votes taken into the counts by this run
+    more: bool  # the run stopped at its limit: more votes may be waiting
+
+
+# Unrated vote ids read at a time: a backlog of any size is never read whole into memory.
+PENDING_PAGE = 500
+
+
+def votes_rate_pending(*, older_than_seconds: float, limit: int | None = None) -> PendingRated:
+    """Rate the votes still unrated after `older_than_seconds`, oldest first: all of them, or `limit` of them
+    (then `more` says the caller should come back for the rest). A vote whose rating fails for itself (a
+    stored figure the table refuses, say) is logged, left for the next run and not counted against `limit`,
+    so that no number of such votes can hold up the ones after them. A database that cannot be reached stops
+    the run (the task retries)."""
     pending = selectors.votes_unrated_ids(created_before=timezone.now() - timedelta(seconds=older_than_seconds))
-    applied = 0
-    for vote_id in list(pending):
-        try:
-            applied += vote_rate(vote_id=vote_id)
-        except (OperationalError, InterfaceError, SoftTimeLimitExceeded):
-            raise  # not this vote's fault: the database, or the task's time
-        except Exception:  # noqa: BLE001 - one vote's own fault must not stop every vote after it
-            logger.exception("vote %s could not be rated; it is left for the next run", vote_id)
-    return applied
+    failed: list[int] = []
+    handled = applied = 0
+    while limit is None or handled < limit:
+        room = PENDING_PAGE if limit is None else min(PENDING_PAGE, limit - handled)
+        page = list(pending.exclude(pk__in=failed)[:room])
+        if not page:
+            return PendingRated(applied=applied, more=False)
+        for vote_id in page:
+            try:
+                applied += vote_rate(vote_id=vote_id)
+            except (OperationalError, InterfaceError, SoftTimeLimitExceeded):
+                raise  # not this vote's fault: the database, or the task's time
+            except Exception:  # noqa: BLE001 - one vote's own fault must not stop every vote after it
+                logger.exception("vote %s could not be rated; it is left for the next run", vote_id)
+                failed.append(vote_id)
+            else:
+                handled += 1
+    return PendingRated(applied=applied, more=True)
 
 
 # Bump when the engine's results for the same inputs change, so a recompute is not taken for a repeat.

@@ -61,43 +61,57 @@ def vote_rating_queue(*, vote_id: int) -> bool:
     rated and announced each vote on its own). With Redis or the broker down the vote stays stored
     (unrated) and the periodic `votes_rate_pending` sweep rates it later: a Redis fault never loses or fails
     a vote."""
+    return _rating_run_queue(f"vote {vote_id}")
+
+
+def _rating_run_queue(what: str) -> bool:
     client = shared_state.sync_client()
     try:
-        if not client.set(_wake_key(), vote_id, nx=True, ex=WAKE_SECONDS):
-            return True  # a queued run reads the waiting votes after it starts: this one among them
+        if not client.set(_wake_key(), what, nx=True, ex=WAKE_SECONDS):
+            return True  # a queued run reads the waiting votes after it starts: these among them
         votes_rate_waiting.delay()
-    except Exception:  # noqa: BLE001 - any Redis or broker failure; the sweep picks the vote up
-        logger.warning("Could not queue the rating of vote %s; it will be rated by the sweep", vote_id, exc_info=True)
+    except Exception:  # noqa: BLE001 - any Redis or broker failure; the sweep picks the votes up
+        logger.warning("Could not queue the rating of %s; the sweep will rate it", what, exc_info=True)
         with contextlib.suppress(Exception):
             client.delete(_wake_key())  # so the next vote queues a run again
         return False
     return True
 
 
+def _votes_rate(*, older_than_seconds: float, what: str) -> int:
+    """Rate a chunk of the waiting votes (VOTE_RATING_CHUNK), tell leaderboard pages once, and queue a run for
+    the rest behind the tasks queued meanwhile: after an outage a backlog of thousands of votes held the one
+    worker for minutes (up to its time limit), and the endpoint probes, snapshots and judge screens queued
+    behind it waited as long."""
+    run = services.votes_rate_pending(older_than_seconds=older_than_seconds, limit=settings.VOTE_RATING_CHUNK)
+    if run.applied:
+        _leaderboard_notify_after(what)
+    if run.more:
+        _rating_run_queue("the votes still waiting")
+    return run.applied
+
+
 @shared_task(
     name="ratings.tasks.votes_rate_waiting", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5
 )
 def votes_rate_waiting() -> int:
-    """Rate every vote waiting for its rating, oldest first, then tell leaderboard pages once."""
+    """Rate the votes waiting for their rating, oldest first, a chunk at a time; returns how many were
+    counted."""
     # Cleared before the votes are read: a vote committed after this queues a run of its own, and one
     # committed before it (which found the flag set and queued nothing) is read below. Should Redis fail
     # here, the flag lapses on its own and the sweep rates what later votes left.
     with contextlib.suppress(redis.RedisError):
         shared_state.sync_client().delete(_wake_key())
-    rated = services.votes_rate_pending(older_than_seconds=0)
-    if rated:
-        _leaderboard_notify_after(f"rating {rated} vote(s)")
-    return rated
+    return _votes_rate(older_than_seconds=0, what="rating waiting votes")
 
 
 @shared_task(name="ratings.tasks.votes_rate_pending")
 def votes_rate_pending() -> int:
     """Rate votes whose task never ran (broker down when they were cast). Idempotent, so harmless if
     the original task also runs."""
-    rated = services.votes_rate_pending(older_than_seconds=settings.VOTE_RATING_SWEEP_AGE)
+    rated = _votes_rate(older_than_seconds=settings.VOTE_RATING_SWEEP_AGE, what="the sweep")
     if rated:
         logger.info("Rated %s vote(s) whose task had not run", rated)
-        _leaderboard_notify_after("the sweep")
     return rated
 
 

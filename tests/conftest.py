@@ -110,19 +110,32 @@ def celery_worker(transactional_db, child_env):
     """A real Celery worker process consuming a queue of its own over the real Redis broker."""
     from arena.celery import app
 
-    queue = f"arena-test-{uuid.uuid4().hex[:8]}"
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    program = processes.worker_program(name=queue, queue=queue, solo=True)
+    queue = new_task_queue()
     # child_env carries the test's shared-state prefix: the worker clears the flag the test's votes set
     # (ratings/tasks.py).
-    env = {**child_env, "CELERY_QUEUE": queue}
-    process = processes.start(program, log_path=LOG_DIR / f"worker-{queue}.log", env=env)
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
+    with worker_consuming(queue, env=child_env):
+        previous = app.conf.task_default_queue
+        app.conf.task_default_queue = queue
+        try:
+            yield queue
+        finally:
+            app.conf.task_default_queue = previous
+
+
+def new_task_queue() -> str:
+    return f"arena-test-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def worker_consuming(queue: str, *, env: dict):
+    """A real Celery worker process (the solo pool: one process to stop) consuming `queue`, until the end of
+    the block."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    program = processes.worker_program(name=queue, queue=queue, solo=True)
+    process = processes.start(program, log_path=LOG_DIR / f"worker-{queue}.log", env={**env, "CELERY_QUEUE": queue})
     try:
-        yield queue
+        yield process
     finally:
-        app.conf.task_default_queue = previous
         processes.stop(process)
 
 

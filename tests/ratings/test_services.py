@@ -901,10 +901,32 @@ def test_a_vote_that_cannot_be_rated_is_left_for_later_and_the_votes_after_it_ar
     broken = make_vote(model_a=alpha, model_b=bravo)
     Vote.objects.filter(pk=broken.pk).update(conversation_a="not a conversation")  # a row no rating can read
     later = [make_vote(model_a=alpha, model_b=bravo) for _ in range(2)]
-    assert services.votes_rate_pending(older_than_seconds=0) == 2
+    assert services.votes_rate_pending(older_than_seconds=0) == services.PendingRated(applied=2, more=False)
     assert all(Vote.objects.get(pk=vote.pk).rated_at for vote in later)
     assert Vote.objects.get(pk=broken.pk).rated_at is None  # tried again next run
     assert f"vote {broken.pk} could not be rated" in caplog.text
+
+
+def test_a_run_with_a_limit_rates_that_many_of_the_oldest_votes_and_says_more_are_waiting(three_models):
+    alpha, bravo, _ = three_models
+    votes = [make_vote(model_a=alpha, model_b=bravo) for _ in range(5)]
+    assert services.votes_rate_pending(older_than_seconds=0, limit=2) == services.PendingRated(applied=2, more=True)
+    assert [Vote.objects.get(pk=vote.pk).rated_at is not None for vote in votes] == [True, True, False, False, False]
+    assert services.votes_rate_pending(older_than_seconds=0, limit=2) == services.PendingRated(applied=2, more=True)
+    assert services.votes_rate_pending(older_than_seconds=0, limit=2) == services.PendingRated(applied=1, more=False)
+    assert not Vote.objects.filter(rated_at__isnull=True).exists()
+
+
+def test_votes_that_cannot_be_rated_do_not_count_against_a_runs_limit(three_models):
+    """Counted, as many such votes as a run's limit would have stopped every run before any later vote."""
+    alpha, bravo, _ = three_models
+    broken = [make_vote(model_a=alpha, model_b=bravo) for _ in range(2)]
+    Vote.objects.filter(pk__in=[vote.pk for vote in broken]).update(conversation_a="not a conversation")
+    later = [make_vote(model_a=alpha, model_b=bravo) for _ in range(3)]
+    assert services.votes_rate_pending(older_than_seconds=0, limit=2) == services.PendingRated(applied=2, more=True)
+    assert services.votes_rate_pending(older_than_seconds=0, limit=2) == services.PendingRated(applied=1, more=False)
+    assert all(Vote.objects.get(pk=vote.pk).rated_at for vote in later)
+    assert Vote.objects.filter(rated_at__isnull=True).count() == 2  # the broken two, tried again next run
 
 
 def test_a_token_count_a_model_server_reported_wrongly_does_not_stop_its_vote_being_rated(three_models):

@@ -108,6 +108,26 @@ def test_votes_cast_while_a_run_is_queued_queue_nothing_and_that_run_rates_them_
     assert tasks.votes_rate_waiting() == 0
 
 
+def test_a_rating_run_takes_a_chunk_and_queues_a_run_for_the_rest(three_models, settings):
+    """So that a backlog (after an outage) leaves the worker to the probes and snapshots queued meanwhile
+    every VOTE_RATING_CHUNK votes; the real worker's order is in tests/e2e/test_vote_worker.py."""
+    settings.VOTE_RATING_CHUNK = 2
+    alpha, bravo, _ = three_models
+    for _ in range(3):
+        make_vote(make_battle(model_a=alpha, model_b=bravo))
+    with mock.patch.object(tasks.votes_rate_waiting, "delay") as delay:  # the edge: the broker
+        assert tasks.votes_rate_waiting() == 2
+        assert delay.call_count == 1  # the rest, behind whatever was queued meanwhile
+        assert tasks.votes_rate_waiting() == 1
+        assert delay.call_count == 1  # nothing left: no more runs
+        settings.VOTE_RATING_SWEEP_AGE = 0
+        for _ in range(3):
+            make_vote(make_battle(model_a=alpha, model_b=bravo))
+        assert tasks.votes_rate_pending() == 2  # the sweep takes a chunk too, and queues a run for the rest
+        assert delay.call_count == 2
+    assert EloRating.objects.get(model=alpha).votes == 5
+
+
 def test_recompute_task_stores_a_snapshot_and_announces_it(small_arena, settings):
     settings.LEADERBOARD_BOOTSTRAP_ROUNDS = 10
     receive = listen()
