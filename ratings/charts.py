@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import plotly.graph_objects as go
 
@@ -204,3 +205,84 @@ def history_figures(snapshots: dict[str, dict[str, list]], replays: dict[str, di
             top_series(series), title=f"Replay of {source}: top {HISTORY_MAX_MODELS} at the last cutoff"
         )
     return figures
+
+
+def figure_tables(figures: dict[str, dict]) -> dict[str, dict]:
+    """Each figure's table (see figure_table), by the figure's name."""
+    return {name: figure_table(figure) for name, figure in figures.items()}
+
+
+def figure_table(figure: dict) -> dict:
+    """A figure's numbers as a table: {"caption", "columns", "rows"} of strings, each row's first cell naming
+    it. The page puts it under its chart, folded: a chart is only a picture to a screen reader, and anyone
+    may want a figure exactly. A heatmap is its matrix; traces that share one x (a model per bar or point) get
+    a column each; lines over time a row per point."""
+    layout, traces = figure.get("layout") or {}, figure.get("data") or []
+    caption = _text(layout.get("title")) or "Chart"
+    x_title, y_title = _text(layout.get("xaxis", {}).get("title")), _text(layout.get("yaxis", {}).get("title"))
+    if traces and traces[0].get("type") == "heatmap":
+        heatmap = traces[0]
+        corner = f"{y_title} \\ {x_title}" if x_title and y_title else ""
+        rows = [
+            [name, *(cell or "–" for cell in cells)] for name, cells in zip(heatmap["y"], heatmap["text"], strict=True)
+        ]
+        return {"caption": caption, "columns": [corner, *heatmap["x"]], "rows": rows}
+    xs = [list(trace.get("x") or []) for trace in traces]
+    if len(traces) == 1 or all(x == xs[0] for x in xs):  # a column (and its interval's) per trace
+        columns = [x_title or "", *(column for trace in traces for column in _trace_columns(trace, y_title))]
+        rows = [
+            [_cell(x), *(cell for trace in traces for cell in _point_cells(trace, i))]
+            for i, x in enumerate(xs[0] if xs else [])
+        ]
+        return {"caption": caption, "columns": columns, "rows": rows}
+    columns = ["Series", x_title or "", y_title or "Value", "95% interval"]
+    rows = [
+        [trace.get("name") or "", _cell(x), *_point_cells(trace, i, interval=True)]
+        for trace in traces for i, x in enumerate(trace.get("x") or [])
+    ]  # fmt: skip
+    return {"caption": caption, "columns": columns, "rows": rows}
+
+
+def _text(title) -> str:
+    """A plotly title, given as a string or as {"text": ...}."""
+    return (title.get("text") if isinstance(title, dict) else title) or ""
+
+
+def _has_interval(trace: dict) -> bool:
+    return bool((trace.get("error_y") or {}).get("visible"))
+
+
+def _trace_columns(trace: dict, y_title: str) -> list[str]:
+    name = trace.get("name") or y_title or "Value"
+    return [name, "95% interval"] if _has_interval(trace) else [name]
+
+
+def _point_cells(trace: dict, i: int, *, interval: bool | None = None) -> list[str]:
+    """Point i's value, and its interval when the trace draws intervals (or when `interval` asks for one)."""
+    y = trace["y"][i]
+    cells = [_cell(y)]
+    if interval or (interval is None and _has_interval(trace)):
+        errors = trace.get("error_y") or {}
+        above, below = (errors.get("array") or [None] * (i + 1))[i], (errors.get("arrayminus") or [None] * (i + 1))[i]
+        if y is None or (above is None and below is None):
+            cells.append("–")
+        else:
+            low = "−∞" if below is None else _cell(y - below)
+            high = "+∞" if above is None else _cell(y + above)
+            cells.append(f"{low} – {high}")
+    return cells
+
+
+ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)")
+
+
+def _cell(value) -> str:
+    """Ratings to a tenth, shares and probabilities to a thousandth, counts whole, times to the minute."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        match = ISO_TIME.match(str(value))
+        return f"{match[1]} {match[2]}" if match else str(value)
+    if isinstance(value, int):
+        return f"{value:,d}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"

@@ -174,9 +174,11 @@ def _leaderboard_page(request):
         raise Http404(str(exc)) from None
     snapshot = payload["snapshot"]
     plots = _board_plots(snapshot["id"], payload["category"]) if snapshot else None
+    figures = charts.leaderboard_figures(payload, plots)
     context = {
         "payload": payload,
-        "figures": charts.leaderboard_figures(payload, plots),
+        "figures": figures,
+        "tables": charts.figure_tables(figures),
         "snapshots": selectors.snapshot_choices(),
         # As a number: "?snapshot=007" is cached as snapshot 7's page, and served for "?snapshot=7" too.
         "chosen_snapshot": str(snapshot["id"]) if snapshot and request.GET.get("snapshot") else "",
@@ -247,7 +249,8 @@ def _model_page(request, name: str):
         raise Http404(str(exc)) from None
     replays = {source: series[name] for source, series in selectors.replayed_history(name).items()}
     figures = charts.model_figures(name, snapshots=_snapshot_history(request, name), replays=replays)
-    return render(request, "ratings/model.html", {"profile": profile, "figures": figures})
+    context = {"profile": profile, "figures": figures, "tables": charts.figure_tables(figures)}
+    return render(request, "ratings/model.html", context)
 
 
 @require_GET
@@ -263,8 +266,10 @@ def _history_page(request):
          "last": max(p["time"][-1] for p in series.values())}
         for source, series in sorted(replays.items())
     ]  # fmt: skip
+    figures = charts.history_figures(snapshots, replays)
     context = {
-        "figures": charts.history_figures(snapshots, replays),
+        "figures": figures,
+        "tables": charts.figure_tables(figures),
         "sources": sources,
         "snapshot_models": len(snapshots),
     }

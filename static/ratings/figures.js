@@ -7,7 +7,7 @@
     const node = document.getElementById("chart-" + name);
     if (!node) continue;
     Plotly.newPlot(node, figure.data, figure.layout, { responsive: true, displaylogo: false });
-    // A chart is a picture to a screen reader: named by its title (its figures are in the page's downloads).
+    // A chart is a picture to a screen reader: named by its title (its figures are in the table folded under it).
     const title = figure.layout && figure.layout.title;
     node.setAttribute("role", "img");
     node.setAttribute("aria-label", (title && (title.text || title)) || name.replace(/_/g, " "));

@@ -974,6 +974,12 @@ def test_a_researcher_reads_the_board_a_category_a_model_page_and_the_about_page
     expect(page.get_by_test_id("robustness")).to_contain_text("#1 alpha")
     expect(page.locator("#chart-average_win_rate .main-svg").first).to_be_visible()
     expect(page.locator("#chart-battles .main-svg").first).to_be_visible()
+    # A chart's figures, folded under it as a table: for a screen reader, a picture's numbers.
+    figures = page.get_by_role("region", name="Win fraction of model A over model B: the figures")
+    expect(figures).to_be_hidden()
+    page.get_by_text("Win fraction of model A over model B: the figures as a table").click()
+    expect(figures.get_by_role("rowheader", name="alpha")).to_be_visible()
+    expect(figures.get_by_role("columnheader", name="charlie")).to_be_visible()
     page.get_by_test_id("category-tabs").locator('[data-category="coding"]').click()
     expect(page).to_have_url(live_arena + "/leaderboard?category=coding")
     expect(page.get_by_test_id("category-tabs").locator(".current")).to_have_attribute("data-category", "coding")
@@ -1067,6 +1073,7 @@ def test_no_page_scrolls_sideways_on_a_phone(rated_board, live_arena, page):
                  "/leaderboard/about", "/leaderboard/history"]:  # fmt: skip
         page.goto(live_arena + path)
         page.wait_for_load_state("networkidle")
+        page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")  # charts' tables too
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= 360, f"{path} is {wide} px wide at 360: {page.evaluate(PAST_THE_RIGHT_EDGE)}"
     assert page.problems == [], "\n".join(page.problems)

@@ -119,3 +119,60 @@ def test_ratings_chart_plots_the_main_group_only_and_no_model_without_a_rating()
     [trace] = figure["data"]
     assert trace["x"] == ["alpha", "bravo"]
     assert "group 1" in figure["layout"]["title"]["text"]
+
+
+# Each chart's figures as a table, for readers who cannot see it
+
+
+def test_a_heatmap_table_is_its_matrix_as_drawn_with_blanks_for_the_diagonal():
+    table = charts.figure_table(charts.win_fraction_figure(MATRICES, order=["alpha", "bravo"]))
+    assert table["caption"] == "Win fraction of model A over model B"
+    assert table["columns"] == ["Model A \\ Model B", "alpha", "bravo"]
+    assert table["rows"] == [["alpha", "–", "0.75"], ["bravo", "0.25", "–"]]
+    counts = {"models": ["alpha", "bravo"], "battles": [[0, 12345], [12345, 0]]}
+    assert charts.figure_table(charts.battle_count_figure(counts))["rows"][0] == ["alpha", "–", "12,345"]
+
+
+def test_a_ratings_table_gives_each_models_rating_and_interval_even_a_one_sided_one():
+    rows = [*ROWS, {"name": "charlie", "rating": 950.04, "ci_lower": None, "ci_upper": 960.0}]
+    table = charts.figure_table(charts.ratings_figure(rows))
+    assert table["columns"] == ["Model", "Rating", "95% interval"]
+    assert table["rows"] == [
+        ["alpha", "1100.0", "1090.0 – 1115.0"], ["bravo", "1000.0", "995.0 – 1004.0"], ["charlie", "950.0", "−∞ – 960.0"],
+    ]  # fmt: skip
+
+
+def test_bars_sharing_their_models_get_a_column_each():
+    plots = {"models": ["alpha", "bravo"], "observed_win_rate": [0.6, 0.4], "predicted_win_rate": [0.6125, None]}
+    table = charts.figure_table(charts.average_win_rate_figure(plots))
+    assert table["columns"] == [
+        "Model", "Observed (opponents met, ties left out)", "Predicted by the ratings (all other models)",
+    ]  # fmt: skip
+    assert table["rows"] == [["alpha", "0.600", "0.613"], ["bravo", "0.400", "–"]]
+
+
+def test_history_lines_are_a_row_per_point_or_a_column_per_model_when_they_share_their_times():
+    first, second = "2026-12-01T10:00:00+00:00", "2026-12-02T11:30:00+00:00"
+    alpha = {
+        "time": [first, second],
+        "rating": [1000.0, 1012.34],
+        "ci_lower": [990.0, None],
+        "ci_upper": [1010.0, None],
+    }
+    bravo = {"time": [second], "rating": [990.0], "ci_lower": [980.0], "ci_upper": [1000.0]}
+    table = charts.figure_table(charts.history_figure({"alpha": alpha, "bravo": bravo}, title="Top models"))
+    assert table["caption"] == "Top models"
+    assert table["columns"] == ["Series", "Time", "Rating", "95% interval"]
+    assert table["rows"] == [
+        ["alpha", "2026-12-01 10:00", "1000.0", "990.0 – 1010.0"], ["alpha", "2026-12-02 11:30", "1012.3", "–"],
+        ["bravo", "2026-12-02 11:30", "990.0", "980.0 – 1000.0"],
+    ]  # fmt: skip
+    bravo = {
+        "time": [first, second],
+        "rating": [995.0, 990.0],
+        "ci_lower": [985.0, 980.0],
+        "ci_upper": [1005.0, 1000.0],
+    }
+    table = charts.figure_table(charts.history_figure({"alpha": alpha, "bravo": bravo}, title="Top models"))
+    assert table["columns"] == ["Time", "alpha", "95% interval", "bravo", "95% interval"]
+    assert table["rows"][1] == ["2026-12-02 11:30", "1012.3", "–", "990.0", "980.0 – 1000.0"]

@@ -103,6 +103,37 @@ def test_page_shows_both_tables_charts_and_downloads(client, small_arena):
     assert f'href="/api/leaderboard.csv?snapshot={snapshot.pk}"' in html
 
 
+def chart_table(html: str, name: str) -> list[list[str]]:
+    """The rows (header row first) of the table folded under the chart `name`."""
+    block = html.split(f'data-testid="chart-data-{name}"')[1].split("</details>")[0]
+    return [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", block, re.S)]
+
+
+def test_each_chart_has_its_figures_as_a_table_under_it(client, small_arena):
+    """A chart is a picture to a screen reader (and its exact figures a hover away for anyone else)."""
+    services.leaderboard_recompute(rounds=10, seed=0)
+    html = client.get("/leaderboard").content.decode()
+    payload = client.get("/api/leaderboard").json()
+    matrices = payload["matrices"]
+    header, *rows = chart_table(html, "win_fraction")
+    assert header[0] == "Model A \\ Model B" and header[1:] == [r["name"] for r in payload["models"]]
+    for row in rows:
+        a = matrices["models"].index(row[0])
+        for name, cell in zip(header[1:], row[1:], strict=True):
+            value = matrices["win_fraction"][a][matrices["models"].index(name)]
+            assert cell == ("–" if value is None else f"{value:.2f}"), (row[0], name)
+    header, *rows = chart_table(html, "ratings")
+    assert header == ["Model", "Rating", "95% interval"]
+    shown = {r["name"]: (r["rating"], r["ci_lower"], r["ci_upper"]) for r in payload["models"]}
+    for name, rating, interval in rows:
+        middle, low, high = shown[name]
+        assert rating == f"{middle:.1f}"
+        assert interval == f"{'−∞' if low is None else f'{low:.1f}'} – {'+∞' if high is None else f'{high:.1f}'}"
+    assert [row[0] for row in rows] == list(shown)
+    for name in ("predicted", "battles", "average_win_rate"):
+        assert len(chart_table(html, name)) == 1 + len(payload["models"]), name
+
+
 def test_the_downloads_are_the_board_shown_even_after_a_recompute_and_say_which_board(client, three_models):
     """The page's JSON and CSV links asked for the newest board: a recompute between loading the page and
     downloading gave another snapshot than the one shown (and than its pinned pair counts), and every
@@ -534,6 +565,9 @@ def test_history_page_shows_the_top_models_over_snapshots_and_each_replay(client
     figures = page_figures(html)
     assert [t["name"] for t in figures["replay-1"]["data"]] == ["x", "y"]
     assert [t["name"] for t in figures["snapshots"]["data"]] == ["alpha", "bravo", "charlie"]
+    assert chart_table(html, "replay-1") == [["Time", "x", "y"], ["2024-01-01 00:00", "1001.0", "991.0"],
+                                             ["2024-02-01 00:00", "1002.0", "992.0"]]  # fmt: skip
+    assert chart_table(html, "snapshots")[0][:2] == ["Time", "alpha"]
 
 
 def test_page_api_and_csv_show_a_model_with_only_wins_as_not_rated_with_the_note(client, small_arena):
