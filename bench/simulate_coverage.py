@@ -4,8 +4,8 @@ Run: .venv/bin/python bench/simulate_coverage.py [--arenas 200] [--models 20] [-
 
 Each arena draws true ratings (normal, sd 100), simulates battles with ties (expected score exactly the
 Bradley-Terry probability, so ties-as-half-wins is the right model), fits, and checks whether each
-model's sandwich and bootstrap intervals contain its true rating (both relative to the mean, the fit's
-gauge). Target: 92-98% coverage for both methods.
+model's sandwich and bootstrap intervals contain its true rating (both relative to the mean weighted by
+each model's battles, the fit's gauge). Target: 92-98% coverage for both methods.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ratings.engine.bradley_terry import bootstrap_intervals, fit_ratings, sandwich_intervals  # noqa: E402
+from ratings.engine.bradley_terry import PairData, bootstrap_intervals, fit_ratings, sandwich_intervals  # noqa: E402
 from ratings.engine.counts import pair_outcome_counts  # noqa: E402
 from ratings.engine.simulate import simulate_battles  # noqa: E402
 
@@ -44,6 +44,8 @@ def main() -> None:
         truth += 1000.0 - truth.mean()
         model_a, model_b, outcome = simulate_battles(truth, args.battles, seed=args.seed * 100_003 + arena)
         pc = pair_outcome_counts(model_a, model_b, outcome, names)
+        # The board's gauge: the truth centred as the fit centres its ratings, on the battle-weighted mean.
+        truth += 1000.0 - np.average(truth, weights=PairData.from_counts(pc).rated_groups().played)
         ratings = fit_ratings(pc)
         errors.append(ratings - truth)
         lower, upper = sandwich_intervals(pc, ratings)

@@ -363,7 +363,7 @@ def votes_rate_pending(*, older_than_seconds: float, limit: int | None = None) -
 
 
 # Bump when the engine's results for the same inputs change, so a recompute is not taken for a repeat.
-ENGINE_VERSION = "2026-12-07.2"  # the Davidson both-bad propensities have a weak prior
+ENGINE_VERSION = "2026-12-07.3"  # unanchored boards are centred on the battle-weighted mean
 
 
 def _fingerprint(inputs_sha256: str, params: dict) -> str:

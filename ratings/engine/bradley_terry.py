@@ -32,6 +32,7 @@ from ratings.engine.rated_groups import (
     NOT_RATED,
     RatedGroups,
     SureLinks,
+    collapsed_group_direction,
     find_rated_groups,
     one_sided_direction,
     round_groups,
@@ -239,20 +240,38 @@ def group_labels(groups: RatedGroups | np.ndarray) -> np.ndarray:
     return np.where(groups, 0, NOT_RATED) if groups.dtype == bool else groups
 
 
+def centring_weights(groups: RatedGroups | np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """How much each model weighs in its group's centre: `weights` if given, else the battles it played inside
+    its group (RatedGroups.played), else one each.
+
+    Weighted by battles, not one model one share: with a plain mean, a newcomer with three battles (a huge
+    variance) took a 1/m share of the centre, so every established model's interval (taken against that
+    centre) widened two- to threefold, and in a bootstrap the centre jumped whenever the newcomer dropped out
+    of a round, merging ranks that its own data never touched."""
+    if weights is None and isinstance(groups, RatedGroups):
+        weights = groups.played
+    if weights is None:
+        return np.ones(group_labels(groups).shape[-1])
+    return np.asarray(weights, dtype=np.float64)
+
+
 def to_elo(
     theta: np.ndarray,
     groups: RatedGroups | np.ndarray,
     anchor: tuple[int, float] | None,
     units: float,
     init_rating: float,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Natural-unit strengths (one row per fit) shifted onto the Elo scale, NaN for models without a rating.
 
     `groups` gives each model's group (per round too, shape (R, M), in a bootstrap) or is a boolean mask of
-    one group. Each group is centred on its own members' mean, except the anchor's, which is shifted so the
-    anchor has its rating; a group whose anchor has no rating in a round is NaN in that round.
+    one group. Each group is centred on its members' mean weighted by `centring_weights` (the battles each
+    played: pass the data's `groups.played` with per-round labels), except the anchor's, which is shifted so
+    the anchor has its rating; a group whose anchor has no rating in a round is NaN in that round.
     """
     theta = np.atleast_2d(theta)
+    weight = centring_weights(groups, weights)
     labels = group_labels(groups)
     if labels.ndim == 2 and labels.shape[0] and (labels == labels[:1]).all():
         labels = labels[0]
@@ -264,8 +283,8 @@ def to_elo(
                 index, rating = anchor
                 ratings[:, members] = rating + (theta[:, members] - theta[:, [index]]) / units
             else:
-                centre = theta[:, members].mean(axis=1, keepdims=True)
-                ratings[:, members] = init_rating + (theta[:, members] - centre) / units
+                centre = theta[:, members] @ weight[members] / weight[members].sum()
+                ratings[:, members] = init_rating + (theta[:, members] - centre[:, None]) / units
         return ratings
     # Rounds differ: each group is centred on its members of that round; the anchor's group is NaN in the
     # rounds where the anchor itself has no rating.
@@ -277,9 +296,9 @@ def to_elo(
             values = rating + (theta - theta[:, [index]]) / units
             values[labels[:, index] != group] = np.nan
         else:
-            count = members.sum(axis=1, keepdims=True)
+            member_weight = np.where(members, weight, 0.0)
             with np.errstate(invalid="ignore", divide="ignore"):
-                centre = np.where(members, theta, 0.0).sum(axis=1, keepdims=True) / count
+                centre = (member_weight * theta).sum(axis=1, keepdims=True) / member_weight.sum(axis=1, keepdims=True)
             values = init_rating + (theta - centre) / units
         ratings = np.where(members, values, ratings)
     return ratings
@@ -321,10 +340,17 @@ def sandwich_covariance(data: PairData, theta: np.ndarray, groups: RatedGroups |
     return bread_inverse @ meat @ bread_inverse
 
 
-def gauge_variances(covariance: np.ndarray, groups: RatedGroups | np.ndarray, anchor_index: int | None) -> np.ndarray:
-    """Variance of each strength relative to the anchor (in its group), or to its group's mean; NaN unrated.
+def gauge_variances(
+    covariance: np.ndarray,
+    groups: RatedGroups | np.ndarray,
+    anchor_index: int | None,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Variance of each strength relative to the anchor (in its group), or to its group's centre (the mean
+    weighted by `centring_weights`, as `to_elo` centres); NaN unrated.
 
     `groups` is a RatedGroups or a boolean mask of one group (the models with battles)."""
+    weight = centring_weights(groups, weights)
     labels = group_labels(groups)
     variance = np.full(covariance.shape[0], np.nan)
     for group in np.unique(labels[labels != NOT_RATED]).tolist():
@@ -335,8 +361,8 @@ def gauge_variances(covariance: np.ndarray, groups: RatedGroups | np.ndarray, an
             variance[members] = relative[members]
         else:
             sub = covariance[np.ix_(members, members)]
-            m = sub.shape[0]
-            contrast = np.eye(m) - 1.0 / m
+            share = weight[members] / weight[members].sum()
+            contrast = np.eye(share.size) - share[None, :]  # row i: theta_i minus the weighted centre
             variance[members] = np.einsum("ij,jk,ik->i", contrast, sub, contrast)
     variance[labels == NOT_RATED] = np.nan
     return np.maximum(variance, 0.0)
@@ -499,8 +525,8 @@ def bootstrap_intervals(
         if not keep.all():
             a_wins, b_wins, ties = a_wins * keep, b_wins * keep, ties * keep
         theta, _ = refit_rounds(data, theta_full, a_wins, b_wins, ties, groups=groups)
-        ratings = to_elo(theta, labels, resolved, units, init_rating)
-        return with_unrated_rounds(ratings, labels, groups, data.model_a, data.model_b, score, totals)
+        ratings = to_elo(theta, labels, resolved, units, init_rating, weights=groups.played)
+        return with_unrated_rounds(ratings, labels, groups, data.model_a, data.model_b, score, totals, resolved)
 
     samples = np.empty((rounds, data.n_models))
     workers = threads if threads is not None else min(4, os.cpu_count() or 1)
@@ -549,14 +575,23 @@ def with_unrated_rounds(
     model_b: np.ndarray,
     score_a: np.ndarray,
     totals: np.ndarray,
+    anchor: tuple[int, float] | None = None,
 ) -> np.ndarray:
     """Round ratings (R, M) with each round's unrated models set to what their rating there is: +inf if they
     only beat that round's rated models, -inf if they only lost, NaN if they did not meet them; models
-    without a rating in the data are NaN throughout."""
+    without a rating in the data are NaN throughout.
+
+    A round in which a whole group has no rating (a two-model group at 7-1 resampled 8-0) counts too: its
+    models that only won there are +inf and those that only lost -inf (the anchor's group excepted: NaN).
+    Left out as NaN, such rounds gave a 7-1 pair finite, one-sided intervals that did not overlap, ranks 1
+    and 2 on evidence a binomial test puts at p = 0.07."""
     out = labels == NOT_RATED
     if not out[:, groups.rated].any():
         return ratings
     direction = one_sided_direction(labels, model_a, model_b, score_a, totals)
+    anchor_group = None if anchor is None else int(groups.label[anchor[0]])
+    collapsed = collapsed_group_direction(labels, groups, model_a, model_b, score_a, totals, skip_group=anchor_group)
+    direction = np.where(direction != 0, direction, collapsed)
     ratings = np.where(out, np.where(direction > 0, np.inf, np.where(direction < 0, -np.inf, np.nan)), ratings)
     ratings[:, ~groups.rated] = np.nan
     return ratings

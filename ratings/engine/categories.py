@@ -557,8 +557,12 @@ def _shared_bootstrap(
                 theta = refit.converged(kept_score, kept_battles)
             else:
                 theta = refit.chord_steps(kept_score, kept_battles, refit_steps)
-            ratings = bt.to_elo(theta, labels, board.anchor_index, bt.elo_units(), 1000.0)
-            out.append(bt.with_unrated_rounds(ratings, labels, board.groups, model_a, model_b, score.T, battles.T))
+            ratings = bt.to_elo(theta, labels, board.anchor_index, bt.elo_units(), 1000.0, weights=board.groups.played)
+            out.append(
+                bt.with_unrated_rounds(
+                    ratings, labels, board.groups, model_a, model_b, score.T, battles.T, board.anchor_index
+                )
+            )
         return out
 
     samples = [np.empty((rounds, refit.board.data.n_models)) for refit in refits]

@@ -35,6 +35,7 @@ class RatedGroups:
 
     label: np.ndarray  # (M,) int
     battles: np.ndarray  # (G,) battles within each group, most first
+    played: np.ndarray | None = None  # (M,) battles each model played inside its group (0: unrated)
 
     @property
     def rated(self) -> np.ndarray:
@@ -94,7 +95,11 @@ def find_rated_groups(
     kept = kept[np.lexsort((kept, -strong_battles[kept]))]  # most battles first
     for group, component in enumerate(kept.tolist()):
         label[strong == component] = group
-    return RatedGroups(label, strong_battles[kept].astype(np.int64))
+    inside = (label[model_a] >= 0) & (label[model_a] == label[model_b])
+    played = np.bincount(model_a[inside], totals[inside], n_models) + np.bincount(
+        model_b[inside], totals[inside], n_models
+    )
+    return RatedGroups(label, strong_battles[kept].astype(np.int64), played.astype(np.float64))
 
 
 @dataclass(frozen=True)
@@ -326,6 +331,39 @@ def one_sided_direction(
     direction[(scored > 0) & (lost == 0)] = 1.0
     direction[(lost > 0) & (scored == 0)] = -1.0
     direction[labels >= 0] = 0.0
+    return direction
+
+
+def collapsed_group_direction(
+    labels: np.ndarray,
+    groups: RatedGroups,
+    model_a: np.ndarray,
+    model_b: np.ndarray,
+    score_a: np.ndarray,
+    totals: np.ndarray,
+    skip_group: int | None = None,
+) -> np.ndarray:
+    """(R, M): in a round where no model of a rated group has a rating (the resample left it without a
+    strongly connected core: 8-0 where the data had 7-1), +1 for a model of that group that only scored
+    against the others of it there, -1 for one that only lost to them, 0 otherwise (and for `skip_group`)."""
+    rounds, n = labels.shape
+    direction = np.zeros((rounds, n))
+    for group in range(groups.n_groups):
+        members = groups.label == group
+        collapsed = np.flatnonzero(~(labels[:, members] >= 0).any(axis=1))
+        if group == skip_group or collapsed.size == 0:
+            continue
+        pairs = np.flatnonzero(members[model_a] & members[model_b])
+        own_score = score_a[np.ix_(collapsed, pairs)]
+        own_losses = totals[np.ix_(collapsed, pairs)] - own_score
+        scored = np.zeros((collapsed.size, n))
+        lost = np.zeros((collapsed.size, n))
+        np.add.at(scored, (slice(None), model_a[pairs]), own_score)
+        np.add.at(scored, (slice(None), model_b[pairs]), own_losses)
+        np.add.at(lost, (slice(None), model_a[pairs]), own_losses)
+        np.add.at(lost, (slice(None), model_b[pairs]), own_score)
+        verdict = np.where((scored > 0) & (lost == 0), 1.0, np.where((lost > 0) & (scored == 0), -1.0, 0.0))
+        direction[np.ix_(collapsed, np.flatnonzero(members))] = verdict[:, members]
     return direction
 
 

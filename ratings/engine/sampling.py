@@ -187,12 +187,13 @@ def working_covariance(
     `rated` defaults to the models with votes; a model with votes but no rating yet (say, only wins) is
     planned for like an unplayed one, at the prior spread."""
     # Only contrasts are identified; centring on the rated models makes each diagonal entry the variance
-    # relative to their mean (a fit's raw entries for an unplayed model are numerical noise).
+    # relative to the board's centre, their mean weighted by votes as the board weighs them (bradley_terry's
+    # centring_weights); a fit's raw entries for an unplayed model are numerical noise.
     n = votes.size
     rated = votes > 0 if rated is None else rated
     votes = np.where(rated, votes, 0)
-    centring = np.eye(n)  # row i maps strengths to theta_i - mean(rated theta); unplayed rows are zero
-    centring[np.ix_(rated, rated)] -= 1.0 / max(rated.sum(), 1)
+    centring = np.eye(n)  # row i maps strengths to theta_i - centre(rated theta); unplayed rows are zero
+    centring[np.ix_(rated, rated)] -= votes[rated] / max(votes[rated].sum(), 1)
     centring[~rated] = 0.0
     centred = centring @ np.nan_to_num(covariance) @ centring.T
     prior_variance = (PRIOR_SD_ELO * units) ** 2

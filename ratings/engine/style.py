@@ -169,8 +169,10 @@ def fit_style_controlled(
         theta_samples, beta_samples, labels, pairs, score, totals = _bootstrap(
             rows, params, groups, rounds, seed, progress
         )
-        rating_samples = to_elo(theta_samples, labels, resolved, units, init_rating)
-        rating_samples = with_unrated_rounds(rating_samples, labels, groups, pairs[:, 0], pairs[:, 1], score, totals)
+        rating_samples = to_elo(theta_samples, labels, resolved, units, init_rating, weights=groups.played)
+        rating_samples = with_unrated_rounds(
+            rating_samples, labels, groups, pairs[:, 0], pairs[:, 1], score, totals, resolved
+        )
         tail = (1.0 - level) / 2.0
         result["ci_lower"], result["ci_upper"] = percentile_intervals(rating_samples, level)
         boot_lower, boot_upper = np.quantile(beta_samples, [tail, 1 - tail], axis=0)

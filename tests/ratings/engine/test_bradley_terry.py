@@ -44,12 +44,19 @@ def test_fit_maximises_the_likelihood_against_nearby_points():
         assert bt.log_likelihood(theta + rng.normal(scale=1e-2, size=theta.size), data) < best
 
 
+def battle_weighted_mean(pc: PairCounts, ratings: np.ndarray) -> float:
+    """The rated models' mean rating, each weighted by the battles it played: the centre of an unanchored board."""
+    played = bt.PairData.from_counts(pc).rated_groups().played
+    rated = ~np.isnan(ratings)
+    return float(np.average(ratings[rated], weights=played[rated]))
+
+
 def test_anchor_model_gets_exactly_its_rating_and_differences_are_kept():
     pc = simulated_counts(3000, seed=2)
     free = bt.fit_ratings(pc)
     anchored = bt.fit_ratings(pc, anchor=("m2", 1114.0))
     assert anchored[2] == pytest.approx(1114.0)
-    assert free.mean() == pytest.approx(1000.0)
+    assert battle_weighted_mean(pc, free) == pytest.approx(1000.0)
     assert np.allclose(anchored - anchored[2], free - free[2])
 
 
@@ -183,7 +190,7 @@ def test_models_without_battles_get_no_rating_and_no_interval():
     ratings = bt.fit_ratings(pc)
     lower, upper = bt.sandwich_intervals(pc, ratings)
     assert np.isnan(ratings[-1])
-    assert ratings[:-1].mean() == pytest.approx(1000.0)
+    assert battle_weighted_mean(pc, ratings) == pytest.approx(1000.0)
     assert np.isnan(lower[-1]) and np.isnan(upper[-1])
     assert np.all(np.isfinite(lower[:-1]))
 
@@ -247,6 +254,34 @@ def test_groups_that_never_met_are_each_centred_with_intervals_from_their_own_ba
         assert np.abs(upper[rows] - alone_upper).max() < 1e-6 and np.abs(lower[rows] - alone_lower).max() < 1e-6
 
 
+def test_a_newcomer_with_a_few_battles_leaves_the_established_models_intervals_and_ranks_alone():
+    """With a plain mean as the centre, a newcomer at 1-4 (a huge variance) took a tenth of it: every other
+    model's interval widened two- to threefold (sandwich and bootstrap, the bootstrap's centre jumping as the
+    newcomer dropped out of a round) and neighbours' ranks merged. The centre is weighted by battles now."""
+    ratings = np.linspace(850.0, 1200.0, 10)
+    pc = simulated_counts(15_000, seed=21, ratings=ratings)
+    joined = with_battles(pc, "newcomer", {0: [1, 4, 0, 0]})
+    fitted = {board: bt.fit_ratings(counts) for board, counts in (("before", pc), ("joined", joined))}
+    intervals = {
+        (board, kind): interval
+        for board, counts in (("before", pc), ("joined", joined))
+        for kind, interval in (
+            ("sandwich", bt.sandwich_intervals(counts, fitted[board])),
+            ("bootstrap", bt.bootstrap_intervals(counts, rounds=300, seed=3)[:2]),
+        )
+    }
+    established = slice(0, 10)
+    assert np.abs(fitted["joined"][established] - fitted["before"]).max() < 1.0
+    for kind in ("sandwich", "bootstrap"):
+        lower, upper = intervals["joined", kind]
+        lower_before, upper_before = intervals["before", kind]
+        widths, widths_before = (upper - lower)[established], upper_before - lower_before
+        assert np.all(widths < 1.15 * widths_before), (kind, widths, widths_before)
+        assert (
+            bt.ranks(lower[established], upper[established]).tolist() == bt.ranks(lower_before, upper_before).tolist()
+        )
+
+
 def test_a_bootstrap_round_where_a_thin_model_is_one_sided_leaves_the_others_centring_alone():
     # "thin" is 2-1: in about a third of the rounds it has only wins or only losses, hence no rating there.
     pc = with_battles(simulated_counts(3000, seed=15), "thin", {1: [1, 1, 0, 0], 2: [1, 0, 0, 0]})
@@ -255,8 +290,9 @@ def test_a_bootstrap_round_where_a_thin_model_is_one_sided_leaves_the_others_cen
     one_sided = ~(np.abs(thin - 1000.0) < 1500.0)  # +-inf now; thousands of points off with the ridge alone
     assert 0.15 < one_sided.mean() < 0.6
     assert np.all(np.isinf(thin[one_sided]) | np.isnan(thin[one_sided]))
-    # The models rated in such a round average exactly 1000, as the board's gauge says.
-    assert np.abs(samples[one_sided, :-1].mean(axis=1) - 1000.0).max() < 1e-6
+    # The models rated in such a round average exactly 1000 (weighted by their battles), as the board's gauge says.
+    played = bt.PairData.from_counts(pc).rated_groups().played[:-1]
+    assert np.abs(np.average(samples[one_sided, :-1], weights=played, axis=1) - 1000.0).max() < 1e-6
 
 
 def test_percentile_intervals_are_unbounded_where_enough_rounds_are_infinite_and_skip_rounds_without_a_rating():
@@ -286,3 +322,21 @@ def test_each_round_fits_exactly_the_pairs_whose_two_models_share_a_rated_group_
         assert np.array_equal(kept, (label_a != NOT_RATED) & (label_a == label_b)), seed
         changed_rounds += int((labels != groups.label).any(axis=1).sum())
     assert changed_rounds > 100  # thin models do leave rounds, on either side of their pairs
+
+
+def test_rounds_in_which_a_whole_group_loses_its_rating_count_as_infinite_gaps_not_as_missing():
+    """A pair at 7-1 is resampled 8-0 in a third of the rounds: neither model has a rating there. Those rounds
+    were left out, so the leader's upper bound stopped at its point estimate (a finite, one-sided interval);
+    they are an infinite gap, in the direction the round's battles went."""
+    pc = PairCounts(["leader", "trailer"], np.array([[0, 1]]), np.array([[7, 1, 0, 0]]))
+    ratings = bt.fit_ratings(pc)
+    lower, upper, samples = bt.bootstrap_intervals(pc, rounds=1000, seed=0)
+    swept = np.isinf(samples[:, 0])
+    assert 0.30 < swept.mean() < 0.39  # (7/8)^8 = 0.34
+    assert np.all(samples[swept, 0] == np.inf) and np.all(samples[swept, 1] == -np.inf)
+    assert not np.isnan(samples).any()
+    assert lower[0] < ratings[0] and upper[0] == np.inf
+    assert lower[1] == -np.inf and ratings[1] < upper[1]
+    # Anchored, the anchor keeps its rating in every round it has one; its group's swept rounds say nothing more.
+    lower, upper, _ = bt.bootstrap_intervals(pc, rounds=300, seed=0, anchor=("leader", 1114.0))
+    assert (lower[0], upper[0]) == (1114.0, 1114.0)

@@ -237,7 +237,7 @@ def test_boards_are_strict_json_with_rows_like_the_plain_board(arena):
     assert boards["math"]["intervals"] == "bootstrap" and boards["math"]["rounds"] == 50
 
 
-def test_an_anchor_without_battles_in_a_category_leaves_that_board_mean_centred():
+def test_an_anchor_without_battles_in_a_category_leaves_that_board_centred():
     model_a, model_b, outcome = simulate_battles(RATINGS, 20_000, seed=4)
     # The anchor model m0 never appears in Chinese prompts.
     keys = np.where((model_a == 0) | (model_b == 0), "en:", np.where(np.arange(model_a.size) % 2, "zh:", "en:"))
@@ -245,8 +245,10 @@ def test_an_anchor_without_battles_in_a_category_leaves_that_board_mean_centred(
     boards = cat.category_boards(lpc, rounds=0, anchor=("m0", 1114.0))
     assert boards["language:en"]["anchor"] == {"model": "m0", "rating": 1114.0}
     assert boards["language:zh"]["anchor"] is None
-    ratings = [row["rating"] for row in boards["language:zh"]["models"]]
-    assert np.mean(ratings) == pytest.approx(1000.0)
+    rows = boards["language:zh"]["models"]
+    # Every model rated, so each one's votes are the battles it played on the board: the centre's weights.
+    assert all(row["rating"] is not None for row in rows)
+    assert np.average([row["rating"] for row in rows], weights=[row["votes"] for row in rows]) == pytest.approx(1000.0)
 
 
 def test_labelled_counts_reject_keys_that_are_not_canonical():
@@ -308,3 +310,36 @@ def test_the_float32_logistic_matches_float64_to_rounding_and_saturates_cleanly(
     assert got.dtype == np.float32
     assert np.abs(got - exact).max() < 1.5e-7  # float32 rounding of values in [0, 1]
     assert got[-6] == 0.0 and got[-2] == 1.0 and got[-1] == 0.5
+
+
+def test_a_newcomer_with_a_few_battles_leaves_a_boards_other_intervals_alone():
+    """Each bootstrap round is centred on the battle-weighted mean of the models rated in it: with a plain mean
+    the centre jumped whenever a 1-4 newcomer dropped out of a round, widening every other interval."""
+    model_a, model_b, outcome = simulate_battles(RATINGS, 12_000, seed=7)
+    models = [*MODELS, "newcomer"]
+    newcomer = (np.full(5, len(MODELS)), np.zeros(5, dtype=int), np.array([A_WINS] + [B_WINS] * 4))
+    widths = []
+    for a, b, o in (
+        (model_a, model_b, outcome),
+        tuple(np.r_[x, y] for x, y in zip((model_a, model_b, outcome), newcomer, strict=True)),
+    ):
+        lpc = cat.LabelledPairCounts.from_battles(a, b, o, ["en:"] * a.size, models)
+        rows = {
+            row["name"]: row
+            for row in cat.category_boards(lpc, rounds=300, seed=1, min_votes=10)[cat.OVERALL]["models"]
+        }
+        widths.append(np.array([rows[name]["ci_upper"] - rows[name]["ci_lower"] for name in MODELS]))
+    before, joined = widths
+    assert np.all(joined < 1.15 * before), (joined, before)
+
+
+def test_a_category_round_in_which_a_whole_group_loses_its_rating_is_an_infinite_gap():
+    """As on the plain board (test_bradley_terry): a 7-1 pair swept 8-0 in a resample is +-inf there, not left out."""
+    model_a, model_b = np.zeros(8, dtype=int), np.ones(8, dtype=int)
+    outcome = np.array([A_WINS] * 7 + [B_WINS])
+    lpc = cat.LabelledPairCounts.from_battles(model_a, model_b, outcome, ["en:"] * 8, ["leader", "trailer"])
+    rows = {
+        row["name"]: row for row in cat.category_boards(lpc, rounds=300, seed=0, min_votes=1)[cat.OVERALL]["models"]
+    }
+    assert rows["leader"]["ci_lower"] is not None and rows["leader"]["ci_upper"] is None  # unbounded above
+    assert rows["trailer"]["ci_lower"] is None and rows["trailer"]["ci_upper"] is not None

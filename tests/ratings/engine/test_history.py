@@ -129,14 +129,16 @@ def test_predicted_average_win_rate_is_the_mean_of_the_predicted_matrix_row():
     assert np.array_equal(np.argsort(observed), np.argsort(rates))
 
 
-def test_replay_centres_boards_on_the_mean_until_the_anchor_model_has_battles():
+def test_replay_centres_boards_until_the_anchor_model_has_battles():
     model_a, model_b, outcome, timestamp = timestamped_arena()
     snapshots = history.replay_history(model_a, model_b, outcome, timestamp, MODELS, anchor=("late", 1114.0))
     early = [rows for cutoff, rows in snapshots if cutoff <= START + 100 * DAY and rows]
     later = [rows for cutoff, rows in snapshots if cutoff > START + 101 * DAY]
     assert early and later
-    for rows in early:
-        assert np.mean([row["rating"] for row in rows]) == pytest.approx(1000.0)
+    for rows in early:  # centred on the rated models' ratings weighted by their battles
+        rated = [row for row in rows if row["rating"] is not None]
+        assert len(rated) == len(rows)
+        assert np.average([r["rating"] for r in rated], weights=[r["votes"] for r in rated]) == pytest.approx(1000.0)
     for rows in later:
         assert next(row["rating"] for row in rows if row["name"] == "late") == pytest.approx(1114.0)
 

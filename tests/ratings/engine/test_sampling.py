@@ -13,6 +13,7 @@ from ratings.engine.sampling import (
     pair_policy,
     pair_probabilities,
     policy_summary,
+    working_covariance,
 )
 from ratings.engine.simulate import simulate_battles
 
@@ -279,3 +280,12 @@ def test_a_new_model_with_only_wins_is_planned_for_as_unknown_not_as_the_leader(
     assert np.isfinite(policy.probabilities).all()
     # Its strength is unknown, so battles with it teach much: it is drawn more than a settled mid-field model.
     assert model_share(policy.probabilities, 8) > model_share(policy.probabilities, 4)
+
+
+def test_the_plan_measures_uncertainty_against_the_boards_centre_so_a_newcomer_does_not_inflate_the_others():
+    """The board centres on the battle-weighted mean: a newcomer with 3 votes and a huge variance adds almost
+    nothing to the others' variance there (a plain mean added a sixteenth of it to each)."""
+    covariance = np.diag([1.0, 1.0, 1.0, 1000.0])
+    centred = working_covariance(covariance, np.array([1000, 1000, 1000, 3]), units=1.0)
+    assert np.all(np.diag(centred)[:3] < 1.0)
+    assert np.diag(centred)[3] > 990.0

@@ -89,3 +89,21 @@ def test_a_model_with_only_wins_gets_no_style_controlled_rating_and_leaves_the_o
     assert np.isnan(with_new["ratings"][new]) and np.isnan(with_new["ci_upper"][new])
     assert np.abs(with_new["ratings"][:new] - alone["ratings"][:new]).max() < 1e-6
     assert np.abs(with_new["sandwich_upper"][:new] - alone["sandwich_upper"][:new]).max() < 1e-6
+
+
+def test_a_newcomer_with_a_few_battles_leaves_the_other_style_controlled_intervals_alone():
+    """As on the plain board: the centre is the battle-weighted mean, so a newcomer at 1-4, dropping out of a
+    third of the bootstrap's rounds, no longer moves every other model's interval."""
+    model_a, model_b, outcome, features = simulate_style_battles(RATINGS, EFFECTS, 8_000, seed=2)
+    names = [*NAMES, "newcomer"]
+    newcomer_features = features[:5].copy()
+    joined = (
+        np.r_[model_a, np.full(5, len(NAMES))], np.r_[model_b, np.zeros(5, dtype=int)],
+        np.r_[outcome, [0, 1, 1, 1, 1]], np.vstack([features, newcomer_features]),
+    )  # fmt: skip
+    widths = []
+    for a, b, o, f in ((model_a, model_b, outcome, features), joined):
+        result = fit_style_controlled(a, b, o, f, names, rounds=200, seed=0)
+        widths.append((result["ci_upper"] - result["ci_lower"])[: len(NAMES)])
+    before, after = widths
+    assert np.all(after < 1.15 * before), (after, before)
