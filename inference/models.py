@@ -118,8 +118,11 @@ class ArenaModel(models.Model):
     SHORT_PROMPT_TOKENS = 64
 
     def clean(self) -> None:
-        """The system prompt must leave room for a short prompt and an answer: else every prompt of the arena
-        is refused (each is checked against every drawable model), with nothing to say why."""
+        """A vLLM model names its weights (else its server is `vllm serve ""`, which never starts). The system
+        prompt must leave room for a short prompt and an answer: else every prompt of the arena is refused
+        (each is checked against every drawable model), with nothing to say why."""
+        if self.hosting == self.Hosting.VLLM and not self.weights.strip():
+            raise ValidationError({"weights": "A vLLM-hosted model needs its weights: a local path or a hub id."})
         if not self.context_length or self.context_length < MIN_CONTEXT_LENGTH:
             return  # the field's own check says so
         system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
@@ -176,15 +179,21 @@ class Endpoint(models.Model):
             return None
 
     def clean(self) -> None:
-        """A locally launched server's port is its own, and its base URL points at it: otherwise battles are
-        answered by whatever listens there (another model's server answers any model name) and counted for
+        """A locally launched server has a port, its own, and its base URL points at it: otherwise its server
+        is never started, or battles are answered by whatever listens there (another model's server answers any model name) and counted for
         this model."""
         try:
             hosting = self.model.hosting
         except ArenaModel.DoesNotExist:  # no model chosen yet: the form says so itself
             return
-        if hosting not in LOCAL_HOSTING or self.port is None:
+        if hosting not in LOCAL_HOSTING:
             return
+        if self.port is None:
+            # Without one `make run` never starts its server (Endpoint.launched), and nothing would say so.
+            raise ValidationError(
+                {"port": f"A locally hosted model's server needs a port to be started on: the one its base URL names"
+                 f" ({self.url_port() or 'none given'})."}
+            )  # fmt: skip
         if self.url_port() != self.port:
             raise ValidationError(
                 {

@@ -70,12 +70,12 @@ def arena_models(llama_servers):
         model_register(
             name="SmolLM2-135M-Instruct", organization="HuggingFaceTB", license="Apache-2.0", base_url=smollm,
             served_model_id=SMOLLM2_SERVED_ID, system_prompt=NEUTRAL_SYSTEM_PROMPT, max_new_tokens=24,
-            hosting=ArenaModel.Hosting.LLAMACPP,
+            hosting=ArenaModel.Hosting.LLAMACPP, port=urlsplit(smollm).port,
         ),
         model_register(
             name="Gemma-3-270M (base model)", organization="Google", license="Gemma Terms of Use", base_url=gemma,
             served_model_id=GEMMA3_SERVED_ID, chat_template="vicuna_v1.1", max_new_tokens=24,
-            hosting=ArenaModel.Hosting.LLAMACPP,
+            hosting=ArenaModel.Hosting.LLAMACPP, port=urlsplit(gemma).port,
         ),
     ]  # fmt: skip
 

@@ -159,3 +159,27 @@ def test_a_historical_model_given_an_endpoint_in_the_admin_becomes_live(admin_cl
     form = {**model_form(model, endpoint, api_key="sk-again"), "is_historical": "on"}  # its box left ticked
     assert admin_client.post(url, form).status_code == 302
     assert ArenaModel.objects.get(pk=model.pk).is_historical is False
+
+
+def test_the_admin_refuses_a_local_model_without_a_port_and_a_vllm_model_without_weights(admin_client):
+    """Only `models add` checked these: through the admin a llama.cpp model without a port was saved and its
+    server never started (nothing said so), and a vLLM model without weights was served as `vllm serve ""`."""
+    model = make_model("local-one")
+    endpoint = model.endpoints.get()
+    url = reverse("admin:inference_arenamodel_change", args=[model.pk])
+    local = {
+        **model_form(model, endpoint, base_url="http://127.0.0.1:9191/v1"),
+        "hosting": "llamacpp",
+        "weights": "m.gguf",
+    }
+    page = admin_client.post(url, local)
+    assert (
+        page.status_code == 200
+        and "needs a port to be started on: the one its base URL names (9191)" in page.content.decode()
+    )
+    vllm = {**local, "hosting": "vllm", "weights": "  ", "endpoints-0-port": "9191"}
+    page = admin_client.post(url, vllm)
+    assert page.status_code == 200 and "A vLLM-hosted model needs its weights" in page.content.decode()
+    model.refresh_from_db()
+    assert model.hosting == "remote"  # nothing stored
+    assert admin_client.post(url, {**vllm, "weights": "org/model"}).status_code == 302

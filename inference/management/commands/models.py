@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inference import selectors, services
 from inference.client import close_pooled_client
-from inference.models import LOCAL_HOSTING, ArenaModel, Endpoint
+from inference.models import ArenaModel, Endpoint
 
 
 class Command(BaseCommand):
@@ -45,14 +45,6 @@ class Command(BaseCommand):
         getattr(self, f"handle_{action}")(**options)
 
     def handle_add(self, **o):
-        if o["hosting"] == ArenaModel.Hosting.VLLM and not o["weights"]:
-            raise CommandError("--weights is required for a vLLM-hosted model")
-        if o["hosting"] in LOCAL_HOSTING and o["port"] is None:
-            # Without a port `make run` never starts its server (Endpoint.launched), and nothing would say so.
-            raise CommandError(
-                f"--port is required for a locally hosted ({o['hosting']}) model: the port its server is started "
-                "on, the one --base-url names"
-            )
         try:
             model = services.model_register(
                 name=o["name"], base_url=o["base_url"], served_model_id=o["served_model_id"], api_key=o["api_key"],
@@ -62,7 +54,7 @@ class Command(BaseCommand):
                 weights=o["weights"], chat_template=o["chat_template"], port=o["port"],
             )  # fmt: skip
         except ValidationError as exc:
-            raise CommandError(" ".join(exc.messages)) from None
+            raise CommandError(_as_options(exc)) from None
         self.stdout.write(f"registered {model.name} ({model.endpoints.count()} endpoint(s))")
 
     def handle_list(self, **o):
@@ -118,3 +110,18 @@ async def _check(endpoint, timeout: float):
         return await services.endpoint_check(endpoint, timeout=timeout)
     finally:
         await close_pooled_client()
+
+
+# The model's and endpoint's fields whose `models add` option is named otherwise.
+OPTION_OF_FIELD = {"sampling_weight": "weight"}
+
+
+def _as_options(error: ValidationError) -> str:
+    """The model's own checks (the admin's too) as the command's options: "--port: ..." for a field's."""
+    if not hasattr(error, "error_dict"):
+        return " ".join(error.messages)
+    return " ".join(
+        message if field == "__all__" else f"--{OPTION_OF_FIELD.get(field, field).replace('_', '-')}: {message}"
+        for field, messages in error.message_dict.items()
+        for message in messages
+    )
