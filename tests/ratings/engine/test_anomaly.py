@@ -408,3 +408,28 @@ def test_honest_judges_are_rarely_flagged_when_a_model_has_had_no_both_bad_vote_
     assert first_both_bad.sum() > 400
     # Without the propensity prior nearly every judge with such a vote is flagged.
     assert flagged.mean() <= 0.01 and flagged[first_both_bad].mean() <= 0.02
+
+
+def test_an_honest_judge_with_many_votes_at_an_arena_whose_left_seat_wins_more_is_not_flagged_for_it():
+    """The Davidson null had 50:50 seats: at a 20-Elo left-seat effect an honest judge with 20,000 votes (an
+    address pooling many sessions) was flagged for side bias, p ~ 1e-9. The null now has the arena's seat
+    effect, fitted from its ordered pair counts; a judge who always votes left is still caught."""
+    from scipy.special import expit
+
+    seat = 20 * np.log(10) / 400
+    truth = TABLE.copy()
+    decisive = TABLE[..., A_WINS] + TABLE[..., B_WINS]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        truth[..., A_WINS] = decisive * expit(np.log(TABLE[..., A_WINS] / TABLE[..., B_WINS]) + seat)
+    truth[..., B_WINS] = decisive - truth[..., A_WINS]
+    rng = np.random.default_rng(3)
+    model_a, model_b = sim.uniform_battles(rng, 12, (1, 120_000))
+    outcome = sim.outcomes_from_table(rng, truth, model_a, model_b)
+    table = anomaly.outcome_table_from_counts(pair_outcome_counts(model_a[0], model_b[0], outcome[0], NAMES))
+    left_share = table[..., A_WINS] / (table[..., A_WINS] + table[..., B_WINS])
+    true_share = truth[..., A_WINS] / (truth[..., A_WINS] + truth[..., B_WINS])
+    assert np.nanmax(np.abs(left_share - true_share)) < 0.02
+    honest = honest_votes(rng, truth, 1, 20_000, timed=False)
+    assert not screen(flat(*honest[:3]), table, alpha=0.005).flagged[0]
+    left_voter = (*honest[:2], np.full((1, 200), A_WINS))
+    assert screen(flat(left_voter[0][:, :200], left_voter[1][:, :200], left_voter[2]), table).flagged[0]
