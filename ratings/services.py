@@ -363,7 +363,7 @@ def votes_rate_pending(*, older_than_seconds: float, limit: int | None = None) -
 
 
 # Bump when the engine's results for the same inputs change, so a recompute is not taken for a repeat.
-ENGINE_VERSION = "2026-12-07.3"  # unanchored boards are centred on the battle-weighted mean
+ENGINE_VERSION = "2026-12-07.4"  # a tie or both-bad strength with none seen yet has an open interval
 
 
 def _fingerprint(inputs_sha256: str, params: dict) -> str:

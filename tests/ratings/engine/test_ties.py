@@ -111,3 +111,23 @@ def test_the_propensity_prior_moves_no_rate_or_rating_of_the_real_board_noticeab
         assert row["both_bad_propensity"] == pytest.approx(plain["both_bad_propensity"], abs=0.005)
         assert row["rating"] == pytest.approx(plain["rating"], abs=0.1)
     assert with_prior["both_bad_strength"]["value"] == pytest.approx(without["both_bad_strength"]["value"], rel=1e-3)
+
+
+def test_a_strength_whose_outcome_has_not_happened_yet_gets_an_open_interval_not_a_certain_one():
+    """With no tie and no both-bad vote yet the sandwich alone gave each strength ~1e-8 within [7e-9, 1.3e-8]:
+    certainty, where 30 battles allow a tie rate of several per cent. The upper end is where seeing none has
+    chance 2.5%."""
+    from ratings.engine.counts import PairCounts
+
+    pc = PairCounts(
+        ["a", "b", "c"], np.array([[0, 1], [1, 2], [0, 2]]), np.array([[10, 5, 0, 0], [7, 6, 0, 0], [9, 3, 0, 0]])
+    )
+    fit = ties.fit_tie_model(pc)
+    for name in ("tie_strength", "both_bad_strength"):
+        strength = fit[name]
+        assert strength["value"] < 1e-6 and strength["ci_lower"] == 0.0 and 0.1 < strength["ci_upper"] < 1.0, name
+    # At that upper end the fit expects -ln(0.025) = 3.7 ties over the 30 battles.
+    params, counts, index, _ = ties.fit_tie_params(pc)
+    params[6] = np.log(fit["tie_strength"]["ci_upper"])
+    expected_ties = counts.sum(axis=1) @ ties._probabilities(params, index)[:, 2]
+    assert expected_ties == pytest.approx(-np.log(0.025), rel=1e-6)
