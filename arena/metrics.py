@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 BATTLES_STARTED = Counter("arena_battles_started_total", "Battles started (first turn accepted).")
@@ -59,32 +58,14 @@ IN_FLIGHT = Gauge(
 )  # fmt: skip
 
 
-class DatabaseFigures:
-    """Exact figures from the database, read at scrape time: votes and the rating backlog."""
+# Collectors of figures read from the database at scrape time, by name, each registered by the app that owns
+# its figures (ratings/apps.py: the votes by state and the rating lag): this base module imports no app.
+DATABASE_COLLECTORS: dict[str, object] = {}
 
-    def collect(self):
-        from django.db.models import Count, Min, Q
-        from django.utils import timezone
 
-        from battles.models import Vote
-
-        figures = Vote.objects.aggregate(
-            total=Count("pk"),
-            counted=Count("pk", filter=Q(rated_at__isnull=False, excluded_reason="")),
-            excluded=Count("pk", filter=~Q(excluded_reason="")),
-            unrated=Count("pk", filter=Q(rated_at__isnull=True)),
-            oldest_unrated=Min("created", filter=Q(rated_at__isnull=True)),
-        )
-        votes = GaugeMetricFamily("arena_votes", "Votes stored, by state.", labels=["state"])
-        for state in ("total", "counted", "excluded", "unrated"):
-            votes.add_metric([state], figures[state])
-        yield votes
-        lag = figures["oldest_unrated"]
-        yield GaugeMetricFamily(
-            "arena_rating_lag_seconds",
-            "Age of the oldest vote not yet rated (0 when none waits).",
-            value=(timezone.now() - lag).total_seconds() if lag else 0.0,
-        )
+def register_database_collector(name: str, collector) -> None:
+    """Add a prometheus_client collector (an object with `collect()`) to every scrape, once per name."""
+    DATABASE_COLLECTORS[name] = collector
 
 
 def _alive(pid: int) -> bool:
@@ -124,5 +105,6 @@ def exposition() -> bytes:
 
         output = generate_latest(REGISTRY)
     database = CollectorRegistry()
-    database.register(DatabaseFigures())
+    for collector in DATABASE_COLLECTORS.values():
+        database.register(collector)
     return output + generate_latest(database)

@@ -71,12 +71,6 @@ class Turn(models.Model):
         return f"turn {self.index} of battle {self.battle_id}"
 
 
-class VoteQuerySet(models.QuerySet):
-    def counted(self):
-        """Votes the ratings count: rated, and not excluded."""
-        return self.filter(rated_at__isnull=False, excluded_reason="")
-
-
 class Vote(models.Model):
     class Outcome(models.TextChoices):
         A = "a", "A is better"
@@ -99,8 +93,6 @@ class Vote(models.Model):
     rated_at = models.DateTimeField(null=True, blank=True)
     # Non-empty when the vote is kept but not counted, e.g. an answer gave away which model wrote it.
     excluded_reason = models.CharField(max_length=200, blank=True)
-
-    objects = VoteQuerySet.as_manager()
 
     class Meta:
         ordering = ["created"]

@@ -15,3 +15,7 @@ class RatingsConfig(AppConfig):
             weak=False,
             dispatch_uid="ratings.vote_rating_queue",
         )
+        from arena.metrics import register_database_collector
+        from ratings.metrics import VoteFigures
+
+        register_database_collector("votes", VoteFigures())

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from battles.models import Vote
@@ -84,6 +84,23 @@ def votes_unrated_ids(*, created_before: datetime):
         .order_by("created", "pk")
         .values_list("pk", flat=True)
     )
+
+
+def vote_figures() -> dict:
+    """Votes by state, exactly: `total`; `counted` in the ratings; `left_out` after rating (a flagged judge, a
+    down-sampled prompt); `excluded` as not blind (counted nowhere); `unrated` yet, and `oldest_unrated`, when
+    the oldest of those was cast (None if none waits)."""
+    waiting = Q(rated_at__isnull=True)
+    figures = Vote.objects.aggregate(
+        total=Count("pk"),
+        excluded=Count("pk", filter=~Q(excluded_reason="")),
+        unrated=Count("pk", filter=waiting),
+        oldest_unrated=Min("created", filter=waiting),
+    )
+    figures |= RatedVote.objects.aggregate(
+        counted=Count("pk", filter=Q(in_counts=True)), left_out=Count("pk", filter=Q(in_counts=False))
+    )
+    return figures
 
 
 def votes_rated_cutoff() -> datetime | None:

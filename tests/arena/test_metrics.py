@@ -48,18 +48,24 @@ def test_the_scrape_carries_stream_metrics_and_exact_vote_figures_with_the_ratin
     from django.utils import timezone
 
     from battles.models import Vote
+    from ratings.models import JudgeFlag
+    from ratings.services import judge_flag, vote_rate
 
     unrated = make_vote(make_battle(owner="a"))
     Vote.objects.filter(pk=unrated.pk).update(created=timezone.now() - timedelta(seconds=60))  # waiting a minute
-    make_vote(make_battle(owner="b"), rated=True)
-    left_out = make_vote(make_battle(owner="c"), rated=True)
-    Vote.objects.filter(pk=left_out.pk).update(excluded_reason="An answer said which company made it.")
+    vote_rate(vote_id=make_vote(make_battle(owner="b")).pk)
+    not_blind = make_vote(make_battle(owner="c"))
+    Vote.objects.filter(pk=not_blind.pk).update(excluded_reason="An answer said which company made it.")
+    vote_rate(vote_id=not_blind.pk)
+    flagged = make_vote(make_battle(owner="d"))
+    judge_flag(kind=JudgeFlag.Kind.SESSION, judge_hash=flagged.judge_hash, reason="a test", by="test")
+    vote_rate(vote_id=flagged.pk)  # rated, and left out of the counts: counted once as such, not as "counted"
     text = Client(REMOTE_ADDR="127.0.0.1").get("/metrics").content.decode()
     assert 'arena_ttft_seconds_bucket{endpoint="1",le="0.5",model="m"}' in text
     assert 'arena_sides_finished_total{model="m",outcome="timeout"}' in text
     figures = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line.startswith("arena_")}
-    states = ("total", "counted", "excluded", "unrated")
-    assert [figures[f'arena_votes{{state="{state}"}}'] for state in states] == [3, 1, 1, 1]
+    states = ("total", "counted", "left_out", "excluded", "unrated")
+    assert [figures[f'arena_votes{{state="{state}"}}'] for state in states] == [4, 1, 1, 1, 1]
     assert 60 <= figures["arena_rating_lag_seconds"] < 120
 
 

@@ -427,7 +427,7 @@ def test_the_sweep_reads_the_votes_to_rate_through_their_own_index():
 
 
 def test_vote_whose_answer_names_a_model_is_kept_but_not_counted():
-    from ratings.models import EloRating, PairCount
+    from ratings.models import EloRating, PairCount, RatedVote
     from ratings.services import vote_rate
 
     battle = make_battle(owner="owner", model_a=make_model("gpt-omega", organization="OmegaAI"))
@@ -438,7 +438,7 @@ def test_vote_whose_answer_names_a_model_is_kept_but_not_counted():
     vote.refresh_from_db()
     assert vote.rated_at is not None  # handled once ...
     assert not EloRating.objects.exists() and not PairCount.objects.exists()  # ... and counted nowhere
-    assert not Vote.objects.counted().exists()
+    assert not RatedVote.objects.exists()
 
 
 def test_a_name_one_answer_gave_in_an_earlier_turn_keeps_the_vote_on_a_later_turn_from_counting():
