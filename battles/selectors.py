@@ -54,8 +54,8 @@ def forget_leak_detector() -> None:
 
 
 def battle_turns(battle: Battle) -> list[Turn]:
-    """The battle's turns in order (Turn.Meta.ordering). Prefetch "turns" on the battle to read them once
-    for every selector below rather than once each."""
+    """The battle's turns in order (Turn.Meta.ordering), in one query: read them once and pass them as
+    `turns=` to the selectors below, which otherwise read them each."""
     return list(battle.turns.all())
 
 

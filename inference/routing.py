@@ -273,11 +273,6 @@ class Availability:
     retry_after: int  # seconds; meaningful when models are busy
     states: dict[int, ReplicaState] = field(default_factory=dict)  # what the look saw, by endpoint
 
-    def describe_shortage(self) -> str:
-        if self.busy:
-            return f"busy: {len(self.busy)} model(s) at capacity"
-        return "not enough models are up"
-
 
 # A busy model's next free slot is expected after about this share of its average answer.
 _BUSY_WAIT_SHARE = 0.5

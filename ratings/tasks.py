@@ -1,4 +1,5 @@
-"""Celery entry points: thin wrappers that call a service, then tell open leaderboard pages."""
+"""Celery entry points: each calls a service, then tells open leaderboard pages. Also how a committed vote
+gets its rating queued: one run for a burst of votes (a Redis flag), a backlog rated a chunk per run."""
 
 import contextlib
 import logging
@@ -26,17 +27,19 @@ def leaderboard_notify(*, reason: str) -> bool:
     return events.leaderboard_broadcast(message)
 
 
-def _leaderboard_notify_after(what: str) -> None:
-    """Tell open leaderboard pages that votes were rated (`what`, for the log). Never raises: the ratings
-    are stored, and a missed refresh is harmless (pages catch up on their next load)."""
+def _leaderboard_notify_after(what: str, *, reason: str = "vote") -> None:
+    """Tell open leaderboard pages that votes were rated or a snapshot made (`what`, for the log). Never
+    raises: the ratings are stored, and a missed refresh is harmless (pages catch up on their next load)."""
     try:
-        leaderboard_notify(reason="vote")
+        leaderboard_notify(reason=reason)
     except Exception:  # noqa: BLE001
         logger.warning("Leaderboard notification after %s failed", what, exc_info=True)
 
 
-# A locked database (SQLite under load) is worth retrying; the service is idempotent, so a retry after
-# a partial failure can't count the vote twice.
+# Nothing queues this any more (votes queue votes_rate_waiting); it is kept for the messages an arena queued
+# before that change, which a worker must still consume after an upgrade. A locked database (SQLite under
+# load) is worth retrying; the service is idempotent, so a retry after a partial failure can't count the vote
+# twice.
 @shared_task(name="ratings.tasks.vote_rate", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def vote_rate(vote_id: int) -> bool:
     applied = services.vote_rate(vote_id=vote_id)
@@ -132,10 +135,7 @@ def leaderboard_recompute(rounds: int | None = None, seed: int | None = None) ->
     if not snapshot.is_new:
         logger.info("Nothing changed since snapshot %s; no new snapshot", snapshot.pk)
         return snapshot.pk
-    try:
-        leaderboard_notify(reason="snapshot")
-    except Exception:  # noqa: BLE001
-        logger.warning("Leaderboard notification after snapshot %s failed", snapshot.pk, exc_info=True)
+    _leaderboard_notify_after(f"snapshot {snapshot.pk}", reason="snapshot")
     return snapshot.pk
 
 

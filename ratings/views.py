@@ -73,7 +73,10 @@ def _board_parameters(request) -> dict[str, str]:
 
 def _board_query(request) -> str:
     """The board parameters of this request, in one order (see _board_parameters)."""
-    parameters = _board_parameters(request)
+    return _encoded(_board_parameters(request))
+
+
+def _encoded(parameters: dict) -> str:
     return urlencode([(name, parameters[name]) for name in BOARD_PARAMETERS if name in parameters])
 
 
@@ -183,7 +186,6 @@ def _leaderboard_page(request):
         # As a number: "?snapshot=007" is cached as snapshot 7's page, and served for "?snapshot=7" too.
         "chosen_snapshot": str(snapshot["id"]) if snapshot and request.GET.get("snapshot") else "",
         "snapshot_created": datetime.fromisoformat(payload["snapshot"]["created"]) if payload["snapshot"] else None,
-        "query": _board_query(request),  # the page is cached for every URL with these parameters
         "download_query": _download_query(request, snapshot),
         # The picker names a snapshot only: the board's other parameters go with it (a category tab stays).
         "picker_keeps": [(name, value) for name, value in _board_parameters(request).items() if name != "snapshot"],
@@ -197,7 +199,7 @@ def _download_query(request, snapshot: dict | None) -> str:
     parameters = _board_parameters(request)
     if snapshot is not None:
         parameters["snapshot"] = str(snapshot["id"])
-    return urlencode([(name, parameters[name]) for name in BOARD_PARAMETERS if name in parameters])
+    return _encoded(parameters)
 
 
 @require_GET
@@ -271,7 +273,6 @@ def _history_page(request):
         "figures": figures,
         "tables": charts.figure_tables(figures),
         "sources": sources,
-        "snapshot_models": len(snapshots),
     }
     return render(request, "ratings/history.html", context)
 

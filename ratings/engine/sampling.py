@@ -339,21 +339,6 @@ def pair_policy(
     )
 
 
-def pair_probabilities(ratings: np.ndarray, covariance: np.ndarray, **settings) -> np.ndarray:
-    """Just the (n, n) probability matrix of `pair_policy` (same arguments)."""
-    return pair_policy(ratings, covariance, **settings).probabilities
-
-
-def draw_pair(probabilities: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
-    """One pair drawn from the matrix's upper triangle, in random left/right order: (left, right)."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    rows, cols = np.triu_indices(probabilities.shape[0], k=1)
-    weights = probabilities[rows, cols]
-    pick = rng.choice(weights.size, p=weights / weights.sum())
-    first, second = int(rows[pick]), int(cols[pick])
-    return (second, first) if rng.random() < 0.5 else (first, second)
-
-
 def policy_summary(policy: PairPolicy) -> dict[str, float | int]:
     """Plain figures for the 'about the ratings' page: shares of draws by purpose, and top-k pairings."""
     n = policy.probabilities.shape[0]

@@ -380,67 +380,6 @@ def test_malformed_battle_id_reads_as_missing():
         services.vote_record(battle_id="not-a-uuid", visitor=visitor("owner"), outcome="a", turn=0, version=1)
 
 
-def test_vote_is_kept_when_the_broker_is_down_and_the_sweep_rates_it_later(
-    django_capture_on_commit_callbacks, monkeypatch
-):
-    import kombu.exceptions
-
-    from ratings import tasks
-    from ratings.models import EloRating
-    from ratings.services import votes_rate_pending
-
-    def broker_down(*args, **kwargs):
-        raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-
-    monkeypatch.setattr(tasks.votes_rate_waiting, "delay", broker_down)  # the edge: Redis is unreachable
-    battle = make_battle(owner="owner")
-    with django_capture_on_commit_callbacks(execute=True):
-        vote = cast_vote(battle, owner="owner", outcome="a")
-    vote.refresh_from_db()
-    assert vote.rated_at is None
-    # Nothing is left saying a run is queued: once the broker is back, the next vote queues one.
-    queued = []
-    monkeypatch.setattr(tasks.votes_rate_waiting, "delay", lambda: queued.append(True))
-    assert tasks.vote_rating_queue(vote_id=vote.pk) is True
-    assert queued == [True]
-    assert votes_rate_pending(older_than_seconds=0).applied == 1
-    assert votes_rate_pending(older_than_seconds=0).applied == 0  # once only
-    assert EloRating.objects.get(model=battle.model_a).rating == 1002.0
-
-
-def test_the_sweep_reads_the_votes_to_rate_through_their_own_index():
-    """Without it the sweep (each minute) walked the created index over every vote: 8.3 ms a sweep at 300,000
-    votes on PostgreSQL, 0.5 ms with the partial index; growing with every vote kept."""
-    from django.db import connection
-    from django.utils import timezone
-
-    from ratings.selectors import votes_unrated_ids
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the plan is PostgreSQL's (SQLite has the index too)")
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows here: the planner must weigh the indexes
-        sql, params = votes_unrated_ids(created_before=timezone.now()).query.sql_with_params()
-        cursor.execute(f"EXPLAIN {sql}", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "vote_unrated" in plan, plan
-
-
-def test_vote_whose_answer_names_a_model_is_kept_but_not_counted():
-    from ratings.models import EloRating, PairCount, RatedVote
-    from ratings.services import vote_rate
-
-    battle = make_battle(owner="owner", model_a=make_model("gpt-omega", organization="OmegaAI"))
-    battle.turns.filter(index=0).update(answer_b="As a model trained by OmegaAI, I think...")
-    vote = cast_vote(battle, owner="owner", outcome="b")
-    assert vote.excluded_reason == "An answer said which company made it, so this vote will not count."
-    assert vote_rate(vote_id=vote.pk) is False
-    vote.refresh_from_db()
-    assert vote.rated_at is not None  # handled once ...
-    assert not EloRating.objects.exists() and not PairCount.objects.exists()  # ... and counted nowhere
-    assert not RatedVote.objects.exists()
-
-
 def test_a_name_one_answer_gave_in_an_earlier_turn_keeps_the_vote_on_a_later_turn_from_counting():
     """The visitor saw the name in turn 0; a clean follow-up does not make the battle blind again."""
     battle = make_battle(owner="owner", model_a=make_model("gpt-omega", organization="OmegaAI"))

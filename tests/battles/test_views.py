@@ -6,7 +6,6 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from battles.models import Vote
-from battles.tasks import sessions_clear_expired
 from tests.factories import cast_vote, make_battle, make_model
 
 pytestmark = pytest.mark.django_db
@@ -53,20 +52,6 @@ def test_new_sessions_per_address_are_limited():
         assert Client().post(reverse("battles:session")).status_code == 200
     refused = Client().post(reverse("battles:session"))
     assert refused.status_code == 429 and "Too many new visitors" in refused.json()["error"]
-
-
-def test_expired_sessions_are_cleared_by_the_beat_task(client):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    client.post(reverse("battles:session"))
-    Client().post(reverse("battles:session"))
-    Session.objects.filter(session_key=client.session.session_key).update(
-        expire_date=timezone.now() - timedelta(seconds=1)
-    )
-    assert sessions_clear_expired() == 1
-    assert Session.objects.count() == 1
 
 
 def test_vote_api_reveals_both_names(client):

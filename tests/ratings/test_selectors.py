@@ -269,3 +269,22 @@ def test_head_to_head_predicts_nothing_for_a_model_not_rated_yet_and_the_payload
     assert selectors.leaderboard_payload(method="elo")["note"] == ""
     profile = selectors.model_profile("delta")
     assert profile["row"]["rating"] is None and "only wins" in profile["row"]["note"]
+
+
+@pytest.mark.django_db
+def test_the_sweep_reads_the_votes_to_rate_through_their_own_index():
+    """Without it the sweep (each minute) walked the created index over every vote: 8.3 ms a sweep at 300,000
+    votes on PostgreSQL, 0.5 ms with the partial index; growing with every vote kept."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from ratings.selectors import votes_unrated_ids
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's (SQLite has the index too)")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows here: the planner must weigh the indexes
+        sql, params = votes_unrated_ids(created_before=timezone.now()).query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "vote_unrated" in plan, plan

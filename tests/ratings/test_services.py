@@ -11,7 +11,7 @@ from ratings.engine.arena_votes import position_summary, style_board
 from ratings.engine.counts import pair_outcome_counts
 from ratings.engine.leaderboard import compute_leaderboard
 from ratings.models import EloRating, ImportedLog, LeaderboardPolicy, LeaderboardSnapshot, PairCount
-from tests.factories import make_battle, make_model, make_vote
+from tests.factories import cast_vote, make_battle, make_model, make_vote
 from tests.ratings.conftest import REAL_PAIR_COUNTS, rated_vote, styled_votes
 
 
@@ -949,3 +949,19 @@ def test_the_screen_never_flags_again_a_judge_an_admin_cleared_even_on_a_list_re
     assert services.judge_flag(judge_hash=judge, reason="screened again", by="anomaly screen", only_new=True) is None
     assert JudgeFlag.objects.get().state == JudgeFlag.State.CLEARED
     assert pair(alpha, bravo) == (1, 0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_vote_whose_answer_names_a_model_is_kept_but_not_counted():
+    from ratings.models import EloRating, PairCount, RatedVote
+    from ratings.services import vote_rate
+
+    battle = make_battle(owner="owner", model_a=make_model("gpt-omega", organization="OmegaAI"))
+    battle.turns.filter(index=0).update(answer_b="As a model trained by OmegaAI, I think...")
+    vote = cast_vote(battle, owner="owner", outcome="b")
+    assert vote.excluded_reason == "An answer said which company made it, so this vote will not count."
+    assert vote_rate(vote_id=vote.pk) is False
+    vote.refresh_from_db()
+    assert vote.rated_at is not None  # handled once ...
+    assert not EloRating.objects.exists() and not PairCount.objects.exists()  # ... and counted nowhere
+    assert not RatedVote.objects.exists()

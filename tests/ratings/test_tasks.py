@@ -142,3 +142,32 @@ def test_recompute_task_stores_a_snapshot_and_announces_it(small_arena, settings
 def test_recompute_task_with_no_battles_stores_nothing(db):
     assert tasks.leaderboard_recompute(rounds=10) is None
     assert not LeaderboardSnapshot.objects.exists()
+
+
+@pytest.mark.django_db
+def test_vote_is_kept_when_the_broker_is_down_and_the_sweep_rates_it_later(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    import kombu.exceptions
+
+    from ratings import tasks
+    from ratings.models import EloRating
+    from ratings.services import votes_rate_pending
+
+    def broker_down(*args, **kwargs):
+        raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.votes_rate_waiting, "delay", broker_down)  # the edge: Redis is unreachable
+    battle = make_battle(owner="owner")
+    with django_capture_on_commit_callbacks(execute=True):
+        vote = cast_vote(battle, owner="owner", outcome="a")
+    vote.refresh_from_db()
+    assert vote.rated_at is None
+    # Nothing is left saying a run is queued: once the broker is back, the next vote queues one.
+    queued = []
+    monkeypatch.setattr(tasks.votes_rate_waiting, "delay", lambda: queued.append(True))
+    assert tasks.vote_rating_queue(vote_id=vote.pk) is True
+    assert queued == [True]
+    assert votes_rate_pending(older_than_seconds=0).applied == 1
+    assert votes_rate_pending(older_than_seconds=0).applied == 0  # once only
+    assert EloRating.objects.get(model=battle.model_a).rating == 1002.0

@@ -8,10 +8,8 @@ from ratings.engine.counts import pair_outcome_counts
 from ratings.engine.sampling import (
     ContrastPlan,
     describe_policy,
-    draw_pair,
     fisher_covariance,
     pair_policy,
-    pair_probabilities,
     policy_summary,
     working_covariance,
 )
@@ -19,6 +17,11 @@ from ratings.engine.simulate import simulate_battles
 
 # Two leaders 4 points apart, then a field spread far below them.
 TOY_RATINGS = np.array([1200.0, 1196.0, 1100.0, 1040.0, 980.0, 920.0, 860.0, 800.0])
+
+
+def pair_probabilities(ratings: np.ndarray, covariance: np.ndarray, **settings) -> np.ndarray:
+    """The (n, n) probability matrix of `pair_policy` (the arena draws from it: inference.services)."""
+    return pair_policy(ratings, covariance, **settings).probabilities
 
 
 def toy_fit(n_battles: int = 40_000, seed: int = 0, ratings: np.ndarray = TOY_RATINGS):
@@ -59,15 +62,14 @@ def test_probabilities_are_symmetric_with_zero_diagonal_and_upper_triangle_summi
     assert upper(probabilities).sum() == pytest.approx(1.0, abs=1e-12)
 
 
-def test_unavailable_models_get_exactly_zero_probability_and_are_never_drawn():
+def test_unavailable_models_get_exactly_zero_probability_and_every_other_model_some():
     ratings, covariance, votes = toy_fit()
     available = np.ones(ratings.size, dtype=bool)
     available[[1, 5]] = False  # one of the two close leaders, and one of the field
     probabilities = pair_probabilities(ratings, covariance, votes=votes, **settings(ratings.size, available=available))
     assert np.all(probabilities[[1, 5]] == 0.0) and np.all(probabilities[:, [1, 5]] == 0.0)
-    rng = np.random.default_rng(0)
-    drawn = {model for _ in range(2000) for model in draw_pair(probabilities, rng)}
-    assert drawn == set(range(ratings.size)) - {1, 5}
+    share = probabilities.sum(axis=0) + probabilities.sum(axis=1)
+    assert set(np.flatnonzero(share > 0).tolist()) == set(range(ratings.size)) - {1, 5}
 
 
 def test_models_with_zero_admin_weight_are_never_drawn_and_a_larger_weight_draws_more():
@@ -199,34 +201,6 @@ def test_sherman_morrison_update_equals_adding_the_information_and_inverting():
     direct = np.linalg.inv(np.linalg.inv(covariance) + 37.5 * np.outer(d, d))
     assert np.allclose(plan.covariance, direct, rtol=1e-8, atol=1e-12)
     assert np.allclose(plan.variance, np.einsum("im,ij,jm->m", contrasts, direct, contrasts))
-
-
-def test_draw_pair_is_deterministic_under_a_seed_and_puts_each_model_on_both_sides():
-    ratings, covariance, votes = toy_fit()
-    probabilities = pair_probabilities(ratings, covariance, votes=votes, **settings(ratings.size))
-    first = [draw_pair(probabilities, np.random.default_rng(42)) for _ in range(3)]
-    assert first[0] == first[1] == first[2]
-    rng, again = np.random.default_rng(7), np.random.default_rng(7)
-    draws = [draw_pair(probabilities, rng) for _ in range(4000)]
-    assert draws == [draw_pair(probabilities, again) for _ in range(4000)]
-    assert all(left != right for left, right in draws)
-    left_of_pair = {}
-    for left, right in draws:
-        left_of_pair.setdefault((min(left, right), max(left, right)), []).append(left < right)
-    busiest = max(left_of_pair.values(), key=len)
-    assert 0.4 < np.mean(busiest) < 0.6
-
-
-def test_draw_pair_frequencies_follow_the_probabilities():
-    ratings, covariance, votes = toy_fit()
-    probabilities = pair_probabilities(ratings, covariance, votes=votes, **settings(ratings.size))
-    rng = np.random.default_rng(3)
-    counts = np.zeros_like(probabilities)
-    for left, right in (draw_pair(probabilities, rng) for _ in range(20_000)):
-        counts[min(left, right), max(left, right)] += 1
-    expected = upper(probabilities) * 20_000
-    observed = upper(counts)
-    assert np.all(np.abs(observed - expected) <= 5 * np.sqrt(expected) + 3)
 
 
 def test_summary_shares_add_up_and_the_description_names_each_purpose():
