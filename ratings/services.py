@@ -25,14 +25,14 @@ from inference.models import ArenaModel
 from inference.selectors import drawable_models
 from inference.services import sampling_plan_store
 from ratings import battle_logs, selectors
+from ratings.engine import snapshot as fits
 from ratings.engine.anomaly import outcome_table_from_counts, screen_judges
-from ratings.engine.arena_votes import arena_votes_json, position_summary, style_board
-from ratings.engine.categories import OVERALL, canonical_json, category_boards, labelled_counts_json
+from ratings.engine.arena_votes import arena_votes_json
+from ratings.engine.categories import canonical_json, labelled_counts_json
 from ratings.engine.counts import WINNER_CODES, PairCounts
 from ratings.engine.elo import elo_update
 from ratings.engine.history import monthly_cutoffs, replay_history
-from ratings.engine.leaderboard import compute_leaderboard, json_safe
-from ratings.engine.robustness import robustness_summary, top_robustness
+from ratings.engine.leaderboard import json_safe
 from ratings.engine.sampling import describe_policy, pair_list, policy_for_counts, policy_summary
 from ratings.models import (
     FLAGGED_PREFIXES,
@@ -56,10 +56,6 @@ logger = logging.getLogger(__name__)
 ELO_K = 4.0
 ELO_SCALE = 400.0
 ELO_BASE = 10.0
-# Fewer rated arena votes than this and the style-controlled fit is skipped (too few to say anything).
-STYLE_MIN_VOTES = 200
-# Fewer and the left-seat advantage is not reported.
-POSITION_MIN_VOTES = 50
 
 PAIR_FIELDS = ("a_wins", "b_wins", "ties", "both_bad")  # in engine outcome-code order
 
@@ -386,7 +382,7 @@ def leaderboard_recompute(
     anchor: tuple[str, float] | None = None,
     bootstrap: bool = True,
     progress: Callable[[int, int], None] | None = None,
-    style_min_votes: int = STYLE_MIN_VOTES,
+    style_min_votes: int = fits.STYLE_MIN_VOTES,
     category_min_votes: int | None = None,
 ) -> LeaderboardSnapshot:
     """Fit the board (and a board per category) from the stored labelled pair counts and add it as the
@@ -422,24 +418,22 @@ def leaderboard_recompute(
             return unchanged
         cutoff = selectors.votes_rated_cutoff()
         votes = selectors.arena_votes()
-    # Ties come from the (order-free) pair counts; the left-seat term from arena votes only, below.
-    board = compute_leaderboard(
-        pc, rounds=rounds, seed=seed, anchor=anchor, bootstrap=bootstrap, progress=progress, ties=True
-    )
-    categories = category_boards(
+    board = fits.overall_board(pc, rounds=rounds, seed=seed, anchor=anchor, bootstrap=bootstrap, progress=progress)
+    categories = fits.categories(
         lpc, rounds=rounds if bootstrap else 0, seed=seed, min_votes=category_min_votes, anchor=anchor
     )
-    categories.pop(OVERALL, None)  # the overall board is the snapshot's own rows, fitted to convergence
-    style = style_board(votes, min_votes=style_min_votes, anchor=anchor, rounds=rounds if bootstrap else 0, seed=seed)
+    style, position = fits.arena_vote_boards(
+        votes, rounds=rounds if bootstrap else 0, seed=seed, style_min_votes=style_min_votes, anchor=anchor
+    )
     # The votes the style board and the left-seat effect are fitted on, published beside the pair counts.
     votes_download = arena_votes_json(votes)
     votes_sha256 = hashlib.sha256(canonical_json(votes_download).encode()).hexdigest()
     extras = {key: json_safe(board[key]) for key in ("matrices", "ties") if key in board}
     # Which ratings exist and which compare: the board's note, its groups and the models not rated yet.
     extras["comparison"] = json_safe({key: board[key] for key in ("note", "groups", "not_rated")})
-    extras["position"] = position_summary(votes, min_votes=POSITION_MIN_VOTES)
+    extras["position"] = position
     robust_started = time.perf_counter()
-    extras["robustness"] = robustness_summary(top_robustness(pc, top_k=policy.top_k))
+    extras["robustness"] = fits.robustness(pc, top_k=policy.top_k)
     extras["robustness"]["compute_seconds"] = time.perf_counter() - robust_started
     extras["sampling"] = sampling_plan_refresh(pc)
     with transaction.atomic():

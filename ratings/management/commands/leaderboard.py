@@ -10,10 +10,10 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from ratings import battle_logs, selectors, services
-from ratings.engine.arena_votes import arena_votes_from_json, position_summary, style_board
-from ratings.engine.categories import OVERALL, category_boards
-from ratings.engine.leaderboard import compute_leaderboard, format_table, json_safe
-from ratings.engine.robustness import robustness_summary, top_robustness
+from ratings.engine import snapshot as fits
+from ratings.engine.arena_votes import arena_votes_from_json
+from ratings.engine.categories import OVERALL
+from ratings.engine.leaderboard import format_table, json_safe
 
 
 def parse_anchor(value: str | None) -> tuple[str, float] | None:
@@ -76,7 +76,7 @@ class Command(BaseCommand):
             "(a snapshot's params name its top_k).",
         )  # fmt: skip
         parser.add_argument(
-            "--style-min-votes", type=int, default=services.STYLE_MIN_VOTES,
+            "--style-min-votes", type=int, default=fits.STYLE_MIN_VOTES,
             help="Arena votes the style-controlled board needs (a snapshot's params say which).",
         )  # fmt: skip
         parser.add_argument("--json", metavar="OUT", help="Also write the full board as JSON here.")
@@ -123,12 +123,12 @@ class Command(BaseCommand):
                         pc, label = selectors.pair_counts_load(), "database"
                     if pc.n_battles == 0:
                         raise CommandError(f"No battles in {label}.")
-                    board = compute_leaderboard(
+                    board = fits.overall_board(
                         pc, rounds=rounds, seed=options["seed"], anchor=anchor, bootstrap=bootstrap, progress=progress,
                         ties=options["ties"],
                     )  # fmt: skip
                     if options["robustness"] is not None:
-                        board["robustness"] = robustness_summary(top_robustness(pc, top_k=options["robustness"]))
+                        board["robustness"] = fits.robustness(pc, top_k=options["robustness"])
                     board["source"] = label
             except (battle_logs.BattleLogError, services.LeaderboardEmpty, ValueError) as exc:
                 raise CommandError(str(exc)) from exc
@@ -162,10 +162,10 @@ class Command(BaseCommand):
             raise CommandError(f"Can't read {options['arena_votes']}: {exc.strerror or exc}") from exc
         except json.JSONDecodeError as exc:
             raise CommandError(f"{options['arena_votes']} is not JSON: {exc}") from exc
-        board = style_board(votes, min_votes=options["style_min_votes"], anchor=anchor, rounds=rounds,
-                            seed=options["seed"])  # fmt: skip
-        board["position"] = position_summary(votes, min_votes=services.POSITION_MIN_VOTES)
-        return {**board, "source": options["arena_votes"]}
+        board, position = fits.arena_vote_boards(
+            votes, rounds=rounds, seed=options["seed"], style_min_votes=options["style_min_votes"], anchor=anchor
+        )
+        return {**board, "position": position, "source": options["arena_votes"]}
 
     def _category_board(self, options, *, anchor, rounds) -> dict:
         """One category's board, fitted exactly as a snapshot fits it (same shared draws, same settings)."""
@@ -177,7 +177,8 @@ class Command(BaseCommand):
             lpc = selectors.labelled_pair_counts_load()
         min_votes = options["category_min_votes"]
         min_votes = settings.CATEGORY_MIN_VOTES if min_votes is None else min_votes
-        boards = category_boards(lpc, rounds=rounds, seed=options["seed"], min_votes=min_votes, anchor=anchor)
+        boards = fits.categories(lpc, rounds=rounds, seed=options["seed"], min_votes=min_votes, anchor=anchor)
         if options["category"] not in boards:
-            raise CommandError(f"No board for {options['category']!r}; there are: {', '.join(boards)}.")
+            choices = ", ".join([OVERALL, *boards])
+            raise CommandError(f"No board for {options['category']!r}; there are: {choices}.")
         return {**boards[options["category"]], "source": options["pair_counts"] or "database"}
