@@ -18,7 +18,6 @@ from inference.models import ArenaModel
 from inference.selectors import drawable_models
 from ratings.answer_style import answer_style, conv_metadata
 from ratings.engine.arena_votes import STYLE_COUNTS, ArenaVotes
-from ratings.engine.bradley_terry import predicted_win_matrix
 from ratings.engine.categories import (
     OVERALL,
     LabelledPairCounts,
@@ -26,10 +25,11 @@ from ratings.engine.categories import (
     category_order,
     labelled_counts_from_json,
 )
-from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE, PairCounts, merge_sides
+from ratings.engine.counts import A_WINS, B_WINS, BOTH_BAD, TIE, PairCounts
 from ratings.engine.history import average_win_rate, snapshot_series
 from ratings.engine.leaderboard import json_safe
-from ratings.engine.matrices import battle_count_matrix, win_fraction_matrix
+from ratings.engine.matrices import battle_count_matrix
+from ratings.engine.matrices import head_to_head as head_to_head_records
 from ratings.models import (
     FLAGGED_PREFIXES,
     EloRating,
@@ -606,34 +606,10 @@ def _model_status(model: ArenaModel | None, row: dict | None) -> list[str]:
 def head_to_head(snapshot: LeaderboardSnapshot, name: str) -> list[dict]:
     """`name`'s record against every opponent in the counts the snapshot was fitted on (either side), with
     the win rate among decisive battles and the win probability the snapshot's ratings predict; most
-    battles first."""
+    battles first (ratings/engine/matrices.py)."""
     if snapshot.inputs_id is None:
         return []
-    pc = merge_sides(labelled_counts_from_json(snapshot.inputs.counts).total())
-    if name not in pc.models:
-        return []
-    me = pc.models.index(name)
-    observed = win_fraction_matrix(pc)[me]
-    board = [row["name"] for row in snapshot.rows]
-    # No prediction for a model not rated yet (rating None) or between groups that never met.
-    ratings = np.array([np.nan if row["rating"] is None else row["rating"] for row in snapshot.rows], dtype=np.float64)
-    # Rows stored before groups were kept have no "group": they are one group.
-    groups = np.array([-1 if row["rating"] is None else row.get("group", 1) for row in snapshot.rows])
-    predicted = predicted_win_matrix(ratings, groups=groups)
-    records = []
-    for (a, b), (a_wins, b_wins, ties, both_bad) in zip(pc.pairs.tolist(), pc.counts.tolist(), strict=True):
-        if me not in (a, b):
-            continue
-        # merge_sides keeps one row per unordered pair: the model's wins are the column of its side.
-        opponent, wins, losses = (b, a_wins, b_wins) if a == me else (a, b_wins, a_wins)
-        other = pc.models[opponent]
-        on_board = name in board and other in board
-        records.append({
-            "opponent": other, "battles": a_wins + b_wins + ties + both_bad, "wins": wins, "losses": losses,
-            "ties": ties, "both_bad": both_bad, "win_rate": json_safe(observed[opponent]),
-            "predicted": json_safe(predicted[board.index(name), board.index(other)]) if on_board else None,
-        })  # fmt: skip
-    return sorted(records, key=lambda r: (-r["battles"], r["opponent"]))
+    return head_to_head_records(labelled_counts_from_json(snapshot.inputs.counts).total(), name, snapshot.rows)
 
 
 def model_profile(name: str) -> dict:
