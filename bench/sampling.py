@@ -21,7 +21,7 @@ shows):
   separating a 1.7-point gap takes some 10^5 votes between those two models even if every vote went to
   them, and about 2 x 10^7 votes under uniform sampling.
 - every interval narrower than 20 Elo points: all 129 models' 95% sandwich intervals (relative to the
-  mean, the fit's gauge) are narrower than 20 points.
+  board's centre, the mean weighted by votes) are narrower than 20 points.
 The policy's own default goals are these two; the question is how much sooner it meets them.
 
 Reported: votes (warm-up included) until each target first holds, per arm, medians over seeds, and the
@@ -112,8 +112,9 @@ def top_resolved(arena: Arena, true_top: np.ndarray, units: float) -> bool:
 
 
 def widest_interval_elo(arena: Arena, units: float) -> float:
-    """Width of the widest 95% interval (relative to the mean), Elo points."""
-    variance = bt.gauge_variances(arena.covariance, arena.votes_per_model() > 0, None)
+    """Width of the widest 95% interval (relative to the board's centre: the mean weighted by votes), Elo points."""
+    votes = arena.votes_per_model()
+    variance = bt.gauge_variances(arena.covariance, votes > 0, None, weights=votes)
     return float(2.0 * Z95 * np.sqrt(variance.max()) / units)
 
 

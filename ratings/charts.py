@@ -17,8 +17,10 @@ def _as_dict(figure: go.Figure) -> dict:
     return json.loads(figure.to_json())
 
 
-def ratings_figure(rows: list[dict], *, title: str = "Rating with 95% interval") -> dict:
-    """Point per model (best first) with asymmetric error bars for its interval, where it has one."""
+def ratings_figure(rows: list[dict], *, title: str = "Rating with 95% interval", unbounded: bool = False) -> dict:
+    """Point per model (best first) with asymmetric error bars for its interval, where it has one. With
+    `unbounded` (a snapshot's rows, which always have intervals) a missing end is an infinite one: no bar is
+    drawn for it, and each point carries its interval as text (customdata) for the hover and the table."""
     names = [r["name"] for r in rows]
     ratings = [r["rating"] for r in rows]
     upper = [None if r.get("ci_upper") is None else r["ci_upper"] - r["rating"] for r in rows]
@@ -31,7 +33,10 @@ def ratings_figure(rows: list[dict], *, title: str = "Rating with 95% interval")
             mode="markers",
             marker={"size": 8},
             error_y={"type": "data", "symmetric": False, "array": upper, "arrayminus": lower, "visible": has_intervals},
-            hovertemplate="%{x}<br>rating %{y:.1f}<extra></extra>",
+            customdata=[_interval_text(r) for r in rows] if unbounded else None,
+            hovertemplate="%{x}<br>rating %{y:.1f}"
+            + ("<br>95%: %{customdata}" if unbounded else "")
+            + "<extra></extra>",
         )  # fmt: skip
     )
     figure.update_layout(
@@ -40,6 +45,13 @@ def ratings_figure(rows: list[dict], *, title: str = "Rating with 95% interval")
     )  # fmt: skip
     figure.update_xaxes(tickangle=-45)
     return _as_dict(figure)
+
+
+def _interval_text(row: dict) -> str:
+    """A snapshot row's interval, an end it lacks being infinite."""
+    low = "−∞" if row.get("ci_lower") is None else _cell(row["ci_lower"])
+    high = "+∞" if row.get("ci_upper") is None else _cell(row["ci_upper"])
+    return f"{low} – {high}"
 
 
 def _heatmap(
@@ -172,7 +184,8 @@ def leaderboard_figures(payload: dict, plots: dict | None = None) -> dict[str, d
     rated = [r for r in payload["models"] if r.get("rating") is not None and r.get("group", 1) == 1]
     several = len(payload.get("groups") or []) > 1
     title = "Rating with 95% interval" + (" (group 1; the other groups are in the table)" if several else "")
-    figures = {"ratings": ratings_figure(rated, title=title)}
+    # A snapshot's rows always have intervals (an end it lacks is infinite); online Elo's have none.
+    figures = {"ratings": ratings_figure(rated, title=title, unbounded=payload.get("snapshot") is not None)}
     order = [r["name"] for r in payload["models"]]
     matrices = payload.get("matrices")
     if matrices and matrices.get("models"):
@@ -249,7 +262,7 @@ def _text(title) -> str:
 
 
 def _has_interval(trace: dict) -> bool:
-    return bool((trace.get("error_y") or {}).get("visible"))
+    return bool(trace.get("customdata") or (trace.get("error_y") or {}).get("visible"))
 
 
 def _trace_columns(trace: dict, y_title: str) -> list[str]:
@@ -261,6 +274,8 @@ def _point_cells(trace: dict, i: int, *, interval: bool | None = None) -> list[s
     """Point i's value, and its interval when the trace draws intervals (or when `interval` asks for one)."""
     y = trace["y"][i]
     cells = [_cell(y)]
+    if trace.get("customdata"):  # the interval as the figure states it, infinite ends included
+        return [*cells, str(trace["customdata"][i])]
     if interval or (interval is None and _has_interval(trace)):
         errors = trace.get("error_y") or {}
         above, below = (errors.get("array") or [None] * (i + 1))[i], (errors.get("arrayminus") or [None] * (i + 1))[i]

@@ -329,16 +329,30 @@ class PendingRated:
 
 # Unrated vote ids read at a time: a backlog of any size is never read whole into memory.
 PENDING_PAGE = 500
+# A vote whose rating failed for itself is left out of this process's runs for this long (then tried again):
+# a backlog is rated in chained runs, and each retried (and logged) every such vote before its chunk.
+FAILED_VOTE_PAUSE = 600.0
+_failed_votes: dict[int, float] = {}  # vote id -> when its rating last failed (monotonic)
+
+
+def forget_failed_votes() -> None:
+    """Try every vote again at the next run (tests)."""
+    _failed_votes.clear()
 
 
 def votes_rate_pending(*, older_than_seconds: float, limit: int | None = None) -> PendingRated:
     """Rate the votes still unrated after `older_than_seconds`, oldest first: all of them, or `limit` of them
     (then `more` says the caller should come back for the rest). A vote whose rating fails for itself (a
-    stored figure the table refuses, say) is logged, left for the next run and not counted against `limit`,
-    so that no number of such votes can hold up the ones after them. A database that cannot be reached stops
-    the run (the task retries)."""
+    stored figure the table refuses, say) is logged, not counted against `limit` (no number of such votes
+    can hold up the ones after them) and left out of this process's runs for FAILED_VOTE_PAUSE (so a
+    backlog's chained runs do not each retry it first). A database that cannot be reached stops the run (the
+    task retries)."""
     pending = selectors.votes_unrated_ids(created_before=timezone.now() - timedelta(seconds=older_than_seconds))
-    failed: list[int] = []
+    now = time.monotonic()
+    for vote_id, when in list(_failed_votes.items()):
+        if now - when >= FAILED_VOTE_PAUSE:
+            del _failed_votes[vote_id]
+    failed = list(_failed_votes)
     handled = applied = 0
     while limit is None or handled < limit:
         room = PENDING_PAGE if limit is None else min(PENDING_PAGE, limit - handled)
@@ -351,8 +365,9 @@ def votes_rate_pending(*, older_than_seconds: float, limit: int | None = None) -
             except (OperationalError, InterfaceError, SoftTimeLimitExceeded):
                 raise  # not this vote's fault: the database, or the task's time
             except Exception:  # noqa: BLE001 - one vote's own fault must not stop every vote after it
-                logger.exception("vote %s could not be rated; it is left for the next run", vote_id)
+                logger.exception("vote %s could not be rated; it is tried again in %.0f s", vote_id, FAILED_VOTE_PAUSE)
                 failed.append(vote_id)
+                _failed_votes[vote_id] = time.monotonic()
             else:
                 handled += 1
     return PendingRated(applied=applied, more=True)

@@ -211,6 +211,9 @@ def isolated_shared_state(settings):
     from battles.selectors import forget_leak_detector
 
     forget_leak_detector()
+    from ratings.services import forget_failed_votes
+
+    forget_failed_votes()
     from django.core.cache import cache
 
     cache.clear()  # cached boards are keyed by ids that a fresh test database hands out again

@@ -582,15 +582,16 @@ def with_unrated_rounds(
     without a rating in the data are NaN throughout.
 
     A round in which a whole group has no rating (a two-model group at 7-1 resampled 8-0) counts too: its
-    models that only won there are +inf and those that only lost -inf (the anchor's group excepted: NaN).
+    models that only won there are +inf and those that only lost -inf (in the anchor's group, those below or
+    above the anchor along that round's arrows: `collapsed_group_direction`).
     Left out as NaN, such rounds gave a 7-1 pair finite, one-sided intervals that did not overlap, ranks 1
     and 2 on evidence a binomial test puts at p = 0.07."""
     out = labels == NOT_RATED
     if not out[:, groups.rated].any():
         return ratings
     direction = one_sided_direction(labels, model_a, model_b, score_a, totals)
-    anchor_group = None if anchor is None else int(groups.label[anchor[0]])
-    collapsed = collapsed_group_direction(labels, groups, model_a, model_b, score_a, totals, skip_group=anchor_group)
+    anchor_index = None if anchor is None else anchor[0]
+    collapsed = collapsed_group_direction(labels, groups, model_a, model_b, score_a, totals, anchor_index)
     direction = np.where(direction != 0, direction, collapsed)
     ratings = np.where(out, np.where(direction > 0, np.inf, np.where(direction < 0, -np.inf, np.nan)), ratings)
     ratings[:, ~groups.rated] = np.nan

@@ -341,21 +341,32 @@ def collapsed_group_direction(
     model_b: np.ndarray,
     score_a: np.ndarray,
     totals: np.ndarray,
-    skip_group: int | None = None,
+    anchor_index: int | None = None,
 ) -> np.ndarray:
     """(R, M): in a round where no model of a rated group has a rating (the resample left it without a
-    strongly connected core: 8-0 where the data had 7-1), +1 for a model of that group that only scored
-    against the others of it there, -1 for one that only lost to them, 0 otherwise (and for `skip_group`)."""
+    strongly connected core: 8-0 where the data had 7-1), each of its models' infinite side there: +1 for one
+    that only scored against the others of its group, -1 for one that only lost to them, 0 otherwise. In the
+    anchor's group the side is relative to the anchor: -1 for a model the anchor reaches along that round's
+    "scored against" arrows, +1 for one that reaches the anchor, 0 for the anchor and the others."""
     rounds, n = labels.shape
     direction = np.zeros((rounds, n))
     for group in range(groups.n_groups):
         members = groups.label == group
         collapsed = np.flatnonzero(~(labels[:, members] >= 0).any(axis=1))
-        if group == skip_group or collapsed.size == 0:
+        if collapsed.size == 0:
             continue
         pairs = np.flatnonzero(members[model_a] & members[model_b])
         own_score = score_a[np.ix_(collapsed, pairs)]
         own_losses = totals[np.ix_(collapsed, pairs)] - own_score
+        if anchor_index is not None and members[anchor_index]:
+            for row, (scored, lost) in enumerate(zip(own_score, own_losses, strict=True)):
+                graph = _scored_graph(n, model_a[pairs], model_b[pairs], scored, scored + lost)
+                below = breadth_first_order(graph, anchor_index, directed=True, return_predecessors=False)
+                above = breadth_first_order(graph.T.tocsr(), anchor_index, directed=True, return_predecessors=False)
+                direction[collapsed[row], below] = -1.0
+                direction[collapsed[row], above] = 1.0
+                direction[collapsed[row], anchor_index] = 0.0
+            continue
         scored = np.zeros((collapsed.size, n))
         lost = np.zeros((collapsed.size, n))
         np.add.at(scored, (slice(None), model_a[pairs]), own_score)

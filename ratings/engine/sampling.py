@@ -202,6 +202,16 @@ def working_covariance(
     return centred
 
 
+def rating_contrasts(candidates: np.ndarray, rated: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    """(n, candidates): column j maps strengths to candidate j's rating relative to the board's centre, the
+    rated models' mean weighted by their votes (as working_covariance centres, and the board itself): a
+    plain mean gave every rating a share of a newcomer's huge variance, which the plan then chased."""
+    contrasts = np.eye(rated.size)[:, candidates]
+    if rated.any():
+        contrasts[rated] -= (votes[rated] / votes[rated].sum())[:, None]
+    return contrasts
+
+
 def top_models(ratings: np.ndarray, candidates: np.ndarray, top_k: int) -> np.ndarray:
     """Indices of the `top_k` highest-rated among `candidates` (a boolean mask), best first."""
     indices = np.flatnonzero(candidates)
@@ -286,9 +296,7 @@ def pair_policy(
     top_pairs = np.zeros((n, higher.size))
     top_pairs[top[higher], np.arange(higher.size)] = 1.0
     top_pairs[top[lower], np.arange(higher.size)] = -1.0
-    each_rating = np.eye(n)[:, candidates]
-    if rated.any():
-        each_rating[rated] -= 1.0 / rated.sum()  # relative to the mean of the rated models, the board's gauge
+    each_rating = rating_contrasts(candidates, rated, votes)
     z = NormalDist().inv_cdf(0.5 + level / 2.0)
     # A top-k difference is settled once its interval excludes zero or is within +-top_gap_half_width_elo:
     # its goal variance is the larger of the two, so far-apart pairs ask for almost nothing.

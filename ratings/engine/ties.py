@@ -279,20 +279,23 @@ def fit_tie_model(
 def _none_seen_upper(
     params: np.ndarray, counts: np.ndarray, index: np.ndarray, position: int, outcome: int, level: float
 ) -> float:
-    """The strength (at `position`, the others as fitted) at which the battles in `counts` are expected to give
-    -ln((1 - level) / 2) outcomes of that kind, so that none at all has chance (1 - level) / 2 (Poisson)."""
-    target = -np.log((1.0 - level) / 2.0)
+    """The strength (at `position`, the others as fitted) at which the battles in `counts` give no outcome of
+    that kind with chance (1 - level) / 2; +inf when no strength makes that chance so small (a handful of
+    battles between very unequal models)."""
+    target = -np.log((1.0 - level) / 2.0)  # -log P(none seen)
     battles = counts.sum(axis=1)
 
-    def expected(log_strength: float) -> float:
+    def surprise(log_strength: float) -> float:
         trial = params.copy()
         trial[position] = log_strength
-        return float(battles @ _probabilities(trial, index)[:, outcome])
+        return float(-(battles @ np.log1p(-_probabilities(trial, index)[:, outcome])))
 
     low, high = params[position], params[position] + 1.0
-    while expected(high) < target and high < 50.0:
+    while surprise(high) < target:
+        if high > 50.0:
+            return float("inf")
         low, high = high, high + 2.0 * (high - low)
     for _ in range(60):
         middle = 0.5 * (low + high)
-        low, high = (middle, high) if expected(middle) < target else (low, middle)
+        low, high = (middle, high) if surprise(middle) < target else (low, middle)
     return float(np.exp(high))

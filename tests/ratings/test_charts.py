@@ -176,3 +176,14 @@ def test_history_lines_are_a_row_per_point_or_a_column_per_model_when_they_share
     table = charts.figure_table(charts.history_figure({"alpha": alpha, "bravo": bravo}, title="Top models"))
     assert table["columns"] == ["Time", "alpha", "95% interval", "bravo", "95% interval"]
     assert table["rows"][1] == ["2026-12-02 11:30", "1012.3", "–", "990.0", "980.0 – 1000.0"]
+
+
+def test_a_snapshots_ratings_table_shows_an_interval_unbounded_on_both_sides_as_such_not_as_none():
+    """A snapshot's rows always have intervals; both ends missing is both ends infinite (a model barely
+    measured), which the table showed as "–", as if it had no uncertainty at all. Online Elo rows have none."""
+    rows = [*ROWS, {"name": "thin", "rating": 1050.0, "ci_lower": None, "ci_upper": None}]
+    table = charts.figure_table(charts.ratings_figure(rows, unbounded=True))
+    assert table["rows"][-1] == ["thin", "1050.0", "−∞ – +∞"]
+    assert table["rows"][0] == ["alpha", "1100.0", "1090.0 – 1115.0"]
+    elo = [{"name": "alpha", "rating": 1002.0, "ci_lower": None, "ci_upper": None}]
+    assert charts.figure_table(charts.ratings_figure(elo))["rows"] == [["alpha", "1002.0"]]

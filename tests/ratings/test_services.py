@@ -926,7 +926,28 @@ def test_votes_that_cannot_be_rated_do_not_count_against_a_runs_limit(three_mode
     assert services.votes_rate_pending(older_than_seconds=0, limit=2) == services.PendingRated(applied=2, more=True)
     assert services.votes_rate_pending(older_than_seconds=0, limit=2) == services.PendingRated(applied=1, more=False)
     assert all(Vote.objects.get(pk=vote.pk).rated_at for vote in later)
-    assert Vote.objects.filter(rated_at__isnull=True).count() == 2  # the broken two, tried again next run
+    assert Vote.objects.filter(rated_at__isnull=True).count() == 2  # the broken two, tried again later
+
+
+def test_a_vote_that_cannot_be_rated_is_not_retried_by_every_chained_run_but_after_a_pause(
+    three_models, caplog, monkeypatch
+):
+    """A backlog is rated in chained runs of VOTE_RATING_CHUNK: each run retried (and logged) every such vote
+    before its chunk."""
+    alpha, bravo, _ = three_models
+    broken = make_vote(model_a=alpha, model_b=bravo)
+    Vote.objects.filter(pk=broken.pk).update(conversation_a="not a conversation")
+    later = [make_vote(model_a=alpha, model_b=bravo) for _ in range(3)]
+    message = f"vote {broken.pk} could not be rated"
+    assert services.votes_rate_pending(older_than_seconds=0, limit=1).applied == 1
+    assert caplog.text.count(message) == 1
+    assert services.votes_rate_pending(older_than_seconds=0, limit=1).applied == 1
+    assert services.votes_rate_pending(older_than_seconds=0, limit=5) == services.PendingRated(applied=1, more=False)
+    assert caplog.text.count(message) == 1  # left out of the runs after its failure
+    assert all(Vote.objects.get(pk=vote.pk).rated_at for vote in later)
+    monkeypatch.setattr(services, "FAILED_VOTE_PAUSE", 0.0)  # the pause over
+    assert services.votes_rate_pending(older_than_seconds=0).applied == 0
+    assert caplog.text.count(message) == 2  # tried again
 
 
 def test_a_token_count_a_model_server_reported_wrongly_does_not_stop_its_vote_being_rated(three_models):

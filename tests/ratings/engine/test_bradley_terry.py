@@ -337,6 +337,9 @@ def test_rounds_in_which_a_whole_group_loses_its_rating_count_as_infinite_gaps_n
     assert not np.isnan(samples).any()
     assert lower[0] < ratings[0] and upper[0] == np.inf
     assert lower[1] == -np.inf and ratings[1] < upper[1]
-    # Anchored, the anchor keeps its rating in every round it has one; its group's swept rounds say nothing more.
+    # Anchored, the anchor keeps its rating, and in a swept round the trailer is infinitely below it (left out,
+    # its interval's lower end stopped at its point estimate).
+    anchored = bt.fit_ratings(pc, anchor=("leader", 1114.0))
     lower, upper, _ = bt.bootstrap_intervals(pc, rounds=300, seed=0, anchor=("leader", 1114.0))
     assert (lower[0], upper[0]) == (1114.0, 1114.0)
+    assert lower[1] == -np.inf and anchored[1] < upper[1] < 1114.0

@@ -126,8 +126,15 @@ def test_a_strength_whose_outcome_has_not_happened_yet_gets_an_open_interval_not
     for name in ("tie_strength", "both_bad_strength"):
         strength = fit[name]
         assert strength["value"] < 1e-6 and strength["ci_lower"] == 0.0 and 0.1 < strength["ci_upper"] < 1.0, name
-    # At that upper end the fit expects -ln(0.025) = 3.7 ties over the 30 battles.
+    # At that upper end no tie in the 30 battles has chance 2.5%, exactly.
     params, counts, index, _ = ties.fit_tie_params(pc)
     params[6] = np.log(fit["tie_strength"]["ci_upper"])
-    expected_ties = counts.sum(axis=1) @ ties._probabilities(params, index)[:, 2]
-    assert expected_ties == pytest.approx(-np.log(0.025), rel=1e-6)
+    chance_of_none = np.prod((1.0 - ties._probabilities(params, index)[:, 2]) ** counts.sum(axis=1))
+    assert chance_of_none == pytest.approx(0.025, rel=1e-6)
+    # Three battles: the expected count (a Poisson bound) could never reach 3.7 there and gave 1.6e48; the
+    # chance of none is exact.
+    few = PairCounts(["a", "b"], np.array([[0, 1]]), np.array([[2, 1, 0, 0]]))
+    upper = ties.fit_tie_model(few)["tie_strength"]["ci_upper"]
+    params, counts, index, _ = ties.fit_tie_params(few)
+    params[4] = np.log(upper)  # two models: the tie strength follows their ratings and propensities
+    assert np.prod((1.0 - ties._probabilities(params, index)[:, 2]) ** counts.sum(axis=1)) == pytest.approx(0.025)
