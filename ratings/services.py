@@ -98,9 +98,16 @@ def vote_rate(*, vote_id: int) -> bool:
     if fields["client_hash"]:
         _judge_lock(JudgeFlag.Kind.ADDRESS, fields["client_hash"])
     rated = RatedVote.objects.create(**fields)
-    rated.prompt_occurrence = _prompt_counted(rated.prompt_hash)
-    RatedVote.objects.filter(pk=rated.pk).update(prompt_occurrence=rated.prompt_occurrence)
-    left_out = _left_out_reason(rated)
+    flag = _flag_holding(rated)
+    if flag is None:
+        _prompts_counted([rated])
+        left_out = _down_sampled_reason(rated.prompt_occurrence, LeaderboardPolicy.current().duplicate_prompt_threshold)
+    else:
+        # Nor is it counted towards how often its prompt has been seen (until its flag is cleared,
+        # _judge_votes_counted): a flagged judge voting again and again on the commonest prompts made honest
+        # votes on them down-sampled sooner.
+        RatedVote.objects.filter(pk=rated.pk).update(prompt_occurrence=PROMPT_NOT_COUNTED)
+        left_out = _flagged_reason(flag)
     if left_out:
         RatedVote.objects.filter(pk=rated.pk).update(in_counts=False, left_out_reason=left_out)
         _vote_mark_rated(vote_id=vote.pk)
@@ -123,21 +130,24 @@ def vote_rate(*, vote_id: int) -> bool:
     return True
 
 
-def _prompt_counted(digest: str) -> int:
-    """Count one more vote on this normalised prompt; returns which occurrence this vote is (1-based)."""
-    PromptCount.objects.get_or_create(prompt_hash=digest)
-    PromptCount.objects.filter(prompt_hash=digest).update(votes=F("votes") + 1)
-    return PromptCount.objects.values_list("votes", flat=True).get(prompt_hash=digest)
+# A rated vote's prompt_occurrence while it has not been counted towards its prompt's votes (its judge was
+# flagged when it was rated); occurrences count from 1.
+PROMPT_NOT_COUNTED = 0
 
 
-def _left_out_reason(rated: RatedVote) -> str:
-    """Why a rated vote stays out of the counts ('' if it counts): its session or its address is flagged, or
-    its prompt is one of the most frequent and this occurrence is not among the sample kept (prompt_labels.py's
-    rule)."""
-    flag = _flag_holding(rated)
-    if flag is not None:
-        return _flagged_reason(flag)
-    return _down_sampled_reason(rated.prompt_occurrence, LeaderboardPolicy.current().duplicate_prompt_threshold)
+def _prompts_counted(rated_votes: list[RatedVote]) -> None:
+    """Count these votes, in order, towards how often their normalised prompts have been seen, and store which
+    occurrence each is (1-based): one update per distinct prompt."""
+    by_prompt = defaultdict(list)
+    for rated in rated_votes:
+        by_prompt[rated.prompt_hash].append(rated)
+    for digest, votes in sorted(by_prompt.items()):
+        PromptCount.objects.get_or_create(prompt_hash=digest)
+        PromptCount.objects.filter(prompt_hash=digest).update(votes=F("votes") + len(votes))
+        last = PromptCount.objects.values_list("votes", flat=True).get(prompt_hash=digest)
+        for occurrence, rated in enumerate(votes, start=last - len(votes) + 1):
+            rated.prompt_occurrence = occurrence
+    RatedVote.objects.bulk_update(rated_votes, ["prompt_occurrence"], batch_size=1000)
 
 
 def _flag_holding(rated: RatedVote) -> JudgeFlag | None:
@@ -209,6 +219,13 @@ def _judge_votes_counted(kind: str, judge_hash: str, *, counted: bool, reason: s
         flags = JudgeFlag.objects.filter(kind=_OTHER_KIND[kind], judge_hash__in=others, state=JudgeFlag.State.FLAGGED)
         holding = {flag.judge_hash: flag for flag in flags}
     threshold = LeaderboardPolicy.current().duplicate_prompt_threshold
+    if counted:
+        # Votes the flag held since they were rated come in now: only now are they counted towards how often
+        # their prompts have been seen (in the order they were cast), and down-sampled as any vote would be.
+        _prompts_counted([
+            rated for rated in votes
+            if rated.prompt_occurrence == PROMPT_NOT_COUNTED and getattr(rated, other_field) not in holding
+        ])  # fmt: skip
     moved, kept_out, by_row = [], defaultdict(list), defaultdict(Counter)
     for rated in votes:
         left_out = ""

@@ -415,6 +415,28 @@ def test_votes_on_a_very_frequent_prompt_are_down_sampled_and_each_decision_is_r
     assert pair(alpha, bravo)[0] == 12 and elo(alpha).votes == 12
 
 
+def test_a_flagged_judges_votes_do_not_count_towards_a_prompts_frequency_until_its_flag_is_cleared(three_models):
+    """A flagged visitor voting again and again on "hi" (within its budgets) advanced its count, so honest votes
+    on it were down-sampled sooner. Cleared, its votes are counted then, in the order they were cast."""
+    from ratings.models import JudgeFlag, PromptCount, RatedVote
+    from ratings.prompt_labels import keep_prompt_vote
+
+    alpha, bravo, _ = three_models
+    services.judge_flag(kind=JudgeFlag.Kind.SESSION, judge_hash=make_battle(owner="spammer").owner_hash,
+                        reason="a test", by="test")  # fmt: skip
+    for _ in range(12):
+        rated_vote(alpha, bravo, prompt="hi", owner="spammer")
+    assert not PromptCount.objects.filter(votes__gt=0).exists()
+    honest = [rated_vote(alpha, bravo, prompt="hi", owner=f"visitor-{i}") for i in range(10)]
+    assert all(vote.rating.in_counts for vote in honest)  # the first 10 votes on it, as without the spammer
+    assert [vote.rating.prompt_occurrence for vote in honest] == list(range(1, 11))
+    services.judge_clear(kind=JudgeFlag.Kind.SESSION, judge_hash=make_battle(owner="spammer").owner_hash, by="test")
+    spam = RatedVote.objects.filter(judge_hash=make_battle(owner="spammer").owner_hash).order_by("vote_id")
+    assert [r.prompt_occurrence for r in spam] == list(range(11, 23))  # counted now, in the order cast
+    assert [r.in_counts for r in spam] == [keep_prompt_vote(n, 10) for n in range(11, 23)]  # then down-sampled
+    assert PromptCount.objects.get().votes == 22
+
+
 def test_each_category_with_enough_votes_gets_a_board_in_the_snapshot(three_models):
     alpha, bravo, charlie = three_models
     for i in range(12):
