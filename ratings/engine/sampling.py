@@ -202,13 +202,15 @@ def working_covariance(
     return centred
 
 
-def rating_contrasts(candidates: np.ndarray, rated: np.ndarray, votes: np.ndarray) -> np.ndarray:
-    """(n, candidates): column j maps strengths to candidate j's rating relative to the board's centre, the
-    rated models' mean weighted by their votes (as working_covariance centres, and the board itself): a
-    plain mean gave every rating a share of a newcomer's huge variance, which the plan then chased."""
+def rating_contrasts(candidates: np.ndarray, rated: np.ndarray) -> np.ndarray:
+    """(n, candidates): column j maps strengths to candidate j's rating relative to the rated models' plain
+    mean. Not the board's centre (their mean weighted by votes): measured with bench/sampling.py (16 seeds,
+    widths judged against the board's centre), goals against the weighted centre made the plan chase the
+    thinnest models' own variance and resolve the top 10 later (80% fewer votes than uniform, against 84%
+    with the plain mean; every interval under 20 Elo: 28% against 29%)."""
     contrasts = np.eye(rated.size)[:, candidates]
     if rated.any():
-        contrasts[rated] -= (votes[rated] / votes[rated].sum())[:, None]
+        contrasts[rated] -= 1.0 / rated.sum()
     return contrasts
 
 
@@ -296,7 +298,7 @@ def pair_policy(
     top_pairs = np.zeros((n, higher.size))
     top_pairs[top[higher], np.arange(higher.size)] = 1.0
     top_pairs[top[lower], np.arange(higher.size)] = -1.0
-    each_rating = rating_contrasts(candidates, rated, votes)
+    each_rating = rating_contrasts(candidates, rated)
     z = NormalDist().inv_cdf(0.5 + level / 2.0)
     # A top-k difference is settled once its interval excludes zero or is within +-top_gap_half_width_elo:
     # its goal variance is the larger of the two, so far-apart pairs ask for almost nothing.
