@@ -205,7 +205,8 @@ class RatedVote(models.Model):
 
 
 class PromptCount(models.Model):
-    """How many rated votes each normalised prompt has had (for down-sampling the most frequent ones)."""
+    """How many rated votes each normalised prompt has had (for down-sampling the most frequent ones); a vote
+    rated while its judge was flagged is counted only if the flag is cleared."""
 
     prompt_hash = models.CharField(max_length=64, unique=True)
     votes = models.PositiveIntegerField(default=0)

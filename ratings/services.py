@@ -106,10 +106,12 @@ def vote_rate(*, vote_id: int) -> bool:
         # Nor is it counted towards how often its prompt has been seen (until its flag is cleared,
         # _judge_votes_counted): a flagged judge voting again and again on the commonest prompts made honest
         # votes on them down-sampled sooner.
-        RatedVote.objects.filter(pk=rated.pk).update(prompt_occurrence=PROMPT_NOT_COUNTED)
+        rated.prompt_occurrence = PROMPT_NOT_COUNTED
         left_out = _flagged_reason(flag)
     if left_out:
-        RatedVote.objects.filter(pk=rated.pk).update(in_counts=False, left_out_reason=left_out)
+        RatedVote.objects.filter(pk=rated.pk).update(
+            in_counts=False, left_out_reason=left_out, prompt_occurrence=rated.prompt_occurrence
+        )
         _vote_mark_rated(vote_id=vote.pk)
         return False
     a_id, b_id = rated.model_a_id, rated.model_b_id
@@ -137,16 +139,20 @@ PROMPT_NOT_COUNTED = 0
 
 def _prompts_counted(rated_votes: list[RatedVote]) -> None:
     """Count these votes, in order, towards how often their normalised prompts have been seen, and store which
-    occurrence each is (1-based): one update per distinct prompt."""
+    occurrence each is (1-based). A few statements whatever their number (a clear may bring back thousands
+    on as many prompts): the prompts' rows are created if missing, locked in one order, and written back."""
+    if not rated_votes:
+        return
     by_prompt = defaultdict(list)
     for rated in rated_votes:
         by_prompt[rated.prompt_hash].append(rated)
-    for digest, votes in sorted(by_prompt.items()):
-        PromptCount.objects.get_or_create(prompt_hash=digest)
-        PromptCount.objects.filter(prompt_hash=digest).update(votes=F("votes") + len(votes))
-        last = PromptCount.objects.values_list("votes", flat=True).get(prompt_hash=digest)
-        for occurrence, rated in enumerate(votes, start=last - len(votes) + 1):
-            rated.prompt_occurrence = occurrence
+    PromptCount.objects.bulk_create([PromptCount(prompt_hash=digest) for digest in by_prompt], ignore_conflicts=True)
+    counts = list(PromptCount.objects.select_for_update().filter(prompt_hash__in=by_prompt).order_by("prompt_hash"))
+    for count in counts:
+        for rated in by_prompt[count.prompt_hash]:
+            count.votes += 1
+            rated.prompt_occurrence = count.votes
+    PromptCount.objects.bulk_update(counts, ["votes"], batch_size=1000)
     RatedVote.objects.bulk_update(rated_votes, ["prompt_occurrence"], batch_size=1000)
 
 
@@ -219,21 +225,27 @@ def _judge_votes_counted(kind: str, judge_hash: str, *, counted: bool, reason: s
         flags = JudgeFlag.objects.filter(kind=_OTHER_KIND[kind], judge_hash__in=others, state=JudgeFlag.State.FLAGGED)
         holding = {flag.judge_hash: flag for flag in flags}
     threshold = LeaderboardPolicy.current().duplicate_prompt_threshold
+    arriving = []
     if counted:
         # Votes the flag held since they were rated come in now: only now are they counted towards how often
-        # their prompts have been seen (in the order they were cast), and down-sampled as any vote would be.
-        _prompts_counted([
+        # their prompts have been seen (in the order they were cast), and down-sampled as any vote is when it
+        # is first counted. A vote counted before the flag took it out comes back as it was: its occurrence was
+        # decided then (asked again, under a threshold that has moved since, it could be left out for good).
+        arriving = [
             rated for rated in votes
             if rated.prompt_occurrence == PROMPT_NOT_COUNTED and getattr(rated, other_field) not in holding
-        ])  # fmt: skip
+        ]  # fmt: skip
+        _prompts_counted(arriving)
+    first_counted = {rated.pk for rated in arriving}
     moved, kept_out, by_row = [], defaultdict(list), defaultdict(Counter)
     for rated in votes:
         left_out = ""
         if counted:
             other = holding.get(getattr(rated, other_field))
-            # A vote the flag kept out before it was counted: the down-sampling of frequent prompts was never
-            # asked about it, and it still applies.
-            left_out = _flagged_reason(other) if other else _down_sampled_reason(rated.prompt_occurrence, threshold)
+            if other:
+                left_out = _flagged_reason(other)
+            elif rated.pk in first_counted:
+                left_out = _down_sampled_reason(rated.prompt_occurrence, threshold)
         if left_out:
             kept_out[left_out].append(rated.pk)
             continue
@@ -369,11 +381,12 @@ def votes_rate_pending(*, older_than_seconds: float, limit: int | None = None) -
     for vote_id, when in list(_failed_votes.items()):
         if now - when >= FAILED_VOTE_PAUSE:
             del _failed_votes[vote_id]
-    failed = list(_failed_votes)
+    failed = set(_failed_votes)
     handled = applied = 0
     while limit is None or handled < limit:
         room = PENDING_PAGE if limit is None else min(PENDING_PAGE, limit - handled)
-        page = list(pending.exclude(pk__in=failed)[:room])
+        # Skipped here, not in the query: thousands of failed ids would pass SQLite's limit on parameters.
+        page = [vote_id for vote_id in pending[: room + len(failed)] if vote_id not in failed][:room]
         if not page:
             return PendingRated(applied=applied, more=False)
         for vote_id in page:
@@ -383,7 +396,7 @@ def votes_rate_pending(*, older_than_seconds: float, limit: int | None = None) -
                 raise  # not this vote's fault: the database, or the task's time
             except Exception:  # noqa: BLE001 - one vote's own fault must not stop every vote after it
                 logger.exception("vote %s could not be rated; it is tried again in %.0f s", vote_id, FAILED_VOTE_PAUSE)
-                failed.append(vote_id)
+                failed.add(vote_id)
                 _failed_votes[vote_id] = time.monotonic()
             else:
                 handled += 1
@@ -391,7 +404,7 @@ def votes_rate_pending(*, older_than_seconds: float, limit: int | None = None) -
 
 
 # Bump when the engine's results for the same inputs change, so a recompute is not taken for a repeat.
-ENGINE_VERSION = "2026-12-07.4"  # a tie or both-bad strength with none seen yet has an open interval
+ENGINE_VERSION = "2026-12-07.5"  # exact none-seen tie bound; anchored boards keep rounds the anchor sat out
 
 
 def _fingerprint(inputs_sha256: str, params: dict) -> str:

@@ -32,6 +32,7 @@ from ratings.engine.rated_groups import (
     NOT_RATED,
     RatedGroups,
     SureLinks,
+    anchored_direction,
     collapsed_group_direction,
     find_rated_groups,
     one_sided_direction,
@@ -582,17 +583,22 @@ def with_unrated_rounds(
     without a rating in the data are NaN throughout.
 
     A round in which a whole group has no rating (a two-model group at 7-1 resampled 8-0) counts too: its
-    models that only won there are +inf and those that only lost -inf (in the anchor's group, those below or
-    above the anchor along that round's arrows: `collapsed_group_direction`).
-    Left out as NaN, such rounds gave a 7-1 pair finite, one-sided intervals that did not overlap, ranks 1
-    and 2 on evidence a binomial test puts at p = 0.07."""
+    models that only won there are +inf and those that only lost -inf. Left out as NaN, such rounds gave a
+    7-1 pair finite, one-sided intervals that did not overlap. On an anchored board, a round in which the
+    anchor has no rating puts its whole group on the anchor's scale by that round's arrows
+    (`anchored_direction`): left out, a 5-1, 5-1 chain anchored at its top gave the anchor [1000, +inf]."""
     out = labels == NOT_RATED
     if not out[:, groups.rated].any():
         return ratings
     direction = one_sided_direction(labels, model_a, model_b, score_a, totals)
-    anchor_index = None if anchor is None else anchor[0]
-    collapsed = collapsed_group_direction(labels, groups, model_a, model_b, score_a, totals, anchor_index)
+    anchor_group = None if anchor is None else int(groups.label[anchor[0]])
+    collapsed = collapsed_group_direction(labels, groups, model_a, model_b, score_a, totals, skip_group=anchor_group)
     direction = np.where(direction != 0, direction, collapsed)
+    if anchor_group is not None and anchor_group >= 0:
+        anchor_out, relative = anchored_direction(labels, groups, model_a, model_b, score_a, totals, anchor[0])
+        cells = np.ix_(np.flatnonzero(anchor_out), np.flatnonzero(groups.label == anchor_group))
+        out[cells] = True
+        direction[cells] = relative[cells]
     ratings = np.where(out, np.where(direction > 0, np.inf, np.where(direction < 0, -np.inf, np.nan)), ratings)
     ratings[:, ~groups.rated] = np.nan
     return ratings

@@ -341,32 +341,22 @@ def collapsed_group_direction(
     model_b: np.ndarray,
     score_a: np.ndarray,
     totals: np.ndarray,
-    anchor_index: int | None = None,
+    skip_group: int | None = None,
 ) -> np.ndarray:
     """(R, M): in a round where no model of a rated group has a rating (the resample left it without a
-    strongly connected core: 8-0 where the data had 7-1), each of its models' infinite side there: +1 for one
-    that only scored against the others of its group, -1 for one that only lost to them, 0 otherwise. In the
-    anchor's group the side is relative to the anchor: -1 for a model the anchor reaches along that round's
-    "scored against" arrows, +1 for one that reaches the anchor, 0 for the anchor and the others."""
+    strongly connected core: 8-0 where the data had 7-1), +1 for a model of that group that only scored
+    against the others of it there, -1 for one that only lost to them, 0 otherwise (and for `skip_group`,
+    the anchor's: `anchored_direction`)."""
     rounds, n = labels.shape
     direction = np.zeros((rounds, n))
     for group in range(groups.n_groups):
         members = groups.label == group
         collapsed = np.flatnonzero(~(labels[:, members] >= 0).any(axis=1))
-        if collapsed.size == 0:
+        if group == skip_group or collapsed.size == 0:
             continue
         pairs = np.flatnonzero(members[model_a] & members[model_b])
         own_score = score_a[np.ix_(collapsed, pairs)]
         own_losses = totals[np.ix_(collapsed, pairs)] - own_score
-        if anchor_index is not None and members[anchor_index]:
-            for row, (scored, lost) in enumerate(zip(own_score, own_losses, strict=True)):
-                graph = _scored_graph(n, model_a[pairs], model_b[pairs], scored, scored + lost)
-                below = breadth_first_order(graph, anchor_index, directed=True, return_predecessors=False)
-                above = breadth_first_order(graph.T.tocsr(), anchor_index, directed=True, return_predecessors=False)
-                direction[collapsed[row], below] = -1.0
-                direction[collapsed[row], above] = 1.0
-                direction[collapsed[row], anchor_index] = 0.0
-            continue
         scored = np.zeros((collapsed.size, n))
         lost = np.zeros((collapsed.size, n))
         np.add.at(scored, (slice(None), model_a[pairs]), own_score)
@@ -376,6 +366,40 @@ def collapsed_group_direction(
         verdict = np.where((scored > 0) & (lost == 0), 1.0, np.where((lost > 0) & (scored == 0), -1.0, 0.0))
         direction[np.ix_(collapsed, np.flatnonzero(members))] = verdict[:, members]
     return direction
+
+
+def anchored_direction(
+    labels: np.ndarray,
+    groups: RatedGroups,
+    model_a: np.ndarray,
+    model_b: np.ndarray,
+    score_a: np.ndarray,
+    totals: np.ndarray,
+    anchor_index: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rounds (R,) in which the anchor has no rating (a resample left it one-sided, or its whole group
+    without a core), and in them each model of its group's side of the anchor (R, M): -1 for one the anchor
+    reaches along that round's "scored against" arrows and that does not reach it back (infinitely below the
+    anchor), +1 for one that reaches the anchor and is not reached, 0 for the anchor and the others (no
+    rating relative to it there)."""
+    rounds, n = labels.shape
+    direction = np.zeros((rounds, n))
+    anchor_out = labels[:, anchor_index] < 0
+    group = groups.label[anchor_index]
+    if group < 0:
+        return anchor_out, direction
+    members = groups.label == group
+    pairs = np.flatnonzero(members[model_a] & members[model_b])
+    for round_index in np.flatnonzero(anchor_out).tolist():
+        graph = _scored_graph(
+            n, model_a[pairs], model_b[pairs], score_a[round_index, pairs], totals[round_index, pairs]
+        )
+        below = np.zeros(n, dtype=bool)
+        above = np.zeros(n, dtype=bool)
+        below[breadth_first_order(graph, anchor_index, directed=True, return_predecessors=False)] = True
+        above[breadth_first_order(graph.T.tocsr(), anchor_index, directed=True, return_predecessors=False)] = True
+        direction[round_index] = np.where(below & ~above, -1.0, np.where(above & ~below, 1.0, 0.0))
+    return anchor_out, direction
 
 
 def unrated_notes(

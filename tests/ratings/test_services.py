@@ -437,6 +437,39 @@ def test_a_flagged_judges_votes_do_not_count_towards_a_prompts_frequency_until_i
     assert PromptCount.objects.get().votes == 22
 
 
+def test_a_vote_counted_before_its_judge_was_flagged_comes_back_as_it_was_whatever_the_threshold_now(three_models):
+    """A clear asked the down-sampling again of every vote coming back, under the threshold of the moment: a
+    vote kept as the 12th on "hi" at threshold 10 was left out for good once the threshold had moved to 11."""
+    from ratings.models import JudgeFlag
+
+    alpha, bravo, _ = three_models
+    for i in range(11):
+        rated_vote(alpha, bravo, prompt="hi", owner=f"visitor-{i}")
+    twelfth = rated_vote(alpha, bravo, prompt="hi", owner="later-flagged")
+    assert twelfth.rating.prompt_occurrence == 12 and twelfth.rating.in_counts
+    judge = twelfth.rating.judge_hash
+    services.judge_flag(kind=JudgeFlag.Kind.SESSION, judge_hash=judge, reason="a test", by="test")
+    LeaderboardPolicy.objects.update(duplicate_prompt_threshold=11)
+    services.judge_clear(kind=JudgeFlag.Kind.SESSION, judge_hash=judge, by="test")
+    twelfth.rating.refresh_from_db()
+    assert twelfth.rating.in_counts and twelfth.rating.left_out_reason == ""
+
+
+def test_a_clear_counts_the_prompts_of_its_held_votes_in_a_few_statements(three_models, django_assert_max_num_queries):
+    """Three statements per distinct prompt, under the flags and judge locks, while honest votes on those
+    prompts waited: an address held for a while and cleared brought thousands."""
+    from ratings.models import JudgeFlag, PromptCount
+
+    alpha, bravo, _ = three_models
+    judge = make_battle(owner="held").owner_hash
+    services.judge_flag(kind=JudgeFlag.Kind.SESSION, judge_hash=judge, reason="a test", by="test")
+    for i in range(40):
+        rated_vote(alpha, bravo, prompt=f"Question {i}?", owner="held")
+    with django_assert_max_num_queries(25):
+        services.judge_clear(kind=JudgeFlag.Kind.SESSION, judge_hash=judge, by="test")
+    assert sorted(PromptCount.objects.values_list("votes", flat=True)) == [1] * 40
+
+
 def test_each_category_with_enough_votes_gets_a_board_in_the_snapshot(three_models):
     alpha, bravo, charlie = three_models
     for i in range(12):

@@ -343,3 +343,16 @@ def test_rounds_in_which_a_whole_group_loses_its_rating_count_as_infinite_gaps_n
     lower, upper, _ = bt.bootstrap_intervals(pc, rounds=300, seed=0, anchor=("leader", 1114.0))
     assert (lower[0], upper[0]) == (1114.0, 1114.0)
     assert lower[1] == -np.inf and anchored[1] < upper[1] < 1114.0
+
+
+def test_an_anchored_board_keeps_the_rounds_its_anchor_sat_out_on_the_anchors_scale():
+    """a beats b 5-1, b beats c 5-1, a the anchor: in the quarter of rounds where a sweeps b, a has no rating
+    and b and c (still a core) were left out (to_elo's NaN) while a itself got +inf: the anchor's interval was
+    [1000, +inf]. Those rounds put b and c infinitely below the anchor now."""
+    pc = PairCounts(["a", "b", "c"], np.array([[0, 1], [1, 2]]), np.array([[5, 1, 0, 0], [5, 1, 0, 0]]))
+    lower, upper, samples = bt.bootstrap_intervals(pc, rounds=400, seed=1, anchor=("a", 1000.0))
+    assert (lower[0], upper[0]) == (1000.0, 1000.0)
+    sat_out = np.isnan(samples[:, 0])
+    assert 0.1 < sat_out.mean() < 0.4
+    assert np.all(samples[sat_out, 1:] == -np.inf)
+    assert lower[2] == -np.inf and upper[2] < 1000.0
