@@ -180,8 +180,8 @@ class Endpoint(models.Model):
 
     def clean(self) -> None:
         """A locally launched server has a port, its own, and its base URL points at it: otherwise its server
-        is never started, or battles are answered by whatever listens there (another model's server answers any model name) and counted for
-        this model."""
+        is never started, or battles are answered by whatever listens there (another model's server answers
+        any model name) and counted for this model."""
         try:
             hosting = self.model.hosting
         except ArenaModel.DoesNotExist:  # no model chosen yet: the form says so itself
