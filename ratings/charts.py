@@ -33,7 +33,7 @@ def ratings_figure(rows: list[dict], *, title: str = "Rating with 95% interval",
             mode="markers",
             marker={"size": 8},
             error_y={"type": "data", "symmetric": False, "array": upper, "arrayminus": lower, "visible": has_intervals},
-            customdata=[_interval_text(r) for r in rows] if unbounded else None,
+            customdata=[_interval_text(r.get("ci_lower"), r.get("ci_upper")) for r in rows] if unbounded else None,
             hovertemplate="%{x}<br>rating %{y:.1f}"
             + ("<br>95%: %{customdata}" if unbounded else "")
             + "<extra></extra>",
@@ -47,11 +47,9 @@ def ratings_figure(rows: list[dict], *, title: str = "Rating with 95% interval",
     return _as_dict(figure)
 
 
-def _interval_text(row: dict) -> str:
-    """A snapshot row's interval, an end it lacks being infinite."""
-    low = "−∞" if row.get("ci_lower") is None else _cell(row["ci_lower"])
-    high = "+∞" if row.get("ci_upper") is None else _cell(row["ci_upper"])
-    return f"{low} – {high}"
+def _interval_text(low: float | None, high: float | None) -> str:
+    """An interval whose missing end is an infinite one."""
+    return f"{'−∞' if low is None else _cell(low)} – {'+∞' if high is None else _cell(high)}"
 
 
 def _heatmap(
@@ -282,9 +280,7 @@ def _point_cells(trace: dict, i: int, *, interval: bool | None = None) -> list[s
         if y is None or (above is None and below is None):
             cells.append("–")
         else:
-            low = "−∞" if below is None else _cell(y - below)
-            high = "+∞" if above is None else _cell(y + above)
-            cells.append(f"{low} – {high}")
+            cells.append(_interval_text(None if below is None else y - below, None if above is None else y + above))
     return cells
 
 

@@ -328,10 +328,14 @@ def one_sided_direction(
         rows, cols = np.nonzero(mask)
         np.add.at(scored, (rows, side[cols]), own_score[rows, cols])
         np.add.at(lost, (rows, side[cols]), own_losses[rows, cols])
-    direction[(scored > 0) & (lost == 0)] = 1.0
-    direction[(lost > 0) & (scored == 0)] = -1.0
+    direction = _one_sided(scored, lost)
     direction[labels >= 0] = 0.0
     return direction
+
+
+def _one_sided(scored: np.ndarray, lost: np.ndarray) -> np.ndarray:
+    """+1 where a model only scored, -1 where it only lost, 0 where it did both or neither."""
+    return np.where((scored > 0) & (lost == 0), 1.0, np.where((lost > 0) & (scored == 0), -1.0, 0.0))
 
 
 def collapsed_group_direction(
@@ -363,8 +367,7 @@ def collapsed_group_direction(
         np.add.at(scored, (slice(None), model_b[pairs]), own_losses)
         np.add.at(lost, (slice(None), model_a[pairs]), own_losses)
         np.add.at(lost, (slice(None), model_b[pairs]), own_score)
-        verdict = np.where((scored > 0) & (lost == 0), 1.0, np.where((lost > 0) & (scored == 0), -1.0, 0.0))
-        direction[np.ix_(collapsed, np.flatnonzero(members))] = verdict[:, members]
+        direction[np.ix_(collapsed, np.flatnonzero(members))] = _one_sided(scored, lost)[:, members]
     return direction
 
 
